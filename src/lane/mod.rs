@@ -1,0 +1,220 @@
+//! The lane abstraction: the only module that touches `wide`.
+//!
+//! Every kernel in this crate is written once, generic over [`Lane`], and
+//! instantiated twice: with `f32` (one lane, the scalar path) and with
+//! [`Simd`] (the widest vector `wide` lowers to real SIMD registers on the
+//! target). The kernels use only `+ - * /`, comparisons, selects, min/max and
+//! integer bit operations, all of which are exact or correctly rounded per
+//! IEEE 754 on every target. They deliberately use no fused multiply-add:
+//! `wide` fuses only on some targets (FMA-enabled x86, aarch64), so a kernel
+//! that used it would give different bits on different targets and different
+//! bits for the scalar path than for the vector path. Without it, an element's
+//! result is the same bits on every target, in every position of a slice.
+
+mod scalar;
+mod vector;
+
+pub use scalar::ScalarBits;
+
+use core::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Shl, Shr, Sub};
+
+/// A vector of `WIDTH` `f32` lanes (or one `f32`) with the operations the
+/// kernels need. Implemented for `f32`, `wide::f32x4`, `wide::f32x8` and
+/// `wide::f32x16`.
+pub trait Lane:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// The same lanes reinterpreted as `u32` (wrapping arithmetic).
+    type Bits: LaneBits;
+    /// A per-lane condition, as produced by the comparisons.
+    type Mask: Copy + BitOr<Output = Self::Mask> + BitAnd<Output = Self::Mask>;
+    /// Number of `f32` lanes.
+    const WIDTH: usize;
+
+    /// Every lane set to `x`.
+    fn splat(x: f32) -> Self;
+    /// Loads `WIDTH` values; a chunk of any other length loads zeros (the
+    /// drivers only pass exact chunks, this keeps the function panic-free).
+    fn load(chunk: &[f32]) -> Self;
+    /// Stores the lanes into the first `WIDTH` elements of `chunk` (fewer if
+    /// `chunk` is shorter).
+    fn store(self, chunk: &mut [f32]);
+    /// Lane `0`.
+    fn first(self) -> f32;
+
+    /// Raw IEEE bits of each lane.
+    fn to_bits(self) -> Self::Bits;
+    /// Lanes from raw IEEE bits.
+    fn from_bits(bits: Self::Bits) -> Self;
+
+    /// `self < other` per lane (false where either is NaN).
+    fn lt(self, other: Self) -> Self::Mask;
+    /// `self > other` per lane (false where either is NaN).
+    fn gt(self, other: Self) -> Self::Mask;
+    /// `self == other` per lane (false where either is NaN; `-0 == +0`).
+    fn eq(self, other: Self) -> Self::Mask;
+    /// Lanes that hold a NaN.
+    fn is_nan(self) -> Self::Mask;
+    /// Per lane, `if_true` where `mask` holds, else `if_false`.
+    fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
+    /// Lanewise maximum. Which operand a NaN lane returns is unspecified:
+    /// kernels only use it on clamps whose NaN lanes are patched afterwards.
+    fn max(self, other: Self) -> Self;
+    /// Lanewise minimum, with the same NaN caveat as [`Lane::max`].
+    fn min(self, other: Self) -> Self;
+}
+
+/// The `u32` view of a [`Lane`]: wrapping add/sub, logical shifts, masks.
+pub trait LaneBits:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + BitAnd<Output = Self>
+    + Shl<u32, Output = Self>
+    + Shr<u32, Output = Self>
+{
+    /// Every lane set to `x`.
+    fn splat(x: u32) -> Self;
+}
+
+/// The vector type the slice kernels use on this target: `f32x16` with
+/// AVX-512F, `f32x8` with SSE2/AVX (x86), NEON (aarch64) or simd128 (wasm).
+/// On targets where `wide` has no SIMD registers (Cortex-M, RISC-V, wasm
+/// without simd128) its vectors are unrolled scalar arrays that cost flash and
+/// win nothing, so the lane is a plain `f32` there (SPEC §6).
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f"
+))]
+pub type Simd = wide::f32x16;
+
+/// See the other `cfg` branch: the widest vector with real SIMD registers.
+#[cfg(any(
+    all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx512f")
+    ),
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+pub type Simd = wide::f32x8;
+
+/// See the other `cfg` branches: no SIMD registers, one lane.
+#[cfg(not(any(
+    all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ),
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+pub type Simd = f32;
+
+/// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.
+pub(crate) const MAX_WIDTH: usize = 16;
+
+/// Evaluates `c[0] + x*(c[1] + x*(c[2] + ...))` by Horner's rule, without
+/// fused operations (see the module documentation).
+#[inline(always)]
+pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
+    let mut acc = V::splat(0.0);
+    let mut first = true;
+    for &k in c.iter().rev() {
+        acc = if first {
+            V::splat(k)
+        } else {
+            acc * x + V::splat(k)
+        };
+        first = false;
+    }
+    acc
+}
+
+/// Loads the partial chunk `rest` (shorter than `V::WIDTH`) padded with
+/// `pad`, so the tail of a slice runs the same vector code as the body.
+#[inline(always)]
+pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
+    let mut buf = [pad; MAX_WIDTH];
+    for (b, x) in buf.iter_mut().zip(rest) {
+        *b = *x;
+    }
+    buf.get(..V::WIDTH).map_or(V::splat(pad), V::load)
+}
+
+/// Stores the first `rest.len()` lanes of `v` into `rest`.
+#[inline(always)]
+pub(crate) fn store_partial<V: Lane>(v: V, rest: &mut [f32]) {
+    let mut buf = [0.0; MAX_WIDTH];
+    if let Some(head) = buf.get_mut(..V::WIDTH) {
+        v.store(head);
+    }
+    for (r, b) in rest.iter_mut().zip(buf) {
+        *r = b;
+    }
+}
+
+/// Applies the elementwise kernel `f` to every element of `xs`, in place.
+/// The tail runs through the same vector kernel, padded, so results never
+/// depend on position.
+#[inline(always)]
+pub(crate) fn map_in_place<V: Lane>(xs: &mut [f32], f: impl Fn(V) -> V) {
+    let mut chunks = xs.chunks_exact_mut(V::WIDTH);
+    for c in &mut chunks {
+        f(V::load(c)).store(c);
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        store_partial(f(load_partial::<V>(rest, 0.0)), rest);
+    }
+}
+
+/// Writes `f(xs[i])` into `out[i]`; the caller has checked the lengths match.
+#[inline(always)]
+pub(crate) fn map_into<V: Lane>(xs: &[f32], out: &mut [f32], f: impl Fn(V) -> V) {
+    let mut xc = xs.chunks_exact(V::WIDTH);
+    let mut oc = out.chunks_exact_mut(V::WIDTH);
+    for (x, o) in (&mut xc).zip(&mut oc) {
+        f(V::load(x)).store(o);
+    }
+    let (xr, or) = (xc.remainder(), oc.into_remainder());
+    if !xr.is_empty() {
+        store_partial(f(load_partial::<V>(xr, 0.0)), or);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn horner_matches_expanded_polynomial() {
+        let c = [1.0f32, -2.0, 0.5, 3.0];
+        for &x in &[0.0f32, 1.0, -1.5, 0.25] {
+            let want = c[0] + x * (c[1] + x * (c[2] + x * c[3]));
+            assert_eq!(horner::<f32, 4>(x, c), want);
+            assert_eq!(horner::<Simd, 4>(Simd::splat(x), c).first(), want);
+        }
+    }
+
+    #[test]
+    fn map_handles_every_tail_length() {
+        for n in 0..(3 * MAX_WIDTH + 1) {
+            let xs: [f32; 3 * MAX_WIDTH + 1] = core::array::from_fn(|i| i as f32);
+            let mut a = xs;
+            map_in_place::<Simd>(&mut a[..n], |v| v + v);
+            let mut b = [0.0f32; 3 * MAX_WIDTH + 1];
+            map_into::<Simd>(&xs[..n], &mut b[..n], |v| v + v);
+            for i in 0..xs.len() {
+                let want = if i < n { 2.0 * xs[i] } else { xs[i] };
+                assert_eq!(a[i], want, "in place, n={n} i={i}");
+                assert_eq!(b[i], if i < n { want } else { 0.0 }, "into, n={n} i={i}");
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `f32` as a lane of width one: the scalar path, and the only path on
+//! targets without SIMD registers.
+
+use super::{Lane, LaneBits};
+use core::ops::{Add, BitAnd, Shl, Shr, Sub};
+
+/// The bits of one `f32` lane, with the wrapping arithmetic of a SIMD
+/// integer lane (plain `u32` arithmetic would panic on overflow in debug
+/// builds, where SIMD lanes wrap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScalarBits(pub u32);
+
+impl Add for ScalarBits {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Self(self.0.wrapping_add(o.0))
+    }
+}
+
+impl Sub for ScalarBits {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Self(self.0.wrapping_sub(o.0))
+    }
+}
+
+impl BitAnd for ScalarBits {
+    type Output = Self;
+    #[inline(always)]
+    fn bitand(self, o: Self) -> Self {
+        Self(self.0 & o.0)
+    }
+}
+
+impl Shl<u32> for ScalarBits {
+    type Output = Self;
+    #[inline(always)]
+    fn shl(self, n: u32) -> Self {
+        Self(self.0.wrapping_shl(n))
+    }
+}
+
+impl Shr<u32> for ScalarBits {
+    type Output = Self;
+    #[inline(always)]
+    fn shr(self, n: u32) -> Self {
+        Self(self.0.wrapping_shr(n))
+    }
+}
+
+impl LaneBits for ScalarBits {
+    #[inline(always)]
+    fn splat(x: u32) -> Self {
+        Self(x)
+    }
+}
+
+impl Lane for f32 {
+    type Bits = ScalarBits;
+    type Mask = bool;
+    const WIDTH: usize = 1;
+
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn load(chunk: &[f32]) -> Self {
+        match chunk {
+            [x] => *x,
+            _ => 0.0,
+        }
+    }
+    #[inline(always)]
+    fn store(self, chunk: &mut [f32]) {
+        if let Some(x) = chunk.first_mut() {
+            *x = self;
+        }
+    }
+    #[inline(always)]
+    fn first(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn to_bits(self) -> ScalarBits {
+        ScalarBits(f32::to_bits(self))
+    }
+    #[inline(always)]
+    fn from_bits(bits: ScalarBits) -> Self {
+        f32::from_bits(bits.0)
+    }
+    #[inline(always)]
+    fn lt(self, other: Self) -> bool {
+        self < other
+    }
+    #[inline(always)]
+    fn gt(self, other: Self) -> bool {
+        self > other
+    }
+    #[inline(always)]
+    fn eq(self, other: Self) -> bool {
+        self == other
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    #[inline(always)]
+    fn select(mask: bool, if_true: Self, if_false: Self) -> Self {
+        if mask { if_true } else { if_false }
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
+    #[inline(always)]
+    fn min(self, other: Self) -> Self {
+        f32::min(self, other)
+    }
+}

@@ -1,0 +1,83 @@
+//! `wide`'s `f32x4`, `f32x8` and `f32x16` as lanes.
+
+use super::{Lane, LaneBits};
+
+macro_rules! wide_lane {
+    ($float:ident, $bits:ident, $width:literal) => {
+        impl LaneBits for wide::$bits {
+            #[inline(always)]
+            fn splat(x: u32) -> Self {
+                wide::$bits::splat(x)
+            }
+        }
+
+        impl Lane for wide::$float {
+            type Bits = wide::$bits;
+            type Mask = wide::$float;
+            const WIDTH: usize = $width;
+
+            #[inline(always)]
+            fn splat(x: f32) -> Self {
+                wide::$float::splat(x)
+            }
+            #[inline(always)]
+            fn load(chunk: &[f32]) -> Self {
+                <[f32; $width]>::try_from(chunk).map_or(wide::$float::splat(0.0), wide::$float::new)
+            }
+            #[inline(always)]
+            fn store(self, chunk: &mut [f32]) {
+                if let Some(out) = chunk.first_chunk_mut::<$width>() {
+                    *out = self.to_array();
+                } else {
+                    for (o, v) in chunk.iter_mut().zip(self.to_array()) {
+                        *o = v;
+                    }
+                }
+            }
+            #[inline(always)]
+            fn first(self) -> f32 {
+                self.as_array()[0]
+            }
+            #[inline(always)]
+            fn to_bits(self) -> wide::$bits {
+                wide::$float::to_bits(self)
+            }
+            #[inline(always)]
+            fn from_bits(bits: wide::$bits) -> Self {
+                wide::$float::from_bits(bits)
+            }
+            #[inline(always)]
+            fn lt(self, other: Self) -> Self {
+                self.simd_lt(other)
+            }
+            #[inline(always)]
+            fn gt(self, other: Self) -> Self {
+                self.simd_gt(other)
+            }
+            #[inline(always)]
+            fn eq(self, other: Self) -> Self {
+                self.simd_eq(other)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> Self {
+                wide::$float::is_nan(self)
+            }
+            #[inline(always)]
+            fn select(mask: Self, if_true: Self, if_false: Self) -> Self {
+                mask.select(if_true, if_false)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                self.fast_max(other)
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                self.fast_min(other)
+            }
+        }
+    };
+}
+
+wide_lane!(f32x4, u32x4, 4);
+wide_lane!(f32x8, u32x8, 8);
+wide_lane!(f32x16, u32x16, 16);

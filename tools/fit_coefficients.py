@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Fit the polynomial coefficients used by logitkit's lane math.
+
+Run: python3 tools/fit_coefficients.py   (needs mpmath: pip install mpmath)
+
+Each fit is a Chebyshev interpolant computed by mpmath.chebyfit at 60 digits,
+which is within a small factor of the minimax polynomial, then rounded to the
+nearest f32. The printed max errors are those of the f32-rounded polynomial,
+measured on a dense grid in high precision. The final accuracy claim is not
+this script's: it is proved by the exhaustive tests in tests/ulp_exhaustive.rs.
+"""
+import struct
+import mpmath as mp
+
+mp.mp.dps = 60
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", float(x)))[0]
+
+
+def f32_hex(x):
+    return "0x%08x" % struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def fit(name, f, lo, hi, degree):
+    coeffs, _ = mp.chebyfit(f, [lo, hi], degree + 1, error=True)
+    coeffs = [f32(c) for c in reversed(coeffs)]  # lowest degree first
+    worst = mp.mpf(0)
+    for i in range(4001):
+        x = lo + (hi - lo) * i / 4000
+        p = mp.mpf(0)
+        for c in reversed(coeffs):
+            p = p * x + mp.mpf(c)
+        worst = max(worst, abs(p - f(x)))
+    print(f"// {name}: degree {degree} on [{mp.nstr(lo, 8)}, {mp.nstr(hi, 8)}], "
+          f"max abs error of the f32 coefficients {mp.nstr(worst, 3)}")
+    for k, c in enumerate(coeffs):
+        print(f"const {name}_C{k}: f32 = {c!r}; // {f32_hex(c)}")
+    print()
+
+
+def exp_tail(r):
+    # (e^r - 1 - r) / r^2, the part of exp's polynomial after 1 + r.
+    if abs(r) < mp.mpf("1e-20"):
+        return mp.mpf(1) / 2 + r / 6
+    return (mp.expm1(r) - r) / (r * r)
+
+
+def ln_tail(f):
+    # (ln(1 + f) - f) / f^2, the part of ln(1 + f) after f.
+    if abs(f) < mp.mpf("1e-20"):
+        return -mp.mpf(1) / 2 + f / 3
+    return (mp.log1p(f) - f) / (f * f)
+
+
+# exp: x = n ln2 + r. n comes from rounding x*log2(e) in f32, so |r| can
+# exceed ln2/2 by a few ulps; fit a little wider than [-ln2/2, ln2/2].
+half_ln2 = mp.log(2) / 2 + mp.mpf("1e-4")
+fit("EXP", exp_tail, -half_ln2, half_ln2, 5)
+
+# ln: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1.
+fit("LN", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)
+
+# Constants of the range reductions, with their exact bit patterns.
+ln2 = mp.log(2)
+# LN2_HI keeps 16 significant bits so that n * LN2_HI is exact for |n| < 2^8.
+ln2_hi = f32(mp.floor(ln2 * 2**16) / 2**16)
+ln2_lo = f32(ln2 - ln2_hi)
+print(f"const LN2_HI: f32 = {ln2_hi!r}; // {f32_hex(ln2_hi)}")
+print(f"const LN2_LO: f32 = {ln2_lo!r}; // {f32_hex(ln2_lo)}")
+log2e = f32(1 / ln2)
+print(f"const LOG2_E: f32 = {log2e!r}; // {f32_hex(log2e)}")
