@@ -35,8 +35,10 @@ def fit(name, f, lo, hi, degree):
         worst = max(worst, abs(p - f(x)))
     print(f"// {name}: degree {degree} on [{mp.nstr(lo, 8)}, {mp.nstr(hi, 8)}], "
           f"max abs error of the f32 coefficients {mp.nstr(worst, 3)}")
-    for k, c in enumerate(coeffs):
-        print(f"const {name}_C{k}: f32 = {c!r}; // {f32_hex(c)}")
+    print(f"const {name}: [f32; {len(coeffs)}] = [")
+    for c in coeffs:
+        print(f"    f32::from_bits({f32_hex(c)}), // {c!r}")
+    print("];")
     print()
 
 
@@ -57,17 +59,17 @@ def ln_tail(f):
 # exp: x = n ln2 + r. n comes from rounding x*log2(e) in f32, so |r| can
 # exceed ln2/2 by a few ulps; fit a little wider than [-ln2/2, ln2/2].
 half_ln2 = mp.log(2) / 2 + mp.mpf("1e-4")
-fit("EXP", exp_tail, -half_ln2, half_ln2, 5)
+fit("EXP_TAIL", exp_tail, -half_ln2, half_ln2, 5)
 
 # ln: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1.
-fit("LN", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)
+fit("LN_TAIL", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)
 
 # Constants of the range reductions, with their exact bit patterns.
 ln2 = mp.log(2)
 # LN2_HI keeps 16 significant bits so that n * LN2_HI is exact for |n| < 2^8.
 ln2_hi = f32(mp.floor(ln2 * 2**16) / 2**16)
 ln2_lo = f32(ln2 - ln2_hi)
-print(f"const LN2_HI: f32 = {ln2_hi!r}; // {f32_hex(ln2_hi)}")
-print(f"const LN2_LO: f32 = {ln2_lo!r}; // {f32_hex(ln2_lo)}")
+print(f"const LN2_HI: f32 = f32::from_bits({f32_hex(ln2_hi)}); // {ln2_hi!r}")
+print(f"const LN2_LO: f32 = f32::from_bits({f32_hex(ln2_lo)}); // {ln2_lo!r}")
 log2e = f32(1 / ln2)
-print(f"const LOG2_E: f32 = {log2e!r}; // {f32_hex(log2e)}")
+print(f"const LOG2_E: f32 = f32::from_bits({f32_hex(log2e)}); // {log2e!r}")

@@ -5,11 +5,12 @@
 //! [`Simd`] (the widest vector `wide` lowers to real SIMD registers on the
 //! target). The kernels use only `+ - * /`, comparisons, selects, min/max and
 //! integer bit operations, all of which are exact or correctly rounded per
-//! IEEE 754 on every target. They deliberately use no fused multiply-add:
-//! `wide` fuses only on some targets (FMA-enabled x86, aarch64), so a kernel
-//! that used it would give different bits on different targets and different
-//! bits for the scalar path than for the vector path. Without it, an element's
-//! result is the same bits on every target, in every position of a slice.
+//! IEEE 754 on every target, plus [`Lane::mul_add`], which is fused exactly
+//! where `wide` fuses (x86 with FMA, aarch64) and two roundings elsewhere.
+//! The `f32` lane follows the same rule, so within one build an element's
+//! result is the same bits whichever path computes it and wherever it sits
+//! in a slice. Across builds the last bit may differ, which is why the
+//! exhaustive proofs run on the default and on the FMA (`native`) build.
 
 mod scalar;
 mod vector;
@@ -67,6 +68,13 @@ pub trait Lane:
     fn max(self, other: Self) -> Self;
     /// Lanewise minimum, with the same NaN caveat as [`Lane::max`].
     fn min(self, other: Self) -> Self;
+    /// `self * a + b`: one rounding where the target has FMA (x86 `fma`,
+    /// aarch64), two elsewhere; the same choice for every lane type.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// |self| (clears the sign bit; NaN stays NaN).
+    fn abs(self) -> Self;
+    /// Whether `mask` holds in every lane.
+    fn all(mask: Self::Mask) -> bool;
 }
 
 /// The `u32` view of a [`Lane`]: wrapping add/sub, logical shifts, masks.
@@ -119,8 +127,8 @@ pub type Simd = f32;
 /// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.
 pub(crate) const MAX_WIDTH: usize = 16;
 
-/// Evaluates `c[0] + x*(c[1] + x*(c[2] + ...))` by Horner's rule, without
-/// fused operations (see the module documentation).
+/// Evaluates `c[0] + x*(c[1] + x*(c[2] + ...))` by Horner's rule with
+/// [`Lane::mul_add`].
 #[inline(always)]
 pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     let mut acc = V::splat(0.0);
@@ -129,7 +137,7 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
         acc = if first {
             V::splat(k)
         } else {
-            acc * x + V::splat(k)
+            acc.mul_add(x, V::splat(k))
         };
         first = false;
     }
@@ -196,6 +204,7 @@ mod tests {
     fn horner_matches_expanded_polynomial() {
         let c = [1.0f32, -2.0, 0.5, 3.0];
         for &x in &[0.0f32, 1.0, -1.5, 0.25] {
+            // Exact in f32 for these x, so fused or not gives the same bits.
             let want = c[0] + x * (c[1] + x * (c[2] + x * c[3]));
             assert_eq!(horner::<f32, 4>(x, c), want);
             assert_eq!(horner::<Simd, 4>(Simd::splat(x), c).first(), want);

@@ -74,6 +74,18 @@ macro_rules! wide_lane {
             fn min(self, other: Self) -> Self {
                 self.fast_min(other)
             }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                wide::$float::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                wide::$float::abs(self)
+            }
+            #[inline(always)]
+            fn all(mask: Self) -> bool {
+                wide::$float::all(mask)
+            }
         }
     };
 }

@@ -5,10 +5,13 @@ use super::{LN2_HI, LN2_LO, elementwise_slices};
 use crate::lane::{Lane, LaneBits, horner};
 
 /// log2(e) rounded to f32.
-const LOG2_E: f32 = 1.442_695_021_629_333_5; // 0x3fb8aa3b
-/// 1.5·2²³: adding it rounds to an integer and leaves that integer in the
-/// low mantissa bits.
-const ROUND_MAGIC: f32 = 12_582_912.0; // 0x4b400000
+const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
+/// 1.5·2²³ + 127: adding it rounds to an integer n and leaves n + 127 (the
+/// biased exponent of 2ⁿ) in the low mantissa bits.
+const ROUND_MAGIC: f32 = f32::from_bits(0x4b40007f); // 12_583_039.0
+/// For |x| below this, n ∈ [−126, 126] and 2ⁿ is one normal float: the fast
+/// path, which is the general path minus clamps, NaN patch and split scale.
+const EXP_FAST_LIMIT: f32 = 87.0;
 /// Below this, exp(x) < 2⁻¹⁵⁰ rounds to +0; the clamp keeps n in range.
 const EXP_INPUT_MIN: f32 = -104.0;
 /// Above this, exp(x) overflows to +inf on its own; the clamp keeps n in range.
@@ -16,12 +19,12 @@ const EXP_INPUT_MAX: f32 = 89.0;
 /// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 5, max abs error
 /// 4.5e-9 (tools/fit_coefficients.py). Degree 4 (6.7e-8) measured 1.003 ULP.
 const EXP_TAIL: [f32; 6] = [
-    0.5,                       // 0x3f000000
-    0.166_666_671_633_720_4,   // 0x3e2aaaab
-    0.041_666_463_017_463_684, // 0x3d2aaa74
-    0.008_333_310_484_886_17,  // 0x3c088870
-    0.001_393_366_721_458_733, // 0x3ab6a1a1
-    0.000_198_910_100_152_716, // 0x39509286
+    f32::from_bits(0x3f000000), // 0.5
+    f32::from_bits(0x3e2aaaab), // 0.166_666_671_633_720_4
+    f32::from_bits(0x3d2aaa74), // 0.041_666_463_017_463_684
+    f32::from_bits(0x3c088870), // 0.008_333_310_484_886_17
+    f32::from_bits(0x3ab6a1a1), // 0.001_393_366_721_458_733
+    f32::from_bits(0x39509286), // 0.000_198_910_100_152_716
 ];
 
 /// eˣ on every lane. The algorithm behind [`exp`]; generic so the scalar
@@ -29,16 +32,39 @@ const EXP_TAIL: [f32; 6] = [
 ///
 /// x = n·ln2 + r with n = round(x·log2 e) and r = (x − n·LN2_HI) − n·LN2_LO
 /// (the first product and difference exact); eʳ = 1 + (r + r²·Q(r)); the
-/// result is eʳ·2^⌊n/2⌋·2^(n−⌊n/2⌋), so only the last multiply rounds and a
-/// subnormal result is rounded once, from a correctly scaled value.
+/// result is eʳ·2ⁿ. When every lane has |x| < 87, 2ⁿ is one normal float
+/// (fast path). Otherwise the lanes are clamped to [−104, 89] and scaled by
+/// 2^⌊n/2⌋·2^(n−⌊n/2⌋): the first product is exact, so a subnormal result is
+/// rounded once, and an overflow happens on its own. The two paths give the
+/// same bits wherever both apply, so a lane's result does not depend on its
+/// neighbours.
 #[inline(always)]
 pub fn exp_lane<V: Lane>(x: V) -> V {
-    let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
-    let z = xc * V::splat(LOG2_E) + V::splat(ROUND_MAGIC);
+    if V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT))) {
+        let (z, er) = exp_reduced(x);
+        er * V::from_bits(z.to_bits() << 23)
+    } else {
+        exp_general(x)
+    }
+}
+
+/// The shared core: `z` (n in its low bits) and eʳ.
+#[inline(always)]
+fn exp_reduced<V: Lane>(x: V) -> (V, V) {
+    let z = x.mul_add(V::splat(LOG2_E), V::splat(ROUND_MAGIC));
     let n = z - V::splat(ROUND_MAGIC);
-    let r = (xc - n * V::splat(LN2_HI)) - n * V::splat(LN2_LO);
-    let er = V::splat(1.0) + (r + (r * r) * horner(r, EXP_TAIL));
-    // n + 256 ∈ [106, 384]: non-negative, so a logical shift halves it.
+    let r = n.mul_add(V::splat(-LN2_HI), x);
+    let r = n.mul_add(V::splat(-LN2_LO), r);
+    let er = (r * r).mul_add(horner(r, EXP_TAIL), r) + V::splat(1.0);
+    (z, er)
+}
+
+/// Every input, including NaN, ±inf, overflow and subnormal results.
+#[inline(never)]
+fn exp_general<V: Lane>(x: V) -> V {
+    let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
+    let (z, er) = exp_reduced(xc);
+    // n + 256 ∈ [106, 385]: non-negative, so a logical shift halves it.
     let n_biased = z.to_bits() - V::Bits::splat(ROUND_MAGIC.to_bits() - 256);
     let half_biased = n_biased >> 1; // ⌊n/2⌋ + 128
     let s1 = V::from_bits((half_biased - V::Bits::splat(1)) << 23);
@@ -52,7 +78,7 @@ pub fn exp_lane<V: Lane>(x: V) -> V {
 /// ≤ 1 ULP for every f32 input; subnormal results within 1 unit of 2⁻¹⁴⁹.
 /// Proved over all 2³² inputs against `f64::exp` by `tests/ulp_exhaustive.rs`,
 /// which prints the maximum and the input that reaches it. No fused
-/// multiply-add is used, so the bits are the same on every target.
+/// multiply-add is fused where the target has FMA; both builds are proved.
 ///
 /// # Special values
 /// | x | exp(x) |

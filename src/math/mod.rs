@@ -11,9 +11,9 @@ use crate::lane::{Lane, LaneBits, horner};
 
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` keeps 16 significant bits so
 /// `k * LN2_HI` is exact for every |k| < 2⁸ the reductions produce.
-pub(crate) const LN2_HI: f32 = 0.693_145_751_953_125; // 0x3f317200
+pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f317200); // 0.693_145_751_953_125
 /// ln 2 − `LN2_HI`, rounded to f32.
-pub(crate) const LN2_LO: f32 = 1.428_606_765_330_187e-6; // 0x35bfbe8e
+pub(crate) const LN2_LO: f32 = f32::from_bits(0x35bfbe8e); // 1.428_606_765_330_187e-6
 
 /// Bits of √½ rounded to f32, the lower end of the reduced mantissa range.
 const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
@@ -21,16 +21,16 @@ const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
 /// `(ln(1 + f) − f) / f²` on `f ∈ [√½ − 1, √2 − 1]`, degree 9,
 /// max abs error 6.2e-9 (tools/fit_coefficients.py).
 const LN_TAIL: [f32; 10] = [
-    -0.5,                   // 0xbf000000
-    0.333_333_224_058_151,  // 0x3eaaaaa7
-    -0.250_000_119_209_29,  // 0xbe800004
-    0.200_014_472_007_751,  // 0x3e4cd098
-    -0.166_675_373_911_857, // 0xbe2aacf3
-    0.142_323_181_033_134,  // 0x3e11bd2b
-    -0.124_208_144_843_578, // 0xbdfe60d7
-    0.118_121_363_222_599,  // 0x3df1e99d
-    -0.115_572_877_228_26,  // 0xbdecb179
-    0.067_690_238_356_590,  // 0x3d8aa12e
+    f32::from_bits(0xbf000000), // -0.5
+    f32::from_bits(0x3eaaaaa7), // 0.333_333_224_058_151
+    f32::from_bits(0xbe800004), // -0.250_000_119_209_29
+    f32::from_bits(0x3e4cd098), // 0.200_014_472_007_751
+    f32::from_bits(0xbe2aacf3), // -0.166_675_373_911_857
+    f32::from_bits(0x3e11bd2b), // 0.142_323_181_033_134
+    f32::from_bits(0xbdfe60d7), // -0.124_208_144_843_578
+    f32::from_bits(0x3df1e99d), // 0.118_121_363_222_599
+    f32::from_bits(0xbdecb179), // -0.115_572_877_228_26
+    f32::from_bits(0x3d8aa12e), // 0.067_690_238_356_590
 ];
 
 /// Splits a positive normal `u` into `u = 2^k · (1 + f)` with
@@ -59,7 +59,7 @@ pub(crate) fn ln_1p_reduced<V: Lane>(k: V, f: V, tail: V) -> V {
     let a = k * V::splat(LN2_HI);
     let hi = a + f;
     let hi_err = (a - hi) + f;
-    let lo = (f * f) * horner(f, LN_TAIL) + (k * V::splat(LN2_LO) + tail);
+    let lo = (f * f).mul_add(horner(f, LN_TAIL), k.mul_add(V::splat(LN2_LO), tail));
     hi + (lo + hi_err)
 }
 

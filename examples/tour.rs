@@ -1,0 +1,181 @@
+//! The tour: what logitkit's lane math gets right and how fast it is.
+//!
+//! `cargo run --release --example tour`
+//!
+//! Every figure is computed here, now: accuracy against f64 over a sample of
+//! 2²⁴ evenly strided bit patterns (the exhaustive proof over all 2³² is in
+//! `cargo test --release`), and speed as ratios measured in this one run.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+fn ulp_error(got: f32, want: f64) -> f64 {
+    if want.is_nan() || got.is_nan() {
+        return if want.is_nan() && got.is_nan() {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    if want.is_infinite() {
+        return if got as f64 == want {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    let big = 2f64.powi(128);
+    let w = want.clamp(-big, big);
+    let g = if got.is_infinite() {
+        big.copysign(got as f64)
+    } else {
+        got as f64
+    };
+    let e = if w == 0.0 {
+        -126
+    } else {
+        (((w.abs().to_bits() >> 52) & 0x7ff) as i32 - 1023).clamp(-126, 127)
+    };
+    (g - w).abs() / 2f64.powi(e - 23)
+}
+
+type Kernel = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
+
+struct Row {
+    name: &'static str,
+    simd: Kernel,
+    scalar: fn(f32) -> f32,
+    libm_fn: fn(f32) -> f32,
+    reference: fn(f64) -> f64,
+    bound: f64,
+    range: (f32, f32),
+}
+
+/// Max ULP error over every 256th bit pattern, through the SIMD slice path.
+fn sampled_accuracy(row: &Row) -> (f64, f32) {
+    let mut worst = (0.0, 0.0);
+    let mut xs = vec![0f32; 1 << 16];
+    let mut out = vec![0f32; 1 << 16];
+    for block in 0..256u64 {
+        for (i, x) in xs.iter_mut().enumerate() {
+            *x = f32::from_bits(((block << 24) | ((i as u64) << 8) | 0x5a) as u32);
+        }
+        (row.simd)(&xs, &mut out).expect("same length");
+        for (&x, &y) in xs.iter().zip(&out) {
+            let e = ulp_error(y, (row.reference)(x as f64));
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        }
+    }
+    worst
+}
+
+/// Median time of `f` over several rounds, in nanoseconds per call.
+fn time(mut f: impl FnMut()) -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        for _ in 0..200 {
+            f();
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / 200.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    println!("logitkit tour: lane math (exp, ln, ln_1p)\n");
+    let rows = [
+        Row {
+            name: "exp",
+            simd: logitkit::exp_into,
+            scalar: logitkit::exp,
+            libm_fn: libm::expf,
+            reference: f64::exp,
+            bound: 1.0,
+            range: (-87.0, 88.0),
+        },
+        Row {
+            name: "ln",
+            simd: logitkit::ln_into,
+            scalar: logitkit::ln,
+            libm_fn: libm::logf,
+            reference: f64::ln,
+            bound: 1.0,
+            range: (1e-30, 1e30),
+        },
+        Row {
+            name: "ln_1p",
+            simd: logitkit::ln_1p_into,
+            scalar: logitkit::ln_1p,
+            libm_fn: libm::log1pf,
+            reference: f64::ln_1p,
+            bound: 1.5,
+            range: (-0.9, 100.0),
+        },
+    ];
+
+    println!("Accuracy, SIMD path, every 256th f32 bit pattern (2^24 inputs) against f64:");
+    println!(
+        "{:<7} {:>12} {:>10} {:>16}",
+        "fn", "max ULP", "bound", "worst input"
+    );
+    for row in &rows {
+        let (e, x) = sampled_accuracy(row);
+        println!("{:<7} {:>12.4} {:>10} {:>16e}", row.name, e, row.bound, x);
+        assert!(e <= row.bound, "{} exceeds its bound", row.name);
+    }
+
+    println!("\nSpecial values (SPEC §3):");
+    let show = |name: &str, x: f32, y: f32| println!("  {name}({x:e}) = {y:e}");
+    show("exp", f32::INFINITY, logitkit::exp(f32::INFINITY));
+    show("exp", f32::NEG_INFINITY, logitkit::exp(f32::NEG_INFINITY));
+    show("exp", 88.8, logitkit::exp(88.8));
+    show("exp", -100.0, logitkit::exp(-100.0));
+    show("ln", 0.0, logitkit::ln(0.0));
+    show("ln", f32::from_bits(1), logitkit::ln(f32::from_bits(1)));
+    show("ln", -1.0, logitkit::ln(-1.0));
+    show("ln_1p", -1.0, logitkit::ln_1p(-1.0));
+    show("ln_1p", 1e-30, logitkit::ln_1p(1e-30));
+
+    const N: usize = 1024;
+    println!(
+        "\nSpeed over {N} elements, same run (median of 15 rounds; `cargo bench` for criterion figures):"
+    );
+    println!(
+        "{:<7} {:>12} {:>14} {:>14}",
+        "fn", "SIMD ns/el", "vs libm loop", "vs own scalar"
+    );
+    for row in &rows {
+        let xs: Vec<f32> = (0..N)
+            .map(|i| row.range.0 + (row.range.1 - row.range.0) * ((i * 7919 % N) as f32 / N as f32))
+            .collect();
+        let mut out = vec![0f32; N];
+        let simd = time(|| {
+            (row.simd)(black_box(&xs), black_box(&mut out)).unwrap();
+        });
+        let mut loop_with = |f: fn(f32) -> f32| {
+            time(|| {
+                for (o, &x) in out.iter_mut().zip(black_box(&xs)) {
+                    *o = f(x);
+                }
+                black_box(&mut out);
+            })
+        };
+        let libm_t = loop_with(row.libm_fn);
+        let scalar_t = loop_with(row.scalar);
+        println!(
+            "{:<7} {:>12.3} {:>13.1}x {:>13.1}x",
+            row.name,
+            simd / N as f64,
+            libm_t / simd,
+            scalar_t / simd
+        );
+    }
+    println!(
+        "\nSIMD lane type on this build: {} lanes of f32.",
+        <logitkit::lane::Simd as logitkit::lane::Lane>::WIDTH
+    );
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Print the ratios of one criterion run as a markdown table.
+
+Usage: python3 tools/bench_ratios.py [GROUP ...] [--base BASELINE] [--dir target/criterion]
+
+For each group (e.g. exp, ln, ln_1p) and size, prints ns per element of the
+`simd` variant and its speedup over every other variant measured in the same
+run (time_other / time_simd). Reads criterion's estimates.json (mean).
+"""
+import json
+import os
+import sys
+
+args = sys.argv[1:]
+root = "target/criterion"
+if "--dir" in args:
+    i = args.index("--dir")
+    root = args[i + 1]
+    del args[i:i + 2]
+groups = args or sorted(d for d in os.listdir(root) if d != "report")
+for group in groups:
+    gdir = os.path.join(root, group)
+    if not os.path.isdir(gdir):
+        continue
+    variants = sorted(v for v in os.listdir(gdir) if v != "report")
+    times = {}
+    for v in variants:
+        for size in os.listdir(os.path.join(gdir, v)):
+            est = os.path.join(gdir, v, size, "new", "estimates.json")
+            if os.path.exists(est):
+                with open(est) as f:
+                    times[(v, size)] = json.load(f)["mean"]["point_estimate"]
+    sizes = sorted({s for (_, s) in times}, key=lambda s: int(s) if s.isdigit() else s)
+    lead = "simd" if "simd" in variants else variants[0]
+    others = [v for v in variants if v != lead]
+    print(f"\n{group}: ns/element of `{lead}`, and speedup of `{lead}` over each baseline")
+    print("| n | " + lead + " ns/elem | " + " | ".join(f"vs {o}" for o in others) + " |")
+    print("|---" * (2 + len(others)) + "|")
+    for s in sizes:
+        if (lead, s) not in times:
+            continue
+        t = times[(lead, s)]
+        n = int(s) if s.isdigit() else 1
+        cells = [f"{times[(o, s)] / t:.1f}x" if (o, s) in times else "-" for o in others]
+        print(f"| {s} | {t / n:.3f} | " + " | ".join(cells) + " |")
