@@ -75,6 +75,18 @@ pub trait Lane:
     fn abs(self) -> Self;
     /// Whether `mask` holds in every lane.
     fn all(mask: Self::Mask) -> bool;
+    /// Whether `mask` holds in any lane.
+    fn any(mask: Self::Mask) -> bool;
+    /// Largest lane (lanes must not be NaN; NaN is tracked separately).
+    fn reduce_max(self) -> f32;
+    /// Sum of the lanes, each converted to f64 (exact) and added in f64.
+    fn sum_f64(self) -> f64;
+    /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
+    fn first_lanes(n: usize) -> Self::Mask {
+        let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);
+        let lanes = iota.get(..Self::WIDTH).map_or(Self::splat(0.0), Self::load);
+        lanes.lt(Self::splat(n.min(MAX_WIDTH) as f32))
+    }
 }
 
 /// The `u32` view of a [`Lane`]: wrapping add/sub, logical shifts, masks.
@@ -155,6 +167,25 @@ pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
     buf.get(..V::WIDTH).map_or(V::splat(pad), V::load)
 }
 
+/// Loads vector `k` of `xs` (elements `k·WIDTH ..`), padded with `pad` past
+/// the end of `xs`.
+#[inline(always)]
+pub(crate) fn load_at<V: Lane>(xs: &[f32], k: usize, pad: f32) -> V {
+    let start = k.saturating_mul(V::WIDTH);
+    match xs.get(start..start.saturating_add(V::WIDTH)) {
+        Some(full) => V::load(full),
+        None => load_partial(xs.get(start..).unwrap_or(&[]), pad),
+    }
+}
+
+/// Stores `v` as vector `k` of `out` (only the lanes that exist).
+#[inline(always)]
+pub(crate) fn store_at<V: Lane>(v: V, out: &mut [f32], k: usize) {
+    if let Some(o) = out.get_mut(k.saturating_mul(V::WIDTH)..) {
+        v.store(o);
+    }
+}
+
 /// Stores the first `rest.len()` lanes of `v` into `rest`.
 #[inline(always)]
 pub(crate) fn store_partial<V: Lane>(v: V, rest: &mut [f32]) {
@@ -207,7 +238,7 @@ mod tests {
             // Exact in f32 for these x, so fused or not gives the same bits.
             let want = c[0] + x * (c[1] + x * (c[2] + x * c[3]));
             assert_eq!(horner::<f32, 4>(x, c), want);
-            assert_eq!(horner::<Simd, 4>(Simd::splat(x), c).first(), want);
+            assert_eq!(horner::<Simd, 4>(<Simd as Lane>::splat(x), c).first(), want);
         }
     }
 

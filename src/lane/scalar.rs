@@ -131,6 +131,18 @@ impl Lane for f32 {
     fn all(mask: bool) -> bool {
         mask
     }
+    #[inline(always)]
+    fn any(mask: bool) -> bool {
+        mask
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn sum_f64(self) -> f64 {
+        self as f64
+    }
 }
 
 /// `x * a + b` rounded as `wide`'s `mul_add` rounds it on this target, so the

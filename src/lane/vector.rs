@@ -86,6 +86,20 @@ macro_rules! wide_lane {
             fn all(mask: Self) -> bool {
                 wide::$float::all(mask)
             }
+            #[inline(always)]
+            fn any(mask: Self) -> bool {
+                wide::$float::any(mask)
+            }
+            #[inline(always)]
+            fn reduce_max(self) -> f32 {
+                self.to_array()
+                    .into_iter()
+                    .fold(f32::NEG_INFINITY, f32::max)
+            }
+            #[inline(always)]
+            fn sum_f64(self) -> f64 {
+                self.to_array().into_iter().map(f64::from).sum()
+            }
         }
     };
 }

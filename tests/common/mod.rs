@@ -98,3 +98,144 @@ pub fn sweep_all(check: impl Fn(&[f32], &mut [f32]) -> Worst + Sync) -> Worst {
             )
     })
 }
+
+/// The f32 ULP at the magnitude of `x` (2⁻¹⁴⁹ in the subnormal range).
+pub fn ulp(x: f64) -> f64 {
+    let a = x.abs();
+    if !a.is_finite() {
+        return f64::INFINITY;
+    }
+    let e = if a == 0.0 {
+        -126
+    } else {
+        (((a.to_bits() >> 52) & 0x7ff) as i32 - 1023).clamp(-126, 127)
+    };
+    2f64.powi(e - 23)
+}
+
+/// SplitMix64: a small deterministic generator, so every test run sees the
+/// same vectors.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// f64 reference statistics of a row with a finite max: (m, s′ = Σe^{x−m} − 1).
+pub fn ref_stats(xs: &[f32]) -> (f64, f64) {
+    let m = xs.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let mut excess = -1.0;
+    let mut ties = 0.0;
+    let mut others = 0.0;
+    for &x in xs {
+        if x as f64 == m {
+            ties += 1.0;
+        } else {
+            others += (x as f64 - m).exp();
+        }
+    }
+    excess += ties;
+    (m, others + excess)
+}
+
+/// Reference log-sum-exp with SPEC §3's special values.
+pub fn ref_lse(xs: &[f32]) -> f64 {
+    if xs.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    if xs.contains(&f32::INFINITY) {
+        return f64::INFINITY;
+    }
+    if xs.iter().all(|&x| x == f32::NEG_INFINITY) {
+        return f64::NEG_INFINITY;
+    }
+    let (m, s) = ref_stats(xs);
+    m + s.ln_1p()
+}
+
+/// The adversarial row families of the softmax tests: (name, row).
+pub fn adversarial_rows(rng: &mut Rng, n: usize) -> Vec<(&'static str, Vec<f32>)> {
+    let mut rows = Vec::new();
+    let mut make = |f: &mut dyn FnMut(&mut Rng, usize) -> f32| -> Vec<f32> {
+        (0..n).map(|i| f(rng, i)).collect()
+    };
+    rows.push(("N(0,1)", make(&mut |r, _| r.normal() as f32)));
+    rows.push(("N(0,100)", make(&mut |r, _| (r.normal() * 100.0) as f32)));
+    rows.push((
+        "N(50,30)",
+        make(&mut |r, _| (50.0 + 30.0 * r.normal()) as f32),
+    ));
+    rows.push((
+        "huge",
+        make(&mut |r, _| ((r.uniform() * 2.0 - 1.0) * f32::MAX as f64) as f32),
+    ));
+    rows.push((
+        "near MAX",
+        make(&mut |r, _| f32::MAX * (1.0 - (r.uniform() * 1e-6) as f32)),
+    ));
+    rows.push(("all equal", vec![3.25; n]));
+    rows.push(("all equal neg", vec![-1e4; n]));
+    rows.push((
+        "±88.7",
+        make(
+            &mut |r, _| if r.uniform() < 0.5 { 88.72 } else { -88.72 } + (r.uniform() as f32 - 0.5),
+        ),
+    ));
+    rows.push((
+        "±103.9",
+        make(&mut |r, _| if r.uniform() < 0.5 { 103.97 } else { -103.97 }),
+    ));
+    rows.push((
+        "subnormal",
+        make(&mut |r, _| f32::from_bits(r.next_u64() as u32 & 0x807f_ffff)),
+    ));
+    rows.push((
+        "dominant",
+        make(&mut |r, i| if i == n / 3 { 40.0 } else { r.normal() as f32 }),
+    ));
+    rows.push((
+        "tiny loss",
+        make(&mut |r, i| {
+            if i == 0 {
+                25.0
+            } else {
+                (r.normal() - 5.0) as f32
+            }
+        }),
+    ));
+    rows.push((
+        "masked",
+        make(&mut |r, _| {
+            if r.uniform() < 0.3 {
+                f32::NEG_INFINITY
+            } else {
+                (r.normal() * 5.0) as f32
+            }
+        }),
+    ));
+    rows.push((
+        "one left",
+        make(&mut |_, i| if i == n - 1 { 1.5 } else { f32::NEG_INFINITY }),
+    ));
+    rows.push(("spread 1e30", make(&mut |r, _| (r.normal() * 1e30) as f32)));
+    rows
+}

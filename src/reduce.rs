@@ -1,0 +1,159 @@
+//! Reductions over slices: a NaN-aware max and a blocked sum whose error
+//! does not grow with the length.
+//!
+//! The sum keeps four vector accumulators and adds at most four vectors into
+//! each before flushing it into an f64 total. Every f32 lane therefore sums at
+//! most 4 terms (relative error ≤ 3u, u = 2⁻²⁴, for non-negative terms) and
+//! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
+//! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (SPEC §4) before its final rounding.
+
+use crate::lane::{Lane, load_partial};
+
+/// Terms added into one f32 accumulator before it is flushed to f64.
+const FLUSH_EVERY: usize = 4;
+/// Independent accumulators, for instruction-level parallelism.
+const ACCUMULATORS: usize = 4;
+
+/// Largest element of `xs`; NaN if any element is NaN; −inf if empty.
+///
+/// One read pass, two vector accumulators and a NaN mask.
+#[inline(always)]
+pub(crate) fn row_max<V: Lane>(xs: &[f32]) -> f32 {
+    let neg_inf = V::splat(f32::NEG_INFINITY);
+    let (mut m0, mut m1) = (neg_inf, neg_inf);
+    let mut nan = neg_inf.is_nan();
+    let mut pairs = xs.chunks_exact(2 * V::WIDTH);
+    for pair in &mut pairs {
+        let (a, b) = pair.split_at(V::WIDTH);
+        let (a, b) = (V::load(a), V::load(b));
+        nan = nan | a.is_nan() | b.is_nan();
+        m0 = m0.max(a);
+        m1 = m1.max(b);
+    }
+    let mut singles = pairs.remainder().chunks_exact(V::WIDTH);
+    for one in &mut singles {
+        let a = V::load(one);
+        nan = nan | a.is_nan();
+        m0 = m0.max(a);
+    }
+    let rest = singles.remainder();
+    if !rest.is_empty() {
+        let a = load_partial::<V>(rest, f32::NEG_INFINITY);
+        nan = nan | a.is_nan();
+        m1 = m1.max(a);
+    }
+    if V::any(nan) {
+        f32::NAN
+    } else {
+        m0.max(m1).reduce_max()
+    }
+}
+
+/// Σ over the vectors k = 0, 1, … of a row of `len` elements of
+/// `terms(k, valid)`, for `K` quantities at once, each returned as an f64
+/// with the error bound of the module docs.
+///
+/// `terms` loads vector `k` itself (elements `k·W ..`, e.g. with
+/// [`load_at`](crate::lane::load_at)), may store results at the same place,
+/// and must return zero in the lanes outside `valid` (the padding of the
+/// last, partial vector; `valid` is all lanes elsewhere).
+#[inline(always)]
+pub(crate) fn blocked_sum<V: Lane, const K: usize>(
+    len: usize,
+    mut terms: impl FnMut(usize, V::Mask) -> [V; K],
+) -> [f64; K] {
+    let zero = V::splat(0.0);
+    let all = V::first_lanes(V::WIDTH);
+    let full = len / V::WIDTH;
+    let mut total = [0.0f64; K];
+    let mut add = |acc: &mut [V; K], k: usize, valid: V::Mask| {
+        for (a, t) in acc.iter_mut().zip(terms(k, valid)) {
+            *a = *a + t;
+        }
+    };
+    let flush = |acc: &[[V; K]; ACCUMULATORS], total: &mut [f64; K]| {
+        for (t, q) in total.iter_mut().zip(0..K) {
+            *t += acc.iter().map(|a| a[q].sum_f64()).sum::<f64>();
+        }
+    };
+    let per_block = ACCUMULATORS * FLUSH_EVERY;
+    let mut k = 0;
+    while k + per_block <= full {
+        let mut acc = [[zero; K]; ACCUMULATORS];
+        for _ in 0..FLUSH_EVERY {
+            for a in acc.iter_mut() {
+                add(a, k, all);
+                k += 1;
+            }
+        }
+        flush(&acc, &mut total);
+    }
+    // Fewer than one block left: each accumulator still takes ≤ FLUSH_EVERY.
+    let mut acc = [[zero; K]; ACCUMULATORS];
+    let mut slot = 0;
+    while k < full {
+        if let Some(a) = acc.get_mut(slot % ACCUMULATORS) {
+            add(a, k, all);
+        }
+        slot += 1;
+        k += 1;
+    }
+    let rest = len - full * V::WIDTH;
+    if let Some(a) = acc.get_mut(slot % ACCUMULATORS).filter(|_| rest > 0) {
+        add(a, k, V::first_lanes(rest));
+    }
+    flush(&acc, &mut total);
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lane::{Simd, load_at};
+
+    #[test]
+    fn row_max_handles_nan_empty_and_tails() {
+        assert_eq!(row_max::<Simd>(&[]), f32::NEG_INFINITY);
+        for n in 1..70 {
+            let xs: [f32; 70] = core::array::from_fn(|i| (i as f32 * 7.3) % 11.0 - 5.0);
+            let want = xs[..n].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(row_max::<Simd>(&xs[..n]), want, "n={n}");
+            assert_eq!(row_max::<f32>(&xs[..n]), want, "n={n}");
+            let mut with_nan = xs;
+            with_nan[n - 1] = f32::NAN;
+            assert!(row_max::<Simd>(&with_nan[..n]).is_nan());
+        }
+    }
+
+    #[test]
+    fn blocked_sum_counts_every_element_once() {
+        for n in 0..600 {
+            let xs: [f32; 600] = core::array::from_fn(|i| i as f32);
+            let [s, c] = blocked_sum::<Simd, 2>(n, |k, valid| {
+                let x = load_at::<Simd>(&xs[..n], k, -1.0);
+                let zero = <Simd as Lane>::splat(0.0);
+                [
+                    <Simd as Lane>::select(valid, x, zero),
+                    <Simd as Lane>::select(valid, <Simd as Lane>::splat(1.0), zero),
+                ]
+            });
+            assert_eq!(c, n as f64);
+            assert_eq!(s, (n * n.saturating_sub(1) / 2) as f64);
+        }
+    }
+
+    #[test]
+    fn blocked_sum_error_does_not_grow_with_n() {
+        // 2^24 copies of 0.1f32: one f32 accumulator would be off by ~2^-3
+        // relative (it stops growing at 2^21), a pairwise sum by ~24u.
+        let n = 1 << 24;
+        let x = 0.1f32;
+        let xs = std::vec![x; n];
+        let total = blocked_sum::<Simd, 1>(n, |k, _| [load_at::<Simd>(&xs, k, 0.0)])[0];
+        let exact = n as f64 * x as f64;
+        assert!(
+            ((total - exact) / exact).abs() <= 2f64.powi(-22),
+            "{total} vs {exact}"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! The softmax family: log-sum-exp, softmax, log-softmax and their backward
+//! products, all built on one row analysis ([`analyze_row`]).
+//!
+//! Forms from Blanchard, Higham & Higham (2021), "Accurately computing the
+//! log-sum-exp and softmax functions": with m = max xᵢ and
+//! s′ = Σ_{i≠argmax} e^{xᵢ−m}, lse = m + ln_1p(s′) (never cancels inside the
+//! logarithm), softmaxᵢ = e^{xᵢ−m} / Σ (a true division) and
+//! log_softmaxᵢ = (xᵢ − m) − ln_1p(s′).
+
+pub(crate) mod backward;
+pub(crate) mod log_sum_exp;
+#[allow(clippy::module_inception)]
+pub(crate) mod softmax;
+
+use crate::lane::{Lane, load_at, store_at};
+use crate::math::exp::exp_lane;
+use crate::reduce::{blocked_sum, row_max};
+
+/// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
+///
+/// d = fl(x − m) can be off by ½ ulp(d), which for |d| ≈ 80 is a relative
+/// error of 2⁻¹⁸ in e^d: enough to lose 16 ULP on a tiny probability or a
+/// tiny loss. TwoSum recovers the exact error δ = (x − m) − d and
+/// e^{d+δ} = e^d·(1 + δ) to within δ² < 2⁻³⁴. Lanes where d = −inf (masked
+/// logits) get e = 0 and no correction.
+#[inline(always)]
+pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
+    let d = x + neg_m;
+    let x_part = d - neg_m;
+    let m_part = d - x_part;
+    let delta = (x - x_part) + (neg_m - m_part);
+    let delta = V::select(d.gt(V::splat(f32::MIN)), delta, V::splat(0.0));
+    let e = exp_lane(d);
+    e.mul_add(delta, e)
+}
+
+/// w·(m − x) for x ≤ m without a spurious overflow: when m − x exceeds
+/// f32::MAX (x and m huge and of opposite signs) the product is formed from
+/// halves, exact in that range, and overflows only if the product does.
+#[inline(always)]
+pub(crate) fn weighted_gap<V: Lane>(w: V, m: V, x: V) -> V {
+    let gap = m - x;
+    let half = V::splat(0.5);
+    let from_halves = (w * (m * half - x * half)) * V::splat(2.0);
+    V::select(gap.eq(V::splat(f32::INFINITY)), from_halves, w * gap)
+}
+
+/// What the first two passes learn about a row with a finite maximum.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowStats {
+    /// m = max xᵢ (finite).
+    pub max: f32,
+    /// Σ e^{xᵢ−m} over the xᵢ < m.
+    pub others: f64,
+    /// Number of xᵢ equal to m (≥ 1).
+    pub ties: f64,
+}
+
+impl RowStats {
+    /// Σ e^{xᵢ−m} over the whole row (≥ 1).
+    #[inline]
+    pub fn sum(&self) -> f64 {
+        self.others + self.ties
+    }
+
+    /// s′ = Σ e^{xᵢ−m} − 1 (exact in the tie count).
+    #[inline]
+    pub fn excess(&self) -> f64 {
+        self.others + (self.ties - 1.0)
+    }
+
+    /// ln Σ e^{xᵢ−m} = ln_1p(s′), in f64.
+    #[inline]
+    pub fn log_sum(&self) -> f64 {
+        libm::log1p(self.excess())
+    }
+}
+
+/// The class of a row, which decides which special-value rule of SPEC §3
+/// applies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Row {
+    /// Some element is NaN.
+    Nan,
+    /// Empty, or every element is −inf (a fully masked row).
+    Masked,
+    /// `count` elements are +inf (and none is NaN).
+    Infinite { count: usize },
+    /// The maximum is finite.
+    Finite(RowStats),
+}
+
+/// Where pass 2 reads the logits and writes the exponentials.
+pub(crate) trait RowIo {
+    /// Row length.
+    fn len(&self) -> usize;
+    /// Vector `k` of the logits, padded with −inf.
+    fn load<V: Lane>(&self, k: usize) -> V;
+    /// Keeps the exponentials of vector `k` (or drops them).
+    fn store<V: Lane>(&mut self, k: usize, e: V);
+}
+
+/// Logits read from one slice, exponentials written to another (possibly
+/// empty, to keep none).
+pub(crate) struct SeparateIo<'a> {
+    pub xs: &'a [f32],
+    pub exps: &'a mut [f32],
+}
+
+impl RowIo for SeparateIo<'_> {
+    fn len(&self) -> usize {
+        self.xs.len()
+    }
+    #[inline(always)]
+    fn load<V: Lane>(&self, k: usize) -> V {
+        load_at(self.xs, k, f32::NEG_INFINITY)
+    }
+    #[inline(always)]
+    fn store<V: Lane>(&mut self, k: usize, e: V) {
+        store_at(e, self.exps, k);
+    }
+}
+
+/// Exponentials written over the logits.
+pub(crate) struct InPlaceIo<'a>(pub &'a mut [f32]);
+
+impl RowIo for InPlaceIo<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn load<V: Lane>(&self, k: usize) -> V {
+        load_at(self.0, k, f32::NEG_INFINITY)
+    }
+    #[inline(always)]
+    fn store<V: Lane>(&mut self, k: usize, e: V) {
+        store_at(e, self.0, k);
+    }
+}
+
+/// Classifies `xs` and, for a finite maximum, computes [`RowStats`] while
+/// storing e^{xᵢ−m} into `exps` (pass an empty slice not to store; otherwise
+/// it must be as long as `xs`).
+///
+/// Passes: one read of `xs` for the max; if finite, a second read of `xs`
+/// with one write of `exps`.
+#[inline(always)]
+pub(crate) fn analyze_row<V: Lane>(xs: &[f32], exps: &mut [f32]) -> Row {
+    let max = row_max::<V>(xs);
+    analyze_with_max::<V>(max, &mut SeparateIo { xs, exps })
+}
+
+/// [`analyze_row`] given the max, for any [`RowIo`]; the count of +inf
+/// entries is read back through it in the (rare) infinite case.
+#[inline(always)]
+pub(crate) fn analyze_with_max<V: Lane>(max: f32, io: &mut impl RowIo) -> Row {
+    if max.is_nan() {
+        return Row::Nan;
+    }
+    if max == f32::NEG_INFINITY {
+        return Row::Masked;
+    }
+    if max == f32::INFINITY {
+        let mut count = 0;
+        for k in 0..io.len() {
+            if io.load::<f32>(k) == f32::INFINITY {
+                count += 1;
+            }
+        }
+        return Row::Infinite { count };
+    }
+    let [others, ties] = blocked_sum::<V, 2>(io.len(), |k, _| {
+        let x = io.load::<V>(k);
+        let (e, terms) = exp_terms(x, max);
+        io.store(k, e);
+        terms
+    });
+    Row::Finite(RowStats { max, others, ties })
+}
+
+/// The per-vector work of pass 2 shared by every kernel: e = e^{x−m}, and
+/// the two terms of [`RowStats`] (e where x < m; 1 where x = m). Padding
+/// lanes must be −inf: below the max with e = 0, never a tie.
+#[inline(always)]
+pub(crate) fn exp_terms<V: Lane>(x: V, max: f32) -> (V, [V; 2]) {
+    let m = V::splat(max);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let e = exp_shifted(x, V::splat(-max));
+    (
+        e,
+        [V::select(x.lt(m), e, zero), V::select(x.eq(m), one, zero)],
+    )
+}

@@ -1,0 +1,190 @@
+//! softmax and log_softmax of one row.
+
+use super::{InPlaceIo, Row, analyze_row, analyze_with_max};
+use crate::error::{Error, check_len};
+use crate::lane::{Lane, Simd, map_in_place, map_into};
+use crate::reduce::row_max;
+
+/// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
+///
+/// # Accuracy
+/// Each pᵢ within 2 ULP + 2⁻²¹ relative (the error of the sum, which does
+/// not grow with n) of the exact value, tiny probabilities included (the
+/// rounding of xᵢ − m is corrected). Checked against f64 in
+/// `tests/softmax_family.rs`.
+///
+/// # Special values
+/// | input | output |
+/// |---|---|
+/// | any NaN | all NaN |
+/// | k entries +inf | those 1/k, others 0 |
+/// | every entry −inf (fully masked) | all 0 |
+/// | −inf entries (masks) | 0 there |
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if `out.len() != xs.len()`.
+///
+/// # Cost
+/// Three passes: max (read `xs`); exp + store + sum (read `xs`, write
+/// `out`); divide (read and write `out`).
+///
+/// # Examples
+/// ```
+/// let mut p = [0.0f32; 3];
+/// logitkit::softmax(&[1.0, 2.0, f32::NEG_INFINITY], &mut p)?;
+/// assert_eq!(p[2], 0.0);
+/// assert!((p[0] + p[1] - 1.0).abs() < 1e-6);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    check_len(xs.len(), out.len())?;
+    match analyze_row::<Simd>(xs, out) {
+        Row::Finite(s) => {
+            let sum = <Simd as Lane>::splat(s.sum() as f32);
+            map_in_place::<Simd>(out, |e| e / sum);
+        }
+        row => fill_limit(xs, out, row, 0.0),
+    }
+    Ok(())
+}
+
+/// softmax of `xs`, in place. Same accuracy, special values and passes as
+/// [`softmax`] (the exponentials overwrite the logits).
+///
+/// # Examples
+/// ```
+/// let mut z = [f32::INFINITY, 0.0, f32::INFINITY];
+/// logitkit::softmax_in_place(&mut z);
+/// assert_eq!(z, [0.5, 0.0, 0.5]);
+/// ```
+pub fn softmax_in_place(xs: &mut [f32]) {
+    let max = row_max::<Simd>(xs);
+    match analyze_with_max::<Simd>(max, &mut InPlaceIo(xs)) {
+        Row::Finite(s) => {
+            let sum = <Simd as Lane>::splat(s.sum() as f32);
+            map_in_place::<Simd>(xs, |e| e / sum);
+        }
+        row => {
+            let limit = limits(row, 0.0);
+            for x in xs.iter_mut() {
+                *x = limit.at(*x);
+            }
+        }
+    }
+}
+
+/// Writes log_softmax(xs) into `out`: (xᵢ − m) − ln_1p(s′).
+///
+/// # Accuracy
+/// Each element within 2 ULP + 2⁻²¹ absolute of the exact value (the sum's
+/// relative error enters as an absolute error of its logarithm). Checked
+/// against f64 in `tests/softmax_family.rs`.
+///
+/// # Special values
+/// | input | output |
+/// |---|---|
+/// | any NaN | all NaN |
+/// | k entries +inf | those −ln k, others −inf |
+/// | every entry −inf | all −inf |
+/// | −inf entries | −inf there |
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if `out.len() != xs.len()`.
+///
+/// # Cost
+/// Three passes: max (read `xs`); exp + sum (read `xs`); subtract (read
+/// `xs`, write `out`).
+///
+/// # Examples
+/// ```
+/// let mut lp = [0.0f32; 2];
+/// logitkit::log_softmax(&[0.0, 0.0], &mut lp)?;
+/// assert!((lp[0] + core::f32::consts::LN_2).abs() < 1e-7);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    check_len(xs.len(), out.len())?;
+    match analyze_row::<Simd>(xs, &mut []) {
+        Row::Finite(s) => {
+            let (neg_m, log_sum) = (
+                <Simd as Lane>::splat(-s.max),
+                <Simd as Lane>::splat(s.log_sum() as f32),
+            );
+            map_into::<Simd>(xs, out, |x| (x + neg_m) - log_sum);
+        }
+        row => fill_limit(xs, out, row, f32::NEG_INFINITY),
+    }
+    Ok(())
+}
+
+/// log_softmax of `xs`, in place. Same accuracy, special values and passes
+/// as [`log_softmax`].
+pub fn log_softmax_in_place(xs: &mut [f32]) {
+    match analyze_row::<Simd>(xs, &mut []) {
+        Row::Finite(s) => {
+            let (neg_m, log_sum) = (
+                <Simd as Lane>::splat(-s.max),
+                <Simd as Lane>::splat(s.log_sum() as f32),
+            );
+            map_in_place::<Simd>(xs, |x| (x + neg_m) - log_sum);
+        }
+        row => {
+            let limit = limits(row, f32::NEG_INFINITY);
+            for x in xs.iter_mut() {
+                *x = limit.at(*x);
+            }
+        }
+    }
+}
+
+/// The output of a non-finite row (SPEC §3): NaN everywhere, or one value at
+/// the +inf entries and another elsewhere.
+#[derive(Clone, Copy)]
+pub(crate) struct Limit {
+    at_inf: f32,
+    elsewhere: f32,
+}
+
+impl Limit {
+    #[inline]
+    pub(crate) fn at(self, x: f32) -> f32 {
+        if x == f32::INFINITY {
+            self.at_inf
+        } else {
+            self.elsewhere
+        }
+    }
+}
+
+/// Limits for softmax (`zero` = 0) or log_softmax (`zero` = −inf); `row`
+/// must not be [`Row::Finite`].
+pub(crate) fn limits(row: Row, zero: f32) -> Limit {
+    match row {
+        Row::Infinite { count } => {
+            let share = if zero == 0.0 {
+                1.0 / count as f32
+            } else {
+                -libm::logf(count as f32)
+            };
+            Limit {
+                at_inf: share,
+                elsewhere: zero,
+            }
+        }
+        Row::Masked => Limit {
+            at_inf: zero,
+            elsewhere: zero,
+        },
+        Row::Nan | Row::Finite(_) => Limit {
+            at_inf: f32::NAN,
+            elsewhere: f32::NAN,
+        },
+    }
+}
+
+fn fill_limit(xs: &[f32], out: &mut [f32], row: Row, zero: f32) {
+    let limit = limits(row, zero);
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = limit.at(x);
+    }
+}
