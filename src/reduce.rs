@@ -7,7 +7,7 @@
 //! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
 //! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (SPEC §4) before its final rounding.
 
-use crate::lane::{Lane, load_partial};
+use crate::lane::{Lane, MAX_WIDTH, load_partial};
 
 /// Terms added into one f32 accumulator before it is flushed to f64.
 const FLUSH_EVERY: usize = 4;
@@ -65,24 +65,16 @@ pub(crate) fn blocked_sum<V: Lane, const K: usize>(
     let zero = V::splat(0.0);
     let all = V::first_lanes(V::WIDTH);
     let full = len / V::WIDTH;
-    let mut total = [0.0f64; K];
-    let mut add = |acc: &mut [V; K], k: usize, valid: V::Mask| {
-        for (a, t) in acc.iter_mut().zip(terms(k, valid)) {
-            *a = *a + t;
-        }
-    };
-    let flush = |acc: &[[V; K]; ACCUMULATORS], total: &mut [f64; K]| {
-        for (t, q) in total.iter_mut().zip(0..K) {
-            *t += acc.iter().map(|a| a[q].sum_f64()).sum::<f64>();
-        }
-    };
+    // Lanewise f64 totals: flushing adds lane to lane, so no flush waits on
+    // a chain of dependent f64 additions; one horizontal sum at the end.
+    let mut total = [[0.0f64; MAX_WIDTH]; K];
     let per_block = ACCUMULATORS * FLUSH_EVERY;
     let mut k = 0;
     while k + per_block <= full {
         let mut acc = [[zero; K]; ACCUMULATORS];
         for _ in 0..FLUSH_EVERY {
             for a in acc.iter_mut() {
-                add(a, k, all);
+                accumulate(a, terms(k, all));
                 k += 1;
             }
         }
@@ -93,17 +85,38 @@ pub(crate) fn blocked_sum<V: Lane, const K: usize>(
     let mut slot = 0;
     while k < full {
         if let Some(a) = acc.get_mut(slot % ACCUMULATORS) {
-            add(a, k, all);
+            accumulate(a, terms(k, all));
         }
         slot += 1;
         k += 1;
     }
     let rest = len - full * V::WIDTH;
     if let Some(a) = acc.get_mut(slot % ACCUMULATORS).filter(|_| rest > 0) {
-        add(a, k, V::first_lanes(rest));
+        accumulate(a, terms(k, V::first_lanes(rest)));
+        slot += 1;
     }
-    flush(&acc, &mut total);
-    total
+    // Short rows touch few accumulators: flush only those.
+    flush(
+        acc.get(..slot.min(ACCUMULATORS)).unwrap_or(&acc),
+        &mut total,
+    );
+    total.map(|t| t.iter().sum())
+}
+
+#[inline(always)]
+fn accumulate<V: Lane, const K: usize>(acc: &mut [V; K], terms: [V; K]) {
+    for (a, t) in acc.iter_mut().zip(terms) {
+        *a = *a + t;
+    }
+}
+
+#[inline(always)]
+fn flush<V: Lane, const K: usize>(acc: &[[V; K]], total: &mut [[f64; MAX_WIDTH]; K]) {
+    for a in acc {
+        for (t, v) in total.iter_mut().zip(a) {
+            v.widen_add(t);
+        }
+    }
 }
 
 #[cfg(test)]

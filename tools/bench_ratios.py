@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Print the ratios of one criterion run as a markdown table.
 
-Usage: python3 tools/bench_ratios.py [GROUP ...] [--base BASELINE] [--dir target/criterion]
+Usage: python3 tools/bench_ratios.py [GROUP ...] [--lead VARIANT] [--dir target/criterion]
 
-For each group (e.g. exp, ln, ln_1p) and size, prints ns per element of the
-`simd` variant and its speedup over every other variant measured in the same
-run (time_other / time_simd). Reads criterion's estimates.json (mean).
+For each group (e.g. exp, ln, ln_1p, ce_row) and size, prints ns per element
+of the lead variant (default `simd`) and every other variant's time divided
+by the lead's (how many times faster the lead is), all from the same run.
+Sizes like 256x10 count 2560 elements. Reads criterion's estimates.json (mean).
 """
 import json
 import os
@@ -13,6 +14,11 @@ import sys
 
 args = sys.argv[1:]
 root = "target/criterion"
+lead_name = "simd"
+if "--lead" in args:
+    i = args.index("--lead")
+    lead_name = args[i + 1]
+    del args[i:i + 2]
 if "--dir" in args:
     i = args.index("--dir")
     root = args[i + 1]
@@ -30,8 +36,11 @@ for group in groups:
             if os.path.exists(est):
                 with open(est) as f:
                     times[(v, size)] = json.load(f)["mean"]["point_estimate"]
-    sizes = sorted({s for (_, s) in times}, key=lambda s: int(s) if s.isdigit() else s)
-    lead = "simd" if "simd" in variants else variants[0]
+    def size_key(s):
+        parts = [int(p) for p in s.split("x") if p.isdigit()]
+        return (len(parts), parts)
+    sizes = sorted({s for (_, s) in times}, key=size_key)
+    lead = lead_name if lead_name in variants else variants[0]
     others = [v for v in variants if v != lead]
     print(f"\n{group}: ns/element of `{lead}`, and speedup of `{lead}` over each baseline")
     print("| n | " + lead + " ns/elem | " + " | ".join(f"vs {o}" for o in others) + " |")
@@ -40,6 +49,8 @@ for group in groups:
         if (lead, s) not in times:
             continue
         t = times[(lead, s)]
-        n = int(s) if s.isdigit() else 1
+        n = 1
+        for p in s.split("x"):
+            n *= int(p) if p.isdigit() else 1
         cells = [f"{times[(o, s)] / t:.1f}x" if (o, s) in times else "-" for o in others]
         print(f"| {s} | {t / n:.3f} | " + " | ".join(cells) + " |")

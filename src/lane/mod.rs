@@ -81,6 +81,9 @@ pub trait Lane:
     fn reduce_max(self) -> f32;
     /// Sum of the lanes, each converted to f64 (exact) and added in f64.
     fn sum_f64(self) -> f64;
+    /// Adds each lane, converted to f64, to the matching element of `into`
+    /// (lanewise, so no dependency chain across lanes).
+    fn widen_add(self, into: &mut [f64; MAX_WIDTH]);
     /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
     fn first_lanes(n: usize) -> Self::Mask {
         let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);

@@ -143,6 +143,10 @@ impl Lane for f32 {
     fn sum_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
+    fn widen_add(self, into: &mut [f64; super::MAX_WIDTH]) {
+        into[0] += self as f64;
+    }
 }
 
 /// `x * a + b` rounded as `wide`'s `mul_add` rounds it on this target, so the

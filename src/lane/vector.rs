@@ -100,6 +100,12 @@ macro_rules! wide_lane {
             fn sum_f64(self) -> f64 {
                 self.to_array().into_iter().map(f64::from).sum()
             }
+            #[inline(always)]
+            fn widen_add(self, into: &mut [f64; super::MAX_WIDTH]) {
+                for (t, v) in into.iter_mut().zip(self.to_array()) {
+                    *t += f64::from(v);
+                }
+            }
         }
     };
 }

@@ -21,8 +21,10 @@ use crate::reduce::{blocked_sum, row_max};
 /// d = fl(x − m) can be off by ½ ulp(d), which for |d| ≈ 80 is a relative
 /// error of 2⁻¹⁸ in e^d: enough to lose 16 ULP on a tiny probability or a
 /// tiny loss. TwoSum recovers the exact error δ = (x − m) − d and
-/// e^{d+δ} = e^d·(1 + δ) to within δ² < 2⁻³⁴. Lanes where d = −inf (masked
-/// logits) get e = 0 and no correction.
+/// e^{d+δ} = e^d·(1 + δ) to within δ² < 2⁻³⁴. Where x = −inf (a masked
+/// logit) δ is NaN and e = 0, so δ is replaced by 0 there (a select: the
+/// NaN behaviour of a vector max differs between SSE, NEON and wasm).
+/// x ≤ m is finite or −inf here: the callers handle NaN and +inf rows first.
 #[inline(always)]
 pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
     let d = x + neg_m;
