@@ -61,6 +61,7 @@ pub mod lane;
 mod loss;
 mod math;
 mod reduce;
+mod sigmoid;
 mod softmax;
 
 pub use error::Error;
@@ -74,6 +75,11 @@ pub use loss::softmax_cross_entropy::{
     softmax_cross_entropy, softmax_cross_entropy_batch, softmax_cross_entropy_batch_with_grad,
     softmax_cross_entropy_probs, softmax_cross_entropy_probs_with_grad,
     softmax_cross_entropy_with_grad,
+};
+pub use sigmoid::sigmoid::{sigmoid, sigmoid_backward, sigmoid_in_place, sigmoid_into, sigmoid_lane};
+pub use sigmoid::softplus::{
+    log_sigmoid, log_sigmoid_backward, log_sigmoid_in_place, log_sigmoid_into, log_sigmoid_lane, softplus,
+    softplus_backward, softplus_in_place, softplus_into, softplus_lane,
 };
 pub use softmax::backward::{log_softmax_backward, softmax_backward};
 pub use softmax::log_sum_exp::{LogSumExp, log_sum_exp};

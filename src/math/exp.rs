@@ -51,12 +51,30 @@ pub fn exp_lane<V: Lane>(x: V) -> V {
 /// The shared core: `z` (n in its low bits) and eʳ.
 #[inline(always)]
 fn exp_reduced<V: Lane>(x: V) -> (V, V) {
+    let (z, p) = exp_reduced_tail(x);
+    (z, p + V::splat(1.0))
+}
+
+/// `z` and p = eʳ − 1 before the final `1 + p`.
+#[inline(always)]
+fn exp_reduced_tail<V: Lane>(x: V) -> (V, V) {
     let z = x.mul_add(V::splat(LOG2_E), V::splat(ROUND_MAGIC));
     let n = z - V::splat(ROUND_MAGIC);
     let r = n.mul_add(V::splat(-LN2_HI), x);
     let r = n.mul_add(V::splat(-LN2_LO), r);
-    let er = (r * r).mul_add(horner(r, EXP_TAIL), r) + V::splat(1.0);
-    (z, er)
+    (z, (r * r).mul_add(horner(r, EXP_TAIL), r))
+}
+
+/// 2ⁿ for the n held in `z`, as two normal factors whose product is exact
+/// until the last multiply (gradual underflow, overflow on its own).
+#[inline(always)]
+fn split_scale<V: Lane>(z: V) -> (V, V) {
+    // n + 256 ∈ [106, 385]: non-negative, so a logical shift halves it.
+    let n_biased = z.to_bits() - V::Bits::splat(ROUND_MAGIC.to_bits() - 256);
+    let half_biased = n_biased >> 1; // ⌊n/2⌋ + 128
+    let s1 = V::from_bits((half_biased - V::Bits::splat(1)) << 23);
+    let s2 = V::from_bits((n_biased - half_biased - V::Bits::splat(1)) << 23);
+    (s1, s2)
 }
 
 /// Every input, including NaN, ±inf, overflow and subnormal results.
@@ -64,12 +82,24 @@ fn exp_reduced<V: Lane>(x: V) -> (V, V) {
 fn exp_general<V: Lane>(x: V) -> V {
     let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
     let (z, er) = exp_reduced(xc);
-    // n + 256 ∈ [106, 385]: non-negative, so a logical shift halves it.
-    let n_biased = z.to_bits() - V::Bits::splat(ROUND_MAGIC.to_bits() - 256);
-    let half_biased = n_biased >> 1; // ⌊n/2⌋ + 128
-    let s1 = V::from_bits((half_biased - V::Bits::splat(1)) << 23);
-    let s2 = V::from_bits((n_biased - half_biased - V::Bits::splat(1)) << 23);
+    let (s1, s2) = split_scale(z);
     V::select(x.is_nan(), x, er * s1 * s2)
+}
+
+/// eˣ as an unevaluated sum hi + lo for callers that divide or subtract
+/// next (sigmoid): hi is [`exp_lane`]'s result and lo the rounding error of
+/// its final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
+/// by the same power of two (it may underflow to 0, where it is below the
+/// subnormal spacing anyway). NaN lanes: hi = x, lo = NaN.
+#[inline(always)]
+pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
+    let one = V::splat(1.0);
+    let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
+    let (z, p) = exp_reduced_tail(xc);
+    let er = p + one;
+    let er_lo = (one - er) + p;
+    let (s1, s2) = split_scale(z);
+    (V::select(x.is_nan(), x, er * s1 * s2), er_lo * s1 * s2)
 }
 
 /// eˣ.

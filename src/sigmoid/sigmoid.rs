@@ -1,0 +1,82 @@
+//! sigmoid(x) = 1 / (1 + e^{−x}).
+
+use super::{backward_with, sigmoid_pair};
+use crate::error::Error;
+use crate::lane::Lane;
+use crate::math::exp::exp_split_lane;
+use crate::math::elementwise_slices;
+
+/// σ on every lane. The algorithm behind [`sigmoid`].
+///
+/// t = e^{−|x|} is taken as hi + lo (the exponential's last rounding kept),
+/// 1 + t as d + d_lo (Fast2Sum), and the quotient n/(1 + t), with n = 1 for
+/// x > 0 and n = t otherwise, as q = n/d corrected by
+/// (n_lo − q·d_lo)/d, where 1/d is q (x > 0) or 1 − q (x ≤ 0). Plain
+/// t/(1 + t) measured 2.03 ULP (three roundings on a result just under ¼);
+/// this leaves the division's and the final addition's.
+#[inline(always)]
+pub fn sigmoid_lane<V: Lane>(x: V) -> V {
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
+    let (t, t_lo) = exp_split_lane(-x.abs());
+    let d = one + t;
+    let d_lo = ((one - d) + t) + t_lo;
+    let positive = x.gt(zero);
+    let num = V::select(positive, one, t);
+    let num_lo = V::select(positive, zero, t_lo);
+    let q = num / d;
+    let inv_d = V::select(positive, q, one - q);
+    let s = (num_lo - q * d_lo).mul_add(inv_d, q);
+    V::select(x.is_nan(), x, s)
+}
+
+/// The logistic sigmoid σ(x) = 1 / (1 + e^{−x}).
+///
+/// # Accuracy
+/// ≤ 2 ULP for every f32 input, relative accuracy kept for large negative x
+/// (subnormal results within 2 units of 2⁻¹⁴⁹). Proved over all 2³² inputs
+/// against f64 by `tests/ulp_exhaustive.rs`.
+///
+/// # Special values
+/// | x | σ(x) |
+/// |---|---|
+/// | NaN | NaN (payload kept) |
+/// | +inf, x > 16.7 | 1 |
+/// | −inf, x < −103.98 | +0 |
+/// | ±0 | ½ |
+/// | −103.98 < x < −87.3 | subnormal, accurate (σ(−100) ≈ 3.7e−44) |
+///
+/// # Examples
+/// ```
+/// assert_eq!(logitkit::sigmoid(0.0), 0.5);
+/// assert_eq!(logitkit::sigmoid(f32::INFINITY), 1.0);
+/// assert!(logitkit::sigmoid(-100.0) > 0.0);
+/// ```
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    sigmoid_lane(x)
+}
+
+elementwise_slices!(sigmoid_lane, "sigmoid", sigmoid_in_place, sigmoid_into);
+
+/// Backward of sigmoid: `grad_in = grad_out · σ(x)·σ(−x)` (the derivative
+/// s(1 − s), with 1 − s computed as σ(−x) so it does not cancel), given the
+/// forward input `xs`. With `grad_out` all ones this is the derivative.
+///
+/// # Accuracy
+/// ≤ 2 ULP per factor, so ≤ 6 ULP for the product before the multiply by
+/// the upstream gradient; checked against f64 in `tests/sigmoid_family.rs`.
+///
+/// # Special values
+/// ±inf → 0 (times a finite upstream gradient); NaN propagates.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] unless the three slices have equal lengths.
+///
+/// # Cost
+/// One pass reading `xs` and `grad_out`, writing `grad_in`.
+pub fn sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
+    backward_with(xs, grad_out, grad_in, |x| {
+        let (s, c) = sigmoid_pair(x);
+        s * c
+    })
+}

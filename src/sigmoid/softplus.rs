@@ -1,0 +1,102 @@
+//! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
+
+use super::{backward_with, sigmoid_pair, softplus_pair};
+use crate::error::Error;
+use crate::lane::Lane;
+use crate::math::elementwise_slices;
+
+/// softplus on every lane: max(x, 0) + ln_1p(e^{−|x|}).
+#[inline(always)]
+pub fn softplus_lane<V: Lane>(x: V) -> V {
+    let (sp, _) = softplus_pair(x);
+    V::select(x.is_nan(), x, sp)
+}
+
+/// log σ on every lane: −softplus(−x) = min(x, 0) − ln_1p(e^{−|x|}).
+#[inline(always)]
+pub fn log_sigmoid_lane<V: Lane>(x: V) -> V {
+    let (_, sp_neg) = softplus_pair(x);
+    V::select(x.is_nan(), x, -sp_neg)
+}
+
+/// softplus(x) = ln(1 + eˣ) = max(x, 0) + ln_1p(e^{−|x|}).
+///
+/// # Accuracy
+/// ≤ 2 ULP for every f32 input, tiny results for large negative x included
+/// (softplus(−100) ≈ 3.7e−44). Proved over all 2³² inputs against f64 by
+/// `tests/ulp_exhaustive.rs`.
+///
+/// # Special values
+/// | x | softplus(x) |
+/// |---|---|
+/// | NaN | NaN (payload kept) |
+/// | +inf | +inf |
+/// | −inf | +0 |
+/// | x > 2²⁴ | x |
+///
+/// # Examples
+/// ```
+/// assert!((logitkit::softplus(0.0) - core::f32::consts::LN_2).abs() < 1e-7);
+/// assert_eq!(logitkit::softplus(f32::MAX), f32::MAX);
+/// assert!(logitkit::softplus(-100.0) > 0.0);
+/// ```
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    softplus_lane(x)
+}
+
+/// log σ(x) = −softplus(−x) = min(x, 0) − ln_1p(e^{−|x|}).
+///
+/// # Accuracy
+/// ≤ 2 ULP for every f32 input (it is exactly −softplus(−x)); proved over
+/// all 2³² inputs by `tests/ulp_exhaustive.rs`.
+///
+/// # Special values
+/// | x | log σ(x) |
+/// |---|---|
+/// | NaN | NaN (payload kept) |
+/// | +inf | −0 |
+/// | −inf | −inf |
+///
+/// # Examples
+/// ```
+/// assert_eq!(logitkit::log_sigmoid(f32::NEG_INFINITY), f32::NEG_INFINITY);
+/// assert_eq!(logitkit::log_sigmoid(-f32::MAX), -f32::MAX);
+/// ```
+#[inline]
+pub fn log_sigmoid(x: f32) -> f32 {
+    log_sigmoid_lane(x)
+}
+
+elementwise_slices!(softplus_lane, "softplus", softplus_in_place, softplus_into);
+elementwise_slices!(log_sigmoid_lane, "log_sigmoid", log_sigmoid_in_place, log_sigmoid_into);
+
+/// Backward of softplus: `grad_in = grad_out · σ(x)` (softplus′ = σ), given
+/// the forward input `xs`.
+///
+/// # Accuracy
+/// σ to 2 ULP, then one multiply.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] unless the three slices have equal lengths.
+///
+/// # Cost
+/// One pass.
+pub fn softplus_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
+    backward_with(xs, grad_out, grad_in, |x| sigmoid_pair(x).0)
+}
+
+/// Backward of log_sigmoid: `grad_in = grad_out · σ(−x)` (log σ′ = σ(−x) =
+/// 1 − σ(x), computed without cancelling), given the forward input `xs`.
+///
+/// # Accuracy
+/// σ(−x) to 2 ULP, then one multiply.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] unless the three slices have equal lengths.
+///
+/// # Cost
+/// One pass.
+pub fn log_sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
+    backward_with(xs, grad_out, grad_in, |x| sigmoid_pair(x).1)
+}
