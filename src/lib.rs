@@ -70,16 +70,22 @@ pub use math::ln::{ln, ln_in_place, ln_into, ln_lane};
 pub use math::ln_1p::{ln_1p, ln_1p_in_place, ln_1p_into, ln_1p_lane};
 
 pub use fixed::FixedRow;
+pub use loss::bce_with_logits::{
+    BceOptions, FocalOptions, PosWeight, bce_with_logits, bce_with_logits_with_grad,
+    sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
+};
 pub use loss::options::{CrossEntropyOptions, Reduction};
 pub use loss::softmax_cross_entropy::{
     softmax_cross_entropy, softmax_cross_entropy_batch, softmax_cross_entropy_batch_with_grad,
     softmax_cross_entropy_probs, softmax_cross_entropy_probs_with_grad,
     softmax_cross_entropy_with_grad,
 };
-pub use sigmoid::sigmoid::{sigmoid, sigmoid_backward, sigmoid_in_place, sigmoid_into, sigmoid_lane};
+pub use sigmoid::sigmoid::{
+    sigmoid, sigmoid_backward, sigmoid_in_place, sigmoid_into, sigmoid_lane,
+};
 pub use sigmoid::softplus::{
-    log_sigmoid, log_sigmoid_backward, log_sigmoid_in_place, log_sigmoid_into, log_sigmoid_lane, softplus,
-    softplus_backward, softplus_in_place, softplus_into, softplus_lane,
+    log_sigmoid, log_sigmoid_backward, log_sigmoid_in_place, log_sigmoid_into, log_sigmoid_lane,
+    softplus, softplus_backward, softplus_in_place, softplus_into, softplus_lane,
 };
 pub use softmax::backward::{log_softmax_backward, softmax_backward};
 pub use softmax::log_sum_exp::{LogSumExp, log_sum_exp};

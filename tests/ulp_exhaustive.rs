@@ -84,7 +84,11 @@ fn ln_1p_is_within_1_5_ulp_everywhere() {
 }
 
 fn ref_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) }
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
 }
 
 fn ref_softplus(x: f64) -> f64 {
@@ -94,13 +98,25 @@ fn ref_softplus(x: f64) -> f64 {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
 fn sigmoid_is_within_2_ulp_everywhere() {
-    prove("sigmoid", 2.0, logitkit::sigmoid_into, logitkit::sigmoid, ref_sigmoid);
+    prove(
+        "sigmoid",
+        2.0,
+        logitkit::sigmoid_into,
+        logitkit::sigmoid,
+        ref_sigmoid,
+    );
 }
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
 fn softplus_is_within_2_ulp_everywhere() {
-    prove("softplus", 2.0, logitkit::softplus_into, logitkit::softplus, ref_softplus);
+    prove(
+        "softplus",
+        2.0,
+        logitkit::softplus_into,
+        logitkit::softplus,
+        ref_softplus,
+    );
 }
 
 /// log_sigmoid(x) is −softplus(−x) bit for bit on every input, so the
@@ -113,9 +129,21 @@ fn log_sigmoid_is_exactly_minus_softplus_of_minus_x() {
         for (&x, &y) in xs.iter().zip(out.iter()) {
             let want = -logitkit::softplus(-x);
             let same = y.to_bits() == want.to_bits() || (x.is_nan() && y.to_bits() == x.to_bits());
-            assert!(same, "log_sigmoid({x:e}) = {y:e} != -softplus(-x) = {want:e}");
-            assert_eq!(logitkit::log_sigmoid(x).to_bits(), y.to_bits(), "scalar vs simd at {x:e}");
+            assert!(
+                same,
+                "log_sigmoid({x:e}) = {y:e} != -softplus(-x) = {want:e}"
+            );
+            assert_eq!(
+                logitkit::log_sigmoid(x).to_bits(),
+                y.to_bits(),
+                "scalar vs simd at {x:e}"
+            );
         }
-        Worst { ulp: 0.0, input: 0.0, got: 0.0, want: 0.0 }
+        Worst {
+            ulp: 0.0,
+            input: 0.0,
+            got: 0.0,
+            want: 0.0,
+        }
     });
 }

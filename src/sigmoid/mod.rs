@@ -2,6 +2,7 @@
 //! products. All three start from t = e^{−|x|} ∈ (0, 1], which never
 //! overflows, and pick the form that does not cancel for the sign of x.
 
+#[allow(clippy::module_inception)]
 pub(crate) mod sigmoid;
 pub(crate) mod softplus;
 
@@ -20,7 +21,10 @@ pub(crate) fn sigmoid_pair<V: Lane>(x: V) -> (V, V) {
     let big = V::splat(1.0) / (V::splat(1.0) + t);
     let small = t * big;
     let positive = x.gt(V::splat(0.0));
-    (V::select(positive, big, small), V::select(positive, small, big))
+    (
+        V::select(positive, big, small),
+        V::select(positive, small, big),
+    )
 }
 
 /// (softplus(x), softplus(−x)) = (max(x,0) + L, max(−x,0) + L) with

@@ -3,8 +3,8 @@
 use super::{backward_with, sigmoid_pair};
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::math::exp::exp_split_lane;
 use crate::math::elementwise_slices;
+use crate::math::exp::exp_split_lane;
 
 /// σ on every lane. The algorithm behind [`sigmoid`].
 ///

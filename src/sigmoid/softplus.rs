@@ -69,7 +69,12 @@ pub fn log_sigmoid(x: f32) -> f32 {
 }
 
 elementwise_slices!(softplus_lane, "softplus", softplus_in_place, softplus_into);
-elementwise_slices!(log_sigmoid_lane, "log_sigmoid", log_sigmoid_in_place, log_sigmoid_into);
+elementwise_slices!(
+    log_sigmoid_lane,
+    "log_sigmoid",
+    log_sigmoid_in_place,
+    log_sigmoid_into
+);
 
 /// Backward of softplus: `grad_in = grad_out · σ(x)` (softplus′ = σ), given
 /// the forward input `xs`.
@@ -97,6 +102,10 @@ pub fn softplus_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> R
 ///
 /// # Cost
 /// One pass.
-pub fn log_sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
+pub fn log_sigmoid_backward(
+    xs: &[f32],
+    grad_out: &[f32],
+    grad_in: &mut [f32],
+) -> Result<(), Error> {
     backward_with(xs, grad_out, grad_in, |x| sigmoid_pair(x).1)
 }
