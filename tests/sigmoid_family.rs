@@ -374,7 +374,8 @@ fn elementwise_backward_products() {
     let g: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
     let mut out = vec![0.0; n];
     type Backward = fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
-    let cases: [(Backward, fn(f64) -> f64, f64); 3] = [
+    type Case = (Backward, fn(f64) -> f64, f64);
+    let cases: [Case; 3] = [
         (sigmoid_backward, |x| sig64(x) * sig64(-x), 6.0),
         (softplus_backward, sig64, 3.0),
         (log_sigmoid_backward, |x| sig64(-x), 3.0),
