@@ -41,6 +41,26 @@ fn ulp_error(got: f32, want: f64) -> f64 {
 
 type Kernel = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
 
+fn ref_sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
+}
+
+fn ref_softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+fn libm_sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-x))
+}
+
+fn libm_softplus(x: f32) -> f32 {
+    x.max(0.0) + libm::log1pf(libm::expf(-x.abs()))
+}
+
 struct Row {
     name: &'static str,
     simd: Kernel,
@@ -86,7 +106,7 @@ fn time(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    println!("logitkit tour: lane math (exp, ln, ln_1p)\n");
+    println!("logitkit tour: lane math (exp, ln, ln_1p, sigmoid, softplus) and the fused losses\n");
     let rows = [
         Row {
             name: "exp",
@@ -115,16 +135,34 @@ fn main() {
             bound: 1.5,
             range: (-0.9, 100.0),
         },
+        Row {
+            name: "sigmoid",
+            simd: logitkit::sigmoid_into,
+            scalar: logitkit::sigmoid,
+            libm_fn: libm_sigmoid,
+            reference: ref_sigmoid,
+            bound: 2.0,
+            range: (-30.0, 30.0),
+        },
+        Row {
+            name: "softplus",
+            simd: logitkit::softplus_into,
+            scalar: logitkit::softplus,
+            libm_fn: libm_softplus,
+            reference: ref_softplus,
+            bound: 2.0,
+            range: (-30.0, 30.0),
+        },
     ];
 
     println!("Accuracy, SIMD path, every 256th f32 bit pattern (2^24 inputs) against f64:");
     println!(
-        "{:<7} {:>12} {:>10} {:>16}",
+        "{:<9} {:>12} {:>10} {:>16}",
         "fn", "max ULP", "bound", "worst input"
     );
     for row in &rows {
         let (e, x) = sampled_accuracy(row);
-        println!("{:<7} {:>12.4} {:>10} {:>16e}", row.name, e, row.bound, x);
+        println!("{:<9} {:>12.4} {:>10} {:>16e}", row.name, e, row.bound, x);
         assert!(e <= row.bound, "{} exceeds its bound", row.name);
     }
 
@@ -145,7 +183,7 @@ fn main() {
         "\nSpeed over {N} elements, same run (median of 15 rounds; `cargo bench` for criterion figures):"
     );
     println!(
-        "{:<7} {:>12} {:>14} {:>14}",
+        "{:<9} {:>12} {:>14} {:>14}",
         "fn", "SIMD ns/el", "vs libm loop", "vs own scalar"
     );
     for row in &rows {
@@ -167,7 +205,7 @@ fn main() {
         let libm_t = loop_with(row.libm_fn);
         let scalar_t = loop_with(row.scalar);
         println!(
-            "{:<7} {:>12.3} {:>13.1}x {:>13.1}x",
+            "{:<9} {:>12.3} {:>13.1}x {:>13.1}x",
             row.name,
             simd / N as f64,
             libm_t / simd,

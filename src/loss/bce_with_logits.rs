@@ -15,8 +15,8 @@ use crate::error::{Error, check_len};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
-use crate::math::ln_1p::ln_1p_lane;
 use crate::reduce::blocked_sum;
+use crate::sigmoid::logistic;
 
 /// `pos_weight` of [`BceOptions`]: the weight p of the positive term.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -64,33 +64,6 @@ impl Default for FocalOptions {
             alpha: Some(0.25),
             reduction: Reduction::Mean,
         }
-    }
-}
-
-/// σ(±z) and softplus(±z) of a lane of logits from one exponential
-/// t = e^{−|z|} and one logarithm ln_1p(t).
-struct Logistic<V> {
-    /// σ(z), σ(−z)
-    sig: V,
-    sig_neg: V,
-    /// softplus(z), softplus(−z)
-    sp: V,
-    sp_neg: V,
-}
-
-#[inline(always)]
-fn logistic<V: Lane>(z: V) -> Logistic<V> {
-    let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let t = exp_lane(-z.abs());
-    let big = one / (one + t);
-    let small = t * big;
-    let positive = z.gt(zero);
-    let l = ln_1p_lane(t);
-    Logistic {
-        sig: V::select(positive, big, small),
-        sig_neg: V::select(positive, small, big),
-        sp: z.max(zero) + l,
-        sp_neg: (-z).max(zero) + l,
     }
 }
 

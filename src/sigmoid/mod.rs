@@ -9,31 +9,57 @@ pub(crate) mod softplus;
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
-use crate::math::ln_1p::ln_1p_lane;
+use crate::math::{ln_1p_reduced, split_sqrt2};
 
-/// σ(x) and σ(−x) from one exponential and one division: with
-/// t = e^{−|x|} and r = 1/(1 + t), the larger of the two is r and the
-/// smaller t·r. Neither cancels; the smaller keeps its relative accuracy
-/// down to subnormals (σ(−100) ≈ 3.7e−44).
-#[inline(always)]
-pub(crate) fn sigmoid_pair<V: Lane>(x: V) -> (V, V) {
-    let t = exp_lane(-x.abs());
-    let big = V::splat(1.0) / (V::splat(1.0) + t);
-    let small = t * big;
-    let positive = x.gt(V::splat(0.0));
-    (
-        V::select(positive, big, small),
-        V::select(positive, small, big),
-    )
+/// σ(±z) and softplus(±z) of a lane, from one exponential t = e^{−|z|},
+/// one division r = 1/(1 + t) and one logarithm.
+pub(crate) struct Logistic<V> {
+    /// σ(z)
+    pub sig: V,
+    /// σ(−z)
+    pub sig_neg: V,
+    /// softplus(z)
+    pub sp: V,
+    /// softplus(−z)
+    pub sp_neg: V,
 }
 
-/// (softplus(x), softplus(−x)) = (max(x,0) + L, max(−x,0) + L) with
-/// L = ln_1p(e^{−|x|}): one exponential and one logarithm for both.
+/// The larger of σ(±z) is r = 1/(1 + t), the smaller t·r: neither cancels,
+/// and the smaller keeps its relative accuracy down to subnormals
+/// (σ(−100) ≈ 3.7e−44). softplus(±z) = max(±z, 0) + ln(1 + t), where
+/// ln(1 + t) is `ln_1p` specialised to t ∈ [0, 1]: u = 1 + t is the same
+/// denominator, so the rounding correction (t − (u − 1))/u is a multiply by
+/// r, and no special-value patching is needed (t is in [0, 1] or NaN).
+#[inline(always)]
+pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
+    let t = exp_lane(-z.abs());
+    let u = one + t;
+    let r = one / u;
+    let small = t * r;
+    let (k, f) = split_sqrt2(u);
+    let l = ln_1p_reduced(k, f, (t - (u - one)) * r);
+    let positive = z.gt(zero);
+    Logistic {
+        sig: V::select(positive, r, small),
+        sig_neg: V::select(positive, small, r),
+        sp: z.max(zero) + l,
+        sp_neg: (-z).max(zero) + l,
+    }
+}
+
+/// (σ(x), σ(−x)); see [`logistic`].
+#[inline(always)]
+pub(crate) fn sigmoid_pair<V: Lane>(x: V) -> (V, V) {
+    let f = logistic(x);
+    (f.sig, f.sig_neg)
+}
+
+/// (softplus(x), softplus(−x)); see [`logistic`].
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {
-    let l = ln_1p_lane(exp_lane(-x.abs()));
-    let zero = V::splat(0.0);
-    (x.max(zero) + l, (-x).max(zero) + l)
+    let f = logistic(x);
+    (f.sp, f.sp_neg)
 }
 
 /// `grad_in = derivative(x) · grad_out`, elementwise, one pass.
