@@ -30,6 +30,16 @@
 //! Fixed-size rows (`[f32; N]`, `heapless::Vec<f32, N>`) get the same kernels
 //! as methods of [`FixedRow`].
 //!
+//! ## Sigmoid family
+//!
+//! | function | max error | passes |
+//! |---|---|---|
+//! | [`sigmoid`] (+ `_in_place`, `_into`, `_lane`) | ≤ 2 ULP, all 2³² inputs | 1 |
+//! | [`softplus`], [`log_sigmoid`] (same forms) | ≤ 2 ULP, all 2³² inputs | 1 |
+//! | [`sigmoid_backward`], [`softplus_backward`], [`log_sigmoid_backward`] | see each | 1 |
+//! | [`bce_with_logits_with_grad`], [`bce_with_logits`] | 4 ULP per element, labels in [0, 1] | 1 |
+//! | [`sigmoid_focal_loss_with_grad`], [`sigmoid_focal_loss`] | 8 ULP + γ·\|ln(1−p_t)\|·2⁻²³ relative | 1 |
+//!
 //! ## Summation
 //!
 //! Sums (of exponentials, of target weights, of gradients) use four vector
