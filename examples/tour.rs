@@ -9,49 +9,12 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-fn ulp_error(got: f32, want: f64) -> f64 {
-    if want.is_nan() || got.is_nan() {
-        return if want.is_nan() && got.is_nan() {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-    }
-    if want.is_infinite() {
-        return if got as f64 == want {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-    }
-    let big = 2f64.powi(128);
-    let w = want.clamp(-big, big);
-    let g = if got.is_infinite() {
-        big.copysign(got as f64)
-    } else {
-        got as f64
-    };
-    let e = if w == 0.0 {
-        -126
-    } else {
-        (((w.abs().to_bits() >> 52) & 0x7ff) as i32 - 1023).clamp(-126, 127)
-    };
-    (g - w).abs() / 2f64.powi(e - 23)
-}
+// The ULP measure and f64 references the test suite uses, not a copy.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{ref_sigmoid, ref_softplus, ulp_error};
 
 type Kernel = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
-
-fn ref_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        x.exp() / (1.0 + x.exp())
-    }
-}
-
-fn ref_softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
 
 fn libm_sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-x))
@@ -212,6 +175,69 @@ fn main() {
             scalar_t / simd
         );
     }
+    println!("\nFused losses over {N} logits, same run:");
+    let z: Vec<f32> = (0..N)
+        .map(|i| ((i * 7919 % N) as f32 / N as f32 - 0.5) * 16.0)
+        .collect();
+    let labels: Vec<f32> = (0..N).map(|i| (i % 2) as f32).collect();
+    let mut grad = vec![0f32; N];
+    let ce = time(|| {
+        black_box(
+            logitkit::softmax_cross_entropy_with_grad(black_box(&z), 5, black_box(&mut grad))
+                .unwrap(),
+        );
+    });
+    let ce_scalar = time(|| {
+        let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut s = 0.0;
+        for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
+            *g = libm::expf(x - m);
+            s += *g;
+        }
+        for g in grad.iter_mut() {
+            *g /= s;
+        }
+        grad[5] -= 1.0;
+        black_box(m + libm::logf(s) - z[5]);
+    });
+    let opts = logitkit::BceOptions::default();
+    let bce = time(|| {
+        black_box(
+            logitkit::bce_with_logits_with_grad(
+                black_box(&z),
+                &labels,
+                &opts,
+                black_box(&mut grad),
+                &mut [],
+            )
+            .unwrap(),
+        );
+    });
+    let bce_scalar = time(|| {
+        let mut total = 0.0;
+        for ((g, &x), &y) in grad.iter_mut().zip(black_box(&z)).zip(&labels) {
+            let t = libm::expf(-x.abs());
+            total += x.max(0.0) - y * x + libm::log1pf(t);
+            *g = (if x >= 0.0 {
+                1.0 / (1.0 + t)
+            } else {
+                t / (1.0 + t)
+            } - y)
+                / N as f32;
+        }
+        black_box(total / N as f32);
+    });
+    println!(
+        "  softmax cross-entropy + gradient: {:.3} ns/logit, {:.1}x the stable scalar libm version",
+        ce / N as f64,
+        ce_scalar / ce
+    );
+    println!(
+        "  BCE with logits + gradient:       {:.3} ns/logit, {:.1}x the stable scalar libm version",
+        bce / N as f64,
+        bce_scalar / bce
+    );
+
     println!(
         "\nSIMD lane type on this build: {} lanes of f32.",
         <logitkit::lane::Simd as logitkit::lane::Lane>::WIDTH

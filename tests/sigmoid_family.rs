@@ -5,20 +5,8 @@
 //! functions.
 
 mod common;
-use common::{Rng, ulp};
+use common::{Rng, ref_sigmoid, ref_softplus, ulp};
 use logitkit::*;
-
-fn sp64(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-fn sig64(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        x.exp() / (1.0 + x.exp())
-    }
-}
 
 /// c·v with 0·inf = 0, as the kernels define it.
 fn w64(c: f64, v: f64) -> f64 {
@@ -26,8 +14,8 @@ fn w64(c: f64, v: f64) -> f64 {
 }
 
 fn bce64(z: f64, y: f64, p: f64, w: f64) -> (f64, f64) {
-    let loss = w64(w * (1.0 - y), sp64(z)) + w64(w * p * y, sp64(-z));
-    let grad = w * (1.0 - y) * sig64(z) - w * p * y * sig64(-z);
+    let loss = w64(w * (1.0 - y), ref_softplus(z)) + w64(w * p * y, ref_softplus(-z));
+    let grad = w * (1.0 - y) * ref_sigmoid(z) - w * p * y * ref_sigmoid(-z);
     (loss, grad)
 }
 
@@ -104,8 +92,8 @@ fn bce_matches_f64_reference() {
                     let yy = y[i] as f64;
                     let scale = wg
                         .abs()
-                        .max((1.0 - yy) * sig64(z[i] as f64))
-                        .max(p as f64 * yy * sig64(-z[i] as f64));
+                        .max((1.0 - yy) * ref_sigmoid(z[i] as f64))
+                        .max(p as f64 * yy * ref_sigmoid(-z[i] as f64));
                     let err = (g - wg).abs() / ulp(scale);
                     assert!(
                         err <= 4.0,
@@ -236,14 +224,14 @@ fn bce_options_match_definition_and_finite_differences() {
 }
 
 fn focal64(z: f64, y: f64, gamma: f64, alpha: Option<f64>) -> f64 {
-    let ce = w64(1.0 - y, sp64(z)) + w64(y, sp64(-z));
+    let ce = w64(1.0 - y, ref_softplus(z)) + w64(y, ref_softplus(-z));
     // ln(1 − p_t) in log space for binary labels.
     let ln_m = if y == 1.0 {
-        -sp64(z)
+        -ref_softplus(z)
     } else if y == 0.0 {
-        -sp64(-z)
+        -ref_softplus(-z)
     } else {
-        (y * sig64(-z) + (1.0 - y) * sig64(z)).ln()
+        (y * ref_sigmoid(-z) + (1.0 - y) * ref_sigmoid(z)).ln()
     };
     let m_gamma = if gamma == 0.0 {
         1.0
@@ -284,7 +272,13 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
             for i in 0..n {
                 let (zi, yi) = (z[i] as f64, y[i] as f64);
                 let want = focal64(zi, yi, gamma as f64, alpha.map(|a| a as f64));
-                let cond = 1.0 + gamma as f64 * (if yi == 1.0 { sp64(zi) } else { sp64(-zi) });
+                let cond = 1.0
+                    + gamma as f64
+                        * (if yi == 1.0 {
+                            ref_softplus(zi)
+                        } else {
+                            ref_softplus(-zi)
+                        });
                 let err = (per[i] as f64 - want).abs() / ulp(want);
                 assert!(
                     err <= 8.0 * cond,
@@ -376,9 +370,9 @@ fn elementwise_backward_products() {
     type Backward = fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
     type Case = (Backward, fn(f64) -> f64, f64);
     let cases: [Case; 3] = [
-        (sigmoid_backward, |x| sig64(x) * sig64(-x), 6.0),
-        (softplus_backward, sig64, 3.0),
-        (log_sigmoid_backward, |x| sig64(-x), 3.0),
+        (sigmoid_backward, |x| ref_sigmoid(x) * ref_sigmoid(-x), 6.0),
+        (softplus_backward, ref_sigmoid, 3.0),
+        (log_sigmoid_backward, |x| ref_sigmoid(-x), 3.0),
     ];
     for (backward, derivative, bound) in cases {
         backward(&x, &g, &mut out).unwrap();
@@ -395,7 +389,7 @@ fn elementwise_backward_products() {
     }
     // Large negative inputs keep relative accuracy.
     assert!(
-        (sigmoid(-100.0) as f64 - sig64(-100.0)).abs() <= 2.0 * ulp(sig64(-100.0))
+        (sigmoid(-100.0) as f64 - ref_sigmoid(-100.0)).abs() <= 2.0 * ulp(ref_sigmoid(-100.0))
             && sigmoid(-100.0) > 0.0
     );
     assert!(softplus(-100.0) > 0.0 && log_sigmoid(100.0) < 0.0);

@@ -6,7 +6,7 @@
 //! Run in release: `cargo test --release --test ulp_exhaustive -- --nocapture`.
 
 mod common;
-use common::{Worst, sweep_all, ulp_error};
+use common::{Worst, ref_sigmoid, ref_softplus, sweep_all, ulp_error};
 
 fn prove(
     name: &str,
@@ -81,18 +81,6 @@ fn ln_1p_is_within_1_5_ulp_everywhere() {
         logitkit::ln_1p,
         f64::ln_1p,
     );
-}
-
-fn ref_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        x.exp() / (1.0 + x.exp())
-    }
-}
-
-fn ref_softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
 #[test]

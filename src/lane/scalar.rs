@@ -151,32 +151,15 @@ impl Lane for f32 {
 
 /// `x * a + b` rounded as `wide`'s `mul_add` rounds it on this target, so the
 /// scalar path gives the vector path's bits: a one-lane `wide` operation
-/// where `wide` has SIMD (it is one `vfmadd`/`fmla` where fused, or a
-/// multiply and an add), two roundings where it has none.
-#[cfg(any(
-    all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ),
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-))]
+/// where `wide` has SIMD registers (one `vfmadd`/`fmla` where it fuses, a
+/// multiply and an add where it does not), two roundings where it has none
+/// (there [`Simd`](super::Simd) is `f32` itself and `wide` never fuses).
 #[inline(always)]
 fn fused_like_wide(x: f32, a: f32, b: f32) -> f32 {
-    let v = wide::f32x4::splat(x).mul_add(wide::f32x4::splat(a), wide::f32x4::splat(b));
-    v.as_array()[0]
-}
-
-/// See the SIMD-target version: without SIMD, `wide` never fuses.
-#[cfg(not(any(
-    all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ),
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-)))]
-#[inline(always)]
-fn fused_like_wide(x: f32, a: f32, b: f32) -> f32 {
-    x * a + b
+    if <super::Simd as Lane>::WIDTH > 1 {
+        let v = wide::f32x4::splat(x).mul_add(wide::f32x4::splat(a), wide::f32x4::splat(b));
+        v.as_array()[0]
+    } else {
+        x * a + b
+    }
 }

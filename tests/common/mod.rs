@@ -239,3 +239,17 @@ pub fn adversarial_rows(rng: &mut Rng, n: usize) -> Vec<(&'static str, Vec<f32>)
     rows.push(("spread 1e30", make(&mut |r, _| (r.normal() * 1e30) as f32)));
     rows
 }
+
+/// σ(x) in f64.
+pub fn ref_sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
+}
+
+/// softplus(x) = max(x, 0) + ln_1p(e^{−|x|}) in f64.
+pub fn ref_softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
