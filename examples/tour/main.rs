@@ -1,16 +1,22 @@
-//! The tour: what logitkit's lane math gets right and how fast it is.
+//! The tour: why losses are computed from logits, that logitkit's kernels
+//! get them right, a network trained with them, and how fast they are.
 //!
 //! `cargo run --release --example tour`
 //!
-//! Every figure is computed here, now: accuracy against f64 over a sample of
-//! 2²⁴ evenly strided bit patterns (the exhaustive proof over all 2³² is in
+//! Every figure is computed here, now, deterministically: round-off, naive
+//! versus fused losses against an f64 reference, training (fixed seeds),
+//! accuracy of the lane math against f64 over a sample of 2²⁴ evenly strided
+//! bit patterns (the exhaustive proof over all 2³² is in
 //! `cargo test --release`), and speed as ratios measured in this one run.
 
+mod train;
+
+use logitkit::FixedRow;
 use std::hint::black_box;
 use std::time::Instant;
 
 // The ULP measure and f64 references the test suite uses, not a copy.
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use common::{ref_sigmoid, ref_softplus, ulp_error};
 
@@ -68,8 +74,166 @@ fn time(mut f: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// f64 reference of −log softmax(z)[t] (BHH form: (m − z_t) + ln_1p(s′)).
+fn ref_ce(z: &[f32], t: usize) -> f64 {
+    if z.contains(&f32::INFINITY) {
+        return if z[t] == f32::INFINITY {
+            (z.iter().filter(|&&v| v == f32::INFINITY).count() as f64).ln()
+        } else {
+            f64::INFINITY
+        };
+    }
+    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let ties = z.iter().filter(|&&v| v as f64 == m).count() as f64;
+    let others: f64 = z
+        .iter()
+        .filter(|&&v| (v as f64) < m)
+        .map(|&v| (v as f64 - m).exp())
+        .sum();
+    (m - z[t] as f64) + (others + ties - 1.0).ln_1p()
+}
+
+/// Softmax then −ln p[t], the way it is written without the fused kernel.
+fn naive_ce(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
+    let total: f32 = z.iter().map(|&v| libm::expf(v)).sum();
+    for (g, &v) in grad.iter_mut().zip(z) {
+        *g = libm::expf(v) / total;
+    }
+    let loss = -libm::logf(grad[t]);
+    grad[t] -= 1.0;
+    loss
+}
+
+fn show_loss(v: f32, want: f64) -> String {
+    let err = if v.is_finite() && want.is_finite() {
+        format!("{:>7.2} ULP", (v as f64 - want).abs() / common::ulp(want))
+    } else if v as f64 == want {
+        "  exact".into()
+    } else {
+        "  WRONG".into()
+    };
+    format!("{v:>12.5e} {err}")
+}
+
+fn lesson_roundoff() {
+    println!("1. Round-off in f32: the same number computed two ways");
+    let direct = 2.0f32 / 10000.0;
+    let roundabout = (1.0f32 + 1.0 / 10000.0) - (1.0 - 1.0 / 10000.0);
+    println!("   2/10000                          = {direct:.12}");
+    println!("   (1 + 1/10000) - (1 - 1/10000)    = {roundabout:.12}");
+    println!(
+        "   relative error of the second: {:.2e}\n",
+        ((roundabout - direct) / direct).abs()
+    );
+}
+
+fn lesson_naive_vs_fused() {
+    println!(
+        "2. Naive (softmax, then -ln p[t]) versus fused, 10 logits z = spread·c, target 0, against f64"
+    );
+    println!(
+        "   {:>14} {:>21} {:>21} {:>13} {:>13}",
+        "row", "naive loss", "fused loss", "naive max|Δg|", "fused max|Δg|"
+    );
+    let c = [0.5f32, -0.3, 1.0, 0.2, -1.0, 0.7, -0.6, 0.1, 0.9, -0.8];
+    let mut rows: Vec<(String, [f32; 10])> = [1.0f32, 10.0, 50.0, 100.0, 1e4, 1e30, f32::MAX]
+        .iter()
+        .map(|&s| (format!("spread {s:.0e}"), c.map(|v| v * s)))
+        .collect();
+    let mut masked = c.map(|v| v * 10.0);
+    masked[3] = f32::NEG_INFINITY;
+    rows.push(("10, -inf mask".into(), masked));
+    let mut inf = c.map(|v| v * 10.0);
+    inf[2] = f32::INFINITY;
+    rows.push(("10, +inf entry".into(), inf));
+    for (name, z) in rows {
+        let want = ref_ce(&z, 0);
+        let mut gn = [0.0f32; 10];
+        let naive = naive_ce(&z, 0, &mut gn);
+        let (fused, gf) = z
+            .softmax_cross_entropy_with_grad(0)
+            .expect("class 0 exists");
+        // Reference gradient: softmax − onehot in f64.
+        let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let k = z.iter().filter(|&&v| v == f32::INFINITY).count();
+        let p: Vec<f64> = if k > 0 {
+            z.iter()
+                .map(|&v| {
+                    if v == f32::INFINITY {
+                        1.0 / k as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        } else {
+            let e: Vec<f64> = z.iter().map(|&v| (v as f64 - m as f64).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        let gerr = |g: &[f32; 10]| {
+            (0..10)
+                .map(|i| (g[i] as f64 - (p[i] - (i == 0) as u8 as f64)).abs())
+                .fold(0.0f64, |a, b| {
+                    if a.is_nan() || b.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(b)
+                    }
+                })
+        };
+        println!(
+            "   {name:>14} {:>21} {:>21} {:>13.2e} {:>13.2e}",
+            show_loss(naive, want),
+            show_loss(fused, want),
+            gerr(&gn),
+            gerr(&gf)
+        );
+    }
+    println!(
+        "\n   Binary: sigmoid then -[y ln p + (1-y) ln(1-p)] versus fused BCE with logits, y = 0"
+    );
+    println!("   {:>10} {:>21} {:>21}", "z", "naive loss", "fused loss");
+    for z in [
+        1.0f32,
+        10.0,
+        50.0,
+        100.0,
+        1e4,
+        1e30,
+        f32::MAX,
+        -30.0,
+        -100.0,
+    ] {
+        let want = z.max(0.0) as f64 + (-(z as f64).abs()).exp().ln_1p(); // softplus(z)
+        let p = 1.0 / (1.0 + libm::expf(-z));
+        let naive = -libm::logf(1.0 - p);
+        let fused =
+            logitkit::bce_with_logits(&[z], &[0.0], &logitkit::BceOptions::default(), &mut [])
+                .expect("same length");
+        println!(
+            "   {z:>10.0e} {:>21} {:>21}",
+            show_loss(naive, want),
+            show_loss(fused, want)
+        );
+    }
+    println!();
+}
+
 fn main() {
-    println!("logitkit tour: lane math (exp, ln, ln_1p, sigmoid, softplus) and the fused losses\n");
+    lesson_roundoff();
+    lesson_naive_vs_fused();
+    println!("3. Training from logits: Dense(25, ReLU) -> Dense(15, ReLU) -> Dense(10), Adam,");
+    println!(
+        "   fused softmax cross-entropy via the fixed-size API, 1000 noisy 8x8 glyphs of 10 classes"
+    );
+    train::run_multiclass();
+    println!("\n4. The binary case: a linear model trained with the fused BCE with logits");
+    train::run_binary();
+    println!();
+    println!(
+        "5. Lane math (exp, ln, ln_1p, sigmoid, softplus) and the fused losses: accuracy and speed\n"
+    );
     let rows = [
         Row {
             name: "exp",
