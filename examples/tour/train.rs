@@ -5,31 +5,11 @@
 //! No allocation in the training step: layers, activations and gradients are
 //! fixed-size arrays.
 
+use crate::common::Rng;
 use logitkit::{BceOptions, FixedRow, bce_with_logits_with_grad};
 
 pub const INPUT: usize = 64;
 pub const CLASSES: usize = 10;
-
-/// A small deterministic generator (SplitMix64), so every run is the same.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    pub fn normal(&mut self) -> f32 {
-        let u1 = self.uniform().max(1e-7);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * core::f32::consts::PI * u2).cos()
-    }
-}
 
 /// 8×8 "glyphs": one random binary prototype per class.
 pub fn prototypes(rng: &mut Rng) -> [[f32; INPUT]; CLASSES] {
@@ -57,7 +37,7 @@ pub fn dataset(
                 if rng.uniform() < 0.2 {
                     *v = 1.0 - *v;
                 }
-                *v += 0.3 * rng.normal();
+                *v += 0.3 * rng.normal() as f32;
             }
             data.push((x, c));
         }
@@ -88,7 +68,7 @@ impl<const I: usize, const O: usize> Dense<I, O> {
         let mut w = [[0.0; I]; O];
         for row in w.iter_mut() {
             for v in row.iter_mut() {
-                *v = scale * rng.normal();
+                *v = scale * rng.normal() as f32;
             }
         }
         Self {
@@ -212,6 +192,14 @@ fn argmax(z: &[f32]) -> usize {
     (0..z.len()).fold(0, |a, i| if z[i] > z[a] { i } else { a })
 }
 
+fn accuracy(net: &Mlp, data: &[([f32; INPUT], usize)]) -> f64 {
+    let correct = data
+        .iter()
+        .filter(|(x, c)| argmax(&net.logits(x)) == *c)
+        .count();
+    correct as f64 / data.len() as f64
+}
+
 pub fn run_multiclass() {
     let mut rng = Rng(2026);
     let protos = prototypes(&mut rng);
@@ -232,11 +220,7 @@ pub fn run_multiclass() {
             step += 1;
             net.step(3e-3, step, chunk.len());
         }
-        let test_acc = test
-            .iter()
-            .filter(|(x, c)| argmax(&net.logits(x)) == *c)
-            .count() as f64
-            / test.len() as f64;
+        let test_acc = accuracy(&net, &test);
         println!(
             "  {epoch:>5}   {:>9.4}   {:>8.1}%   {:>7.1}%",
             total / train.len() as f64,
@@ -244,11 +228,7 @@ pub fn run_multiclass() {
             100.0 * test_acc
         );
     }
-    let test_acc = test
-        .iter()
-        .filter(|(x, c)| argmax(&net.logits(x)) == *c)
-        .count() as f64
-        / test.len() as f64;
+    let test_acc = accuracy(&net, &test);
     println!(
         "  final test accuracy: {:.1}% on {} held-out samples",
         100.0 * test_acc,
