@@ -1,5 +1,5 @@
 //! Shared test helpers: ULP distance to an f64 reference, and an exhaustive
-//! sweep over every f32 bit pattern on all cores.
+//! sweep over every f32 bit pattern on all cores (sampled under emulation).
 #![allow(dead_code)]
 
 /// Distance from `got` to the exact value `want` (an f64 reference), in units
@@ -46,56 +46,189 @@ pub struct Worst {
     pub want: f64,
 }
 
-/// Runs `f32 -> f32` kernels over all 2³² inputs on every core, in blocks of
-/// 4096 consecutive bit patterns. `check(block_inputs, block_outputs)` is
-/// called per block and returns the block's worst case.
+impl Worst {
+    const NONE: Worst = Worst {
+        ulp: -1.0,
+        input: 0.0,
+        got: 0.0,
+        want: 0.0,
+    };
+}
+
+/// Default sampling stride of [`sweep_all`]: 1 (every bit pattern) on the
+/// x86-64 host. Where the tests run under emulation (aarch64 under
+/// qemu-user, wasm32 under Node, one thread) the full 2³² sweep takes hours,
+/// so they visit every k-th bit pattern with k a prime: a prime stride does
+/// not alias with the 2²³-pattern binades, so the offset inside a binade
+/// rotates from one binade to the next and every binade (2²³ ≫ k) is hit
+/// about 2²³/k times. Override with `LOGITKIT_SWEEP_STRIDE=k`
+/// (`LOGITKIT_SWEEP_STRIDE=1` restores the exhaustive proof, e.g. on a
+/// native aarch64 machine).
+pub const DEFAULT_SWEEP_STRIDE: u64 = if cfg!(target_arch = "aarch64") {
+    STRIDE_AARCH64
+} else if cfg!(target_arch = "wasm32") {
+    STRIDE_WASM32
+} else {
+    1
+};
+const STRIDE_AARCH64: u64 = 101;
+const STRIDE_WASM32: u64 = 23;
+
+/// Which inputs [`sweep_all`] visits: the bit patterns
+/// `offset + j·stride (mod 2³²)` for `j < ⌈2³²/stride⌉` (distinct, since the
+/// stride is odd) and, when sampling, [`edge_patterns`] as well.
+#[derive(Clone, Copy, Debug)]
+pub struct Sweep {
+    pub stride: u64,
+    pub offset: u32,
+}
+
+impl Sweep {
+    /// The stride from `LOGITKIT_SWEEP_STRIDE` (default
+    /// [`DEFAULT_SWEEP_STRIDE`]) and the start from `LOGITKIT_SWEEP_OFFSET`
+    /// (default 0; a CI job can rotate it to cover other patterns).
+    pub fn from_env() -> Sweep {
+        fn var(name: &str) -> Option<u64> {
+            let v = std::env::var(name).ok()?;
+            let parsed = v.trim().parse::<u64>();
+            Some(parsed.unwrap_or_else(|_| panic!("{name}={v:?} is not an unsigned integer")))
+        }
+        let stride = var("LOGITKIT_SWEEP_STRIDE").unwrap_or(DEFAULT_SWEEP_STRIDE);
+        assert!(
+            stride == 1 || (stride % 2 == 1 && stride < 1 << 23),
+            "LOGITKIT_SWEEP_STRIDE={stride}: must be 1 or odd and below 2^23 (to hit every binade)"
+        );
+        let offset = var("LOGITKIT_SWEEP_OFFSET").unwrap_or(0);
+        let offset = u32::try_from(offset).expect("LOGITKIT_SWEEP_OFFSET must fit in 32 bits");
+        Sweep { stride, offset }
+    }
+
+    pub fn is_exhaustive(&self) -> bool {
+        self.stride == 1
+    }
+
+    /// Number of progression inputs.
+    pub fn samples(&self) -> u64 {
+        (1u64 << 32).div_ceil(self.stride)
+    }
+
+    /// Total number of inputs checked.
+    pub fn inputs(&self) -> u64 {
+        self.samples()
+            + if self.is_exhaustive() {
+                0
+            } else {
+                edge_patterns().len() as u64
+            }
+    }
+}
+
+impl std::fmt::Display for Sweep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_exhaustive() {
+            write!(f, "all 2^32 inputs")
+        } else {
+            write!(
+                f,
+                "{} sampled inputs (stride {}, offset {}, + {} binade edges)",
+                self.inputs(),
+                self.stride,
+                self.offset,
+                edge_patterns().len()
+            )
+        }
+    }
+}
+
+/// The ends and middle of every binade of both signs: mantissas 0, 1, 2,
+/// 2²²−1, 2²², 2²³−3, 2²³−2, 2²³−1 under each of the 512 sign/exponent
+/// fields. This is ±0, the smallest and largest subnormals, every power of
+/// two and its neighbours, ±MAX, ±inf and quiet and signalling NaNs.
+pub fn edge_patterns() -> Vec<u32> {
+    const MANTISSAS: [u32; 8] = [
+        0, 1, 2, 0x3f_ffff, 0x40_0000, 0x7f_fffd, 0x7f_fffe, 0x7f_ffff,
+    ];
+    (0..512u32)
+        .flat_map(|se| MANTISSAS.iter().map(move |m| se << 23 | m))
+        .collect()
+}
+
+/// Runs `f32 -> f32` kernels over the inputs of [`Sweep::from_env`] (all 2³²
+/// on the x86-64 host) on every core, in blocks of 4096 inputs (consecutive
+/// bit patterns when exhaustive). `check(block_inputs, block_outputs)` is
+/// called per block and returns the block's worst case. Prints the sampling
+/// plan. Where threads cannot be spawned (wasm32-wasip1) the current thread
+/// does all the work.
 pub fn sweep_all(check: impl Fn(&[f32], &mut [f32]) -> Worst + Sync) -> Worst {
     const BLOCK: u64 = 4096;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let total = 1u64 << 32;
-    let blocks = total / BLOCK;
+    let sweep = Sweep::from_env();
+    let samples = sweep.samples();
+    let edges = if sweep.is_exhaustive() {
+        Vec::new()
+    } else {
+        edge_patterns()
+    };
+    let progression_blocks = samples.div_ceil(BLOCK);
+    let blocks = progression_blocks + edges.len().div_ceil(BLOCK as usize) as u64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let hint = if sweep.is_exhaustive() {
+        ""
+    } else {
+        "; LOGITKIT_SWEEP_STRIDE=1 sweeps all 2^32"
+    };
+    println!("sweep: {sweep}, {threads} thread(s){hint}");
+
     let check = &check;
+    let edges = &edges;
+    // Worker `t` takes blocks t, t + threads, ... and returns their worst.
+    let work = move |t: u64| {
+        let mut worst = Worst::NONE;
+        let mut xs = Vec::with_capacity(BLOCK as usize);
+        let mut out = vec![0f32; BLOCK as usize];
+        let mut b = t;
+        while b < blocks {
+            xs.clear();
+            if b < progression_blocks {
+                let end = samples.min((b + 1) * BLOCK);
+                xs.extend((b * BLOCK..end).map(|j| {
+                    let bits = (sweep.offset as u64).wrapping_add(j * sweep.stride);
+                    f32::from_bits(bits as u32)
+                }));
+            } else {
+                let start = ((b - progression_blocks) * BLOCK) as usize;
+                let end = edges.len().min(start + BLOCK as usize);
+                xs.extend(edges[start..end].iter().map(|&bits| f32::from_bits(bits)));
+            }
+            let w = check(&xs, &mut out[..xs.len()]);
+            if w.ulp > worst.ulp {
+                worst = w;
+            }
+            b += threads;
+        }
+        worst
+    };
+
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut worst = Worst {
-                        ulp: -1.0,
-                        input: 0.0,
-                        got: 0.0,
-                        want: 0.0,
-                    };
-                    let mut xs = vec![0f32; BLOCK as usize];
-                    let mut out = vec![0f32; BLOCK as usize];
-                    let mut b = t;
-                    while b < blocks {
-                        for (i, x) in xs.iter_mut().enumerate() {
-                            *x = f32::from_bits((b * BLOCK + i as u64) as u32);
-                        }
-                        let w = check(&xs, &mut out);
-                        if w.ulp > worst.ulp {
-                            worst = w;
-                        }
-                        b += threads;
-                    }
-                    worst
-                })
-            })
-            .collect();
-        handles
+        let mut spawned = Vec::new();
+        let mut inline = vec![0];
+        for t in 1..threads {
+            match std::thread::Builder::new().spawn_scoped(s, move || work(t)) {
+                Ok(h) => spawned.push((t, h)),
+                Err(_) => inline.push(t),
+            }
+        }
+        let mut results: Vec<(u64, Worst)> = inline.into_iter().map(|t| (t, work(t))).collect();
+        results.extend(
+            spawned
+                .into_iter()
+                .map(|(t, h)| (t, h.join().expect("sweep thread panicked"))),
+        );
+        // Merge in worker order so the reported worst input is reproducible.
+        results.sort_by_key(|&(t, _)| t);
+        results
             .into_iter()
-            .map(|h| h.join().expect("sweep thread panicked"))
-            .fold(
-                Worst {
-                    ulp: -1.0,
-                    input: 0.0,
-                    got: 0.0,
-                    want: 0.0,
-                },
-                |a, b| {
-                    if b.ulp > a.ulp { b } else { a }
-                },
-            )
+            .map(|(_, w)| w)
+            .fold(Worst::NONE, |a, b| if b.ulp > a.ulp { b } else { a })
     })
 }
 
