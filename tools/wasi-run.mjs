@@ -3,7 +3,7 @@
 // Runs a WASI preview1 module under Node's built-in WASI with the given
 // arguments (argv[0] is the module path, as a native binary would see) and
 // the environment, and exits with the module's exit code, so a failing test
-// binary fails `cargo test`. No directories are preopened.
+// binary fails `cargo test`.
 import { readFile } from 'node:fs/promises';
 import process from 'node:process';
 import v8 from 'node:v8';
@@ -23,10 +23,16 @@ if (!file) {
   process.exit(2);
 }
 
+// The working directory (the package root, where cargo runs test binaries)
+// is preopened under its own absolute path, so paths built from
+// env!("CARGO_MANIFEST_DIR") resolve as in a native test; nothing else of
+// the host file system is visible.
+const cwd = process.cwd();
 const wasi = new WASI({
   version: 'preview1',
   args: [file, ...rest],
   env: process.env,
+  preopens: { [cwd]: cwd },
   returnOnExit: true,
 });
 
