@@ -1,0 +1,85 @@
+//! The `.text` one kernel family adds: each cargo feature links one family
+//! (called on opaque inputs so nothing folds away); no feature is the empty
+//! baseline. `tools/code_size.sh` builds each and subtracts the baseline.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use cortex_m_rt::entry;
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    unsafe extern "C" {
+        // Deliberately defined nowhere, as in firmware/panic-check: a
+        // reachable panic path fails the link instead of adding size.
+        fn logitkit_kernel_has_a_reachable_panic_path() -> !;
+    }
+    // SAFETY: never runs; the program only links if this call is removed.
+    unsafe { logitkit_kernel_has_a_reachable_panic_path() }
+}
+
+/// An opaque-length prefix, sliced with `get` so no bounds-check panic of
+/// this crate's own enters the measurement.
+fn prefix(buf: &mut [f32; 32]) -> &mut [f32] {
+    let n = black_box(32usize).min(buf.len());
+    match buf.get_mut(..n) {
+        Some(s) => s,
+        None => &mut [],
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let mut xs = black_box([0.5f32; 32]);
+    let mut ys = black_box([1.0f32; 32]);
+    let mut grad = [0.0f32; 32];
+    let t = black_box(3usize);
+    let _ = (&mut xs, &mut ys, &mut grad, t);
+    #[cfg(feature = "exp")]
+    logitkit::exp_in_place(prefix(&mut xs));
+    #[cfg(feature = "ln")]
+    logitkit::ln_in_place(prefix(&mut xs));
+    #[cfg(feature = "ln_1p")]
+    logitkit::ln_1p_in_place(prefix(&mut xs));
+    #[cfg(feature = "sigmoid")]
+    logitkit::sigmoid_in_place(prefix(&mut xs));
+    #[cfg(feature = "softplus")]
+    logitkit::softplus_in_place(prefix(&mut xs));
+    #[cfg(feature = "log_sum_exp")]
+    black_box(logitkit::log_sum_exp(prefix(&mut xs)));
+    #[cfg(feature = "softmax")]
+    logitkit::softmax_in_place(prefix(&mut xs));
+    #[cfg(feature = "log_softmax")]
+    logitkit::log_softmax_in_place(prefix(&mut xs));
+    #[cfg(feature = "softmax_cross_entropy_with_grad")]
+    black_box(logitkit::softmax_cross_entropy_with_grad(
+        prefix(&mut xs),
+        t,
+        prefix(&mut grad),
+    ))
+    .ok();
+    #[cfg(feature = "bce_with_logits_with_grad")]
+    black_box(logitkit::bce_with_logits_with_grad(
+        prefix(&mut xs),
+        prefix(&mut ys),
+        &logitkit::BceOptions::default(),
+        prefix(&mut grad),
+        &mut [],
+    ))
+    .ok();
+    #[cfg(feature = "sigmoid_focal_loss_with_grad")]
+    black_box(logitkit::sigmoid_focal_loss_with_grad(
+        prefix(&mut xs),
+        prefix(&mut ys),
+        &logitkit::FocalOptions::default(),
+        prefix(&mut grad),
+        &mut [],
+    ))
+    .ok();
+    #[cfg(feature = "fixed_row_ce")]
+    black_box(logitkit::FixedRow::softmax_cross_entropy_with_grad(&xs, t)).ok();
+    black_box((&xs, &ys, &grad));
+    loop {
+        core::hint::spin_loop();
+    }
+}
