@@ -85,7 +85,15 @@ fn unary() -> Families {
     type Scalar = fn(f32) -> f32;
     type InPlace = fn(&mut [f32]);
     type Into = fn(&[f32], &mut [f32]) -> Result<(), Error>;
-    let table: [(&str, &[check::Unary], Scalar, InPlace, Into, Scalar); 6] = [
+    type Row = (
+        &'static str,
+        &'static [check::Unary],
+        Scalar,
+        InPlace,
+        Into,
+        Scalar,
+    );
+    let table: [Row; 6] = [
         (
             "exp",
             vectors::EXP,
