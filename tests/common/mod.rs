@@ -72,7 +72,7 @@ pub const DEFAULT_SWEEP_STRIDE: u64 = if cfg!(target_arch = "aarch64") {
     1
 };
 const STRIDE_AARCH64: u64 = 101;
-const STRIDE_WASM32: u64 = 23;
+const STRIDE_WASM32: u64 = 13;
 
 /// Which inputs [`sweep_all`] visits: the bit patterns
 /// `offset + j·stride (mod 2³²)` for `j < ⌈2³²/stride⌉` (distinct, since the
