@@ -57,11 +57,13 @@ impl Worst {
 
 /// Default sampling stride of [`sweep_all`]: 1 (every bit pattern) on the
 /// x86-64 host. Where the tests run under emulation (aarch64 under
-/// qemu-user, wasm32 under Node, one thread) the full 2³² sweep takes hours,
-/// so they visit every k-th bit pattern with k a prime: a prime stride does
-/// not alias with the 2²³-pattern binades, so the offset inside a binade
-/// rotates from one binade to the next and every binade (2²³ ≫ k) is hit
-/// about 2²³/k times. Override with `LOGITKIT_SWEEP_STRIDE=k`
+/// qemu-user at about 1 M inputs per core-second, wasm32 under Node on one
+/// thread at about 14 M per second) the six 2³² sweeps would take about 3 h
+/// and 30 min, so they visit every k-th bit pattern with k a prime (about
+/// 20–35 s per sweep on 2 cores), plus [`edge_patterns`]: a prime stride
+/// does not alias with the 2²³-pattern binades, so the offset inside a
+/// binade rotates from one binade to the next and every binade (2²³ ≫ k) is
+/// hit about 2²³/k times. Override with `LOGITKIT_SWEEP_STRIDE=k`
 /// (`LOGITKIT_SWEEP_STRIDE=1` restores the exhaustive proof, e.g. on a
 /// native aarch64 machine).
 pub const DEFAULT_SWEEP_STRIDE: u64 = if cfg!(target_arch = "aarch64") {
