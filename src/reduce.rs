@@ -7,7 +7,7 @@
 //! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
 //! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (SPEC §4) before its final rounding.
 
-use crate::lane::{Lane, MAX_WIDTH, load_partial};
+use crate::lane::{Lane, MAX_WIDTH, Simd, load_partial};
 
 /// Terms added into one f32 accumulator before it is flushed to f64.
 const FLUSH_EVERY: usize = 4;
@@ -117,6 +117,26 @@ fn flush<V: Lane, const K: usize>(acc: &[[V; K]], total: &mut [[f64; MAX_WIDTH];
             v.widen_add(t);
         }
     }
+}
+
+/// 2⁻⁶⁴ and 2⁶⁴: the scale of the rare paths below, for sums and products
+/// of values near f32::MAX.
+pub(crate) const DOWN: f32 = f32::from_bits((127 - 64) << 23);
+pub(crate) const UP: f32 = f32::from_bits((127 + 64) << 23);
+
+/// Σ `term(k, valid, scale)` over the vectors of a row of `len` values,
+/// for the rare rows whose f32 lane sums overflowed (weights, targets or
+/// gaps near f32::MAX: a lane adds up to four terms before its f64 flush).
+/// The terms are formed scaled by 2⁻⁶⁴ so no lane sum can overflow, and the
+/// f64 total is scaled back; terms below 2⁻⁸⁵ underflow, at most 2⁻⁸⁰ of a
+/// total that had overflowed f32.
+pub(crate) fn rescaled_sum(
+    len: usize,
+    mut term: impl FnMut(usize, <Simd as Lane>::Mask, Simd) -> Simd,
+) -> f64 {
+    let down = <Simd as Lane>::splat(DOWN);
+    let [sum] = blocked_sum::<Simd, 1>(len, |k, valid| [term(k, valid, down)]);
+    sum * UP as f64
 }
 
 #[cfg(test)]

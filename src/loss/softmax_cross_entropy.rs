@@ -10,8 +10,10 @@
 use super::options::{CrossEntropyOptions, Reduction};
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
-use crate::reduce::{blocked_sum, row_max};
-use crate::softmax::{Row, RowStats, SeparateIo, analyze_with_max, exp_terms, weighted_gap};
+use crate::reduce::{blocked_sum, rescaled_sum, row_max};
+use crate::softmax::{
+    Row, RowStats, SeparateIo, analyze_with_max, exp_terms, scale_exps, weighted_gap,
+};
 
 /// A class target with smoothing and weights, never materialised:
 /// qᵢ = a·[i = class] + b·wᵢ (wᵢ = 1 without weights).
@@ -60,23 +62,27 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
         // masked (−inf) logits, for the smoothing term.
         let (zero, one) = (<Simd as Lane>::splat(0.0), <Simd as Lane>::splat(1.0));
         let neg_inf = <Simd as Lane>::splat(f32::NEG_INFINITY);
+        let weight = |k: usize, valid| match target.weights {
+            Some(w) => load_at::<Simd>(w, k, 0.0),
+            None => <Simd as Lane>::select(valid, one, zero),
+        };
+        let gap = |k: usize, valid, scale: Simd| {
+            let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
+            let gap = weighted_gap(weight(k, valid) * scale, <Simd as Lane>::splat(max), x);
+            <Simd as Lane>::select(x.gt(neg_inf), gap, zero)
+        };
         let [others, ties, shifted, masked] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
             let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
             let (e, [o, t]) = exp_terms(x, max);
             store_at(e, grad, k);
-            let w = match target.weights {
-                Some(w) => load_at::<Simd>(w, k, 0.0),
-                None => <Simd as Lane>::select(valid, one, zero),
-            };
-            let finite = x.gt(neg_inf);
-            let gap = weighted_gap(w, <Simd as Lane>::splat(max), x);
-            [
-                o,
-                t,
-                <Simd as Lane>::select(finite, gap, zero),
-                <Simd as Lane>::select(finite, zero, w),
-            ]
+            let masked = <Simd as Lane>::select(x.gt(neg_inf), zero, weight(k, valid));
+            [o, t, gap(k, valid, one), masked]
         });
+        let shifted = if shifted.is_finite() {
+            shifted
+        } else {
+            rescaled_sum(logits.len(), gap)
+        };
         (RowStats { max, others, ties }, shifted, masked)
     } else {
         match analyze_with_max::<Simd>(
@@ -105,16 +111,17 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
 
     if !grad.is_empty() {
         let target_exp = grad.get(target.class).map_or(0.0, |&e| e as f64);
-        let c = <Simd as Lane>::splat((scale * total / stats.sum()) as f32);
         let sb = <Simd as Lane>::splat((scale * target.b) as f32);
-        for k in 0..grad.len().div_ceil(Simd::WIDTH) {
-            let e = load_at::<Simd>(grad, k, 0.0);
-            let g = match target.weights {
-                Some(w) if smooth => e.mul_add(c, -(sb * load_at::<Simd>(w, k, 0.0))),
-                _ => e.mul_add(c, -sb),
-            };
-            store_at(g, grad, k);
-        }
+        scale_exps(
+            grad,
+            logits,
+            max,
+            scale * total / stats.sum(),
+            |k| match target.weights {
+                Some(w) if smooth => sb * load_at::<Simd>(w, k, 0.0),
+                _ => sb,
+            },
+        );
         let unique_argmax = target_logit == max && stats.ties == 1.0;
         let g = precise_grad(
             target_exp,
@@ -206,7 +213,10 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// Loss within 4 ULP (relative) of the exact value at any magnitude, tiny
 /// losses included: the terms are non-negative, the exponentials are
 /// corrected for the rounding of zᵢ − m and the sum's error does not grow
-/// with n. Gradient within 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|). Checked against
+/// with n. Plus n·2⁻¹⁴⁹ absolute: exponentials below 2⁻¹²⁶ (zᵢ < m − 87.3)
+/// are subnormal and carry absolute error, felt only by losses below about
+/// n·2⁻¹²⁶ (found by fuzzing). Gradient within 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|),
+/// plus the same n·2⁻¹⁴⁹ at the target. Checked against
 /// f64 and finite differences in `tests/softmax_family.rs`.
 ///
 /// # Special values
@@ -261,7 +271,9 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 ///
 /// # Accuracy
 /// Loss within 4 ULP + the sum's bound (relative; all terms are
-/// non-negative). Gradient within 4 ULP of max(|gᵢ|, pᵢ·Σq, qᵢ): where the
+/// non-negative) + n·2⁻¹⁴⁹·Σq absolute (subnormal exponentials, as for
+/// [`softmax_cross_entropy_with_grad`]). Gradient within 4 ULP of
+/// max(|gᵢ|, pᵢ·Σq, qᵢ) + n·2⁻¹⁴⁹·Σq: where the
 /// target is close to the softmax, gᵢ is a difference of nearly equal
 /// numbers and only absolute accuracy is possible in f32.
 ///
@@ -272,7 +284,7 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] unless the three slices have equal lengths;
-/// [`Error::InvalidParameter`] (`"probs"`) if some qᵢ < 0.
+/// [`Error::InvalidParameter`] (`"probs"`) if some qᵢ < 0 or qᵢ = +inf.
 ///
 /// # Cost
 /// One read of `probs` to validate it, two passes over the logits (max;
@@ -301,7 +313,7 @@ pub fn softmax_cross_entropy_probs_with_grad(
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] if the lengths differ; [`Error::InvalidParameter`]
-/// if some qᵢ < 0.
+/// if some qᵢ < 0 or qᵢ = +inf.
 pub fn softmax_cross_entropy_probs(logits: &[f32], probs: &[f32]) -> Result<f32, Error> {
     Ok(probs_row(logits, probs)?.run(&mut []) as f32)
 }
@@ -314,7 +326,8 @@ struct ProbsRow<'a> {
 
 fn probs_row<'a>(logits: &'a [f32], probs: &'a [f32]) -> Result<ProbsRow<'a>, Error> {
     check_len(logits.len(), probs.len())?;
-    if probs.iter().any(|&q| q < 0.0) {
+    // NaN passes (a NaN loss, like a NaN logit); −q or +inf has no meaning.
+    if probs.iter().any(|&q| q < 0.0 || q == f32::INFINITY) {
         return Err(Error::InvalidParameter { name: "probs" });
     }
     Ok(ProbsRow { logits, probs })
@@ -325,8 +338,8 @@ impl ProbsRow<'_> {
         let (logits, probs) = (self.logits, self.probs);
         let max = row_max::<Simd>(logits);
         if !max.is_finite() {
-            let [total] =
-                blocked_sum::<Simd, 1>(probs.len(), |k, _| [load_at::<Simd>(probs, k, 0.0)]);
+            // Rare rows: Σq in plain f64, which cannot overflow.
+            let total = probs.iter().map(|&q| q as f64).sum();
             let row = analyze_with_max::<Simd>(
                 max,
                 &mut SeparateIo {
@@ -339,19 +352,37 @@ impl ProbsRow<'_> {
         }
         let zero = <Simd as Lane>::splat(0.0);
         let m = <Simd as Lane>::splat(max);
-        let [others, ties, weighted_gap, total] = blocked_sum::<Simd, 4>(logits.len(), |k, _| {
+        // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
+        let gap = |k: usize, _, scale: Simd| {
             let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
             let q = load_at::<Simd>(probs, k, 0.0);
-            let (e, [o, t]) = exp_terms(x, max);
-            store_at(e, grad, k);
-            // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
-            [
-                o,
-                t,
-                <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
-                q,
-            ]
-        });
+            <Simd as Lane>::select(q.gt(zero), weighted_gap(q * scale, m, x), zero)
+        };
+        let target_mass = |k: usize, _, scale: Simd| load_at::<Simd>(probs, k, 0.0) * scale;
+        let one = <Simd as Lane>::splat(1.0);
+        let [others, ties, weighted_gap, total] =
+            blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
+                let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
+                let (e, [o, t]) = exp_terms(x, max);
+                store_at(e, grad, k);
+                [o, t, gap(k, valid, one), target_mass(k, valid, one)]
+            });
+        let masked_target = || {
+            logits
+                .iter()
+                .zip(probs)
+                .any(|(&z, &q)| q > 0.0 && z == f32::NEG_INFINITY)
+        };
+        let weighted_gap = if weighted_gap.is_finite() || masked_target() {
+            weighted_gap
+        } else {
+            rescaled_sum(logits.len(), gap)
+        };
+        let total = if total.is_finite() {
+            total
+        } else {
+            rescaled_sum(logits.len(), target_mass)
+        };
         let stats = RowStats { max, others, ties };
         let loss = weighted_gap + total * stats.log_sum();
         if !grad.is_empty() {
@@ -360,11 +391,9 @@ impl ProbsRow<'_> {
             } else {
                 None
             };
-            let c = <Simd as Lane>::splat((total / stats.sum()) as f32);
-            for k in 0..grad.len().div_ceil(Simd::WIDTH) {
-                let e = load_at::<Simd>(grad, k, 0.0);
-                store_at(e.mul_add(c, -load_at::<Simd>(probs, k, 0.0)), grad, k);
-            }
+            scale_exps(grad, logits, max, total / stats.sum(), |k| {
+                load_at::<Simd>(probs, k, 0.0)
+            });
             if let Some(i) = argmax {
                 let q = probs.get(i).map_or(0.0, |&v| v as f64);
                 if let Some(g) = grad.get_mut(i) {
@@ -476,13 +505,21 @@ fn batch(
             .sum(),
         Reduction::Sum => 1.0,
     };
-    if denominator == 0.0 {
-        grad.fill(0.0);
-        per_row.fill(0.0);
-        return Ok(0.0);
-    }
-    let scale = 1.0 / denominator;
+    // No target weight to average over: loss 0 and a zero gradient, but the
+    // per-row losses (PyTorch's reduction='none') are still each row's own.
+    let scale = if denominator == 0.0 {
+        0.0
+    } else {
+        1.0 / denominator
+    };
     let epsilon = options.label_smoothing as f64;
+    let target_of = |t: usize| ClassTarget {
+        class: t,
+        a: (1.0 - epsilon) * weight(t),
+        b: epsilon / classes as f64,
+        weights: options.class_weights,
+        weight_sum,
+    };
     let mut total = 0.0;
     let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
     for (r, &t) in targets.iter().enumerate() {
@@ -491,20 +528,20 @@ fn batch(
         let loss = if ignored(t) {
             g.fill(0.0);
             0.0
+        } else if scale == 0.0 {
+            g.fill(0.0);
+            class_row(row, &target_of(t), 1.0, &mut [])
         } else {
-            let target = ClassTarget {
-                class: t,
-                a: (1.0 - epsilon) * weight(t),
-                b: epsilon / classes as f64,
-                weights: options.class_weights,
-                weight_sum,
-            };
-            class_row(row, &target, scale, g)
+            class_row(row, &target_of(t), scale, g)
         };
         if let Some(slot) = per_row.get_mut(r) {
             *slot = loss as f32;
         }
         total += loss;
     }
-    Ok((total * scale) as f32)
+    Ok(if scale == 0.0 {
+        0.0
+    } else {
+        (total * scale) as f32
+    })
 }

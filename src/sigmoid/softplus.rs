@@ -1,6 +1,7 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
-use super::{backward_with, sigmoid_pair, softplus_pair};
+use super::sigmoid::sigmoid_lane;
+use super::{backward_with, softplus_pair};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
@@ -88,7 +89,7 @@ elementwise_slices!(
 /// # Cost
 /// One pass.
 pub fn softplus_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| sigmoid_pair(x).0)
+    backward_with(xs, grad_out, grad_in, sigmoid_lane)
 }
 
 /// Backward of log_sigmoid: `grad_in = grad_out · σ(−x)` (log σ′ = σ(−x) =
@@ -107,5 +108,5 @@ pub fn log_sigmoid_backward(
     grad_out: &[f32],
     grad_in: &mut [f32],
 ) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| sigmoid_pair(x).1)
+    backward_with(xs, grad_out, grad_in, |x| sigmoid_lane(-x))
 }

@@ -15,7 +15,9 @@ use crate::lane::Simd;
 /// rounding, and a relative error ≤ 2⁻²¹ in the sum Σ e^{xᵢ−m} (≤ 1 ULP per
 /// exponential plus ≤ 3·2⁻²⁴ of summation, for any n ≤ 2²⁴), which moves
 /// the logarithm by at most that much in absolute terms. It does not grow
-/// with n. Checked against an f64 reference on adversarial vectors in
+/// with n. Exponentials below 2⁻¹²⁶ (xᵢ < m − 87.3) are subnormal and carry
+/// an absolute error instead, adding at most n·2⁻¹⁴⁹ (it matters only when
+/// lse itself is that small). Checked against an f64 reference on adversarial vectors in
 /// `tests/softmax_family.rs`.
 ///
 /// # Special values

@@ -12,9 +12,9 @@ pub(crate) mod log_sum_exp;
 #[allow(clippy::module_inception)]
 pub(crate) mod softmax;
 
-use crate::lane::{Lane, load_at, store_at};
+use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
-use crate::reduce::{blocked_sum, row_max};
+use crate::reduce::{DOWN, UP, blocked_sum, row_max};
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
 ///
@@ -45,6 +45,59 @@ pub(crate) fn weighted_gap<V: Lane>(w: V, m: V, x: V) -> V {
     let half = V::splat(0.5);
     let from_halves = (w * (m * half - x * half)) * V::splat(2.0);
     V::select(gap.eq(V::splat(f32::INFINITY)), from_halves, w * gap)
+}
+
+/// Overwrites the exponentials e = e^{xᵢ−m} in `grad` by e·c −
+/// `subtrahend(k)`, with c (= Q/S, scaled) given in f64.
+///
+/// c ≤ 1 (normalized targets): one fused multiply-add; an e that underflowed
+/// loses nothing, as e·c ≤ e. c > 1 (unnormalized targets, class weights
+/// above 1): where e is subnormal its lost bits would be scaled up, so those
+/// lanes take e^{xᵢ−(m − ln c)} directly (with the same rounding
+/// correction); where c exceeds f32::MAX the product is formed as
+/// (e·c·2⁻⁶⁴)·2⁶⁴, which overflows only where its value does.
+pub(crate) fn scale_exps(
+    grad: &mut [f32],
+    logits: &[f32],
+    max: f32,
+    c: f64,
+    subtrahend: impl Fn(usize) -> Simd,
+) {
+    let vectors = grad.len().div_ceil(Simd::WIDTH);
+    if c <= 1.0 {
+        let c = <Simd as Lane>::splat(c as f32);
+        for k in 0..vectors {
+            let e = load_at::<Simd>(grad, k, 0.0);
+            store_at(e.mul_add(c, -subtrahend(k)), grad, k);
+        }
+        return;
+    }
+    // ln c by the log1p the row statistics already link (c > 1, so c − 1 is
+    // exact to 2⁻⁵³ relative).
+    let shift = max as f64 - libm::log1p(c - 1.0);
+    let (c, up) = if c <= f32::MAX as f64 {
+        (c as f32, 1.0)
+    } else {
+        ((c * DOWN as f64) as f32, UP)
+    };
+    let (c, up) = (<Simd as Lane>::splat(c), <Simd as Lane>::splat(up));
+    // m − ln c as hi + lo; e^{x − hi − lo} = e^{x − hi}·(1 − lo) to 2⁻⁴⁰.
+    let hi = shift as f32;
+    let (neg_hi, lo) = (
+        <Simd as Lane>::splat(-hi),
+        <Simd as Lane>::splat((shift - hi as f64) as f32),
+    );
+    let smallest_normal = <Simd as Lane>::splat(f32::MIN_POSITIVE);
+    for k in 0..vectors {
+        let e = load_at::<Simd>(grad, k, 0.0);
+        let direct = exp_shifted(load_at::<Simd>(logits, k, f32::NEG_INFINITY), neg_hi);
+        let scaled = <Simd as Lane>::select(
+            e.lt(smallest_normal),
+            direct.mul_add(-lo, direct),
+            (e * c) * up,
+        );
+        store_at(scaled - subtrahend(k), grad, k);
+    }
 }
 
 /// What the first two passes learn about a row with a finite maximum.

@@ -1,0 +1,417 @@
+//! Softmax cross-entropy: class targets, probability targets, and batches
+//! with every option (label smoothing, class weights, ignore index, mean or
+//! sum, per-row losses), valid or not.
+
+use super::common::{ref_stats, ulp};
+use super::input::Input;
+use super::{has_nan, within};
+use logitkit::{
+    CrossEntropyOptions, Reduction, softmax_cross_entropy, softmax_cross_entropy_batch,
+    softmax_cross_entropy_batch_with_grad, softmax_cross_entropy_probs,
+    softmax_cross_entropy_probs_with_grad, softmax_cross_entropy_with_grad,
+};
+
+/// Written into outputs before a call, to see that an `Err` writes nothing.
+const SENTINEL: f32 = -12345.0;
+
+/// f64 reference of −Σ qᵢ·log_softmaxᵢ (0·inf = 0) and of its gradient
+/// softmax·Σq − q, with SPEC §3's special values; also returns pᵢ·Σq per
+/// element (the scale the gradient's bound refers to).
+pub fn reference(z: &[f32], q: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = z.len();
+    let total: f64 = q.iter().sum();
+    if has_nan(z) {
+        return (f64::NAN, vec![f64::NAN; n], vec![f64::NAN; n]);
+    }
+    let k = z.iter().filter(|&&x| x == f32::INFINITY).count();
+    let (p, loss): (Vec<f64>, f64) = if k > 0 {
+        let p = z
+            .iter()
+            .map(|&x| {
+                if x == f32::INFINITY {
+                    1.0 / k as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let loss = z
+            .iter()
+            .zip(q)
+            .filter(|&(_, &qi)| qi > 0.0)
+            .map(|(&x, &qi)| {
+                if x == f32::INFINITY {
+                    qi * (k as f64).ln()
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .sum();
+        (p, loss)
+    } else if z.iter().all(|&x| x == f32::NEG_INFINITY) {
+        (
+            vec![0.0; n],
+            if q.iter().any(|&qi| qi > 0.0) {
+                f64::INFINITY
+            } else {
+                0.0
+            },
+        )
+    } else {
+        let (m, s) = ref_stats(z);
+        let p = z
+            .iter()
+            .map(|&x| (x as f64 - m).exp() / (1.0 + s))
+            .collect();
+        let gaps: f64 = z
+            .iter()
+            .zip(q)
+            .filter(|&(_, &qi)| qi > 0.0)
+            .map(|(&x, &qi)| qi * (m - x as f64))
+            .sum();
+        (p, gaps + total * s.ln_1p())
+    };
+    let loss = if q.iter().any(|x| x.is_nan()) {
+        f64::NAN
+    } else {
+        loss
+    };
+    let scaled: Vec<f64> = p.iter().map(|&pi| pi * total).collect();
+    let grad = if k == 0 && z.iter().any(|&x| x > f32::NEG_INFINITY) {
+        // ((eᵢQ − qᵢ) − qᵢs′)/(1 + s′): pᵢQ − qᵢ without rounding pᵢ ≈ 1 first.
+        let (m, s) = ref_stats(z);
+        z.iter()
+            .zip(q)
+            .map(|(&x, &qi)| (((x as f64 - m).exp() * total - qi) - qi * s) / (1.0 + s))
+            .collect()
+    } else {
+        scaled.iter().zip(q).map(|(&a, &b)| a - b).collect()
+    };
+    (loss, grad, scaled)
+}
+
+/// Loss bound: 4 ULP + the blocked sum's bound (relative) + `underflow`
+/// (absolute: n·2⁻¹⁴⁹·Σq from subnormal exponentials, documented).
+#[track_caller]
+fn assert_loss(what: &str, got: f32, want: f64, underflow: f64) {
+    if want.is_nan() {
+        assert!(got.is_nan(), "{what}: loss {got:e}, want NaN");
+        return;
+    }
+    if want.is_infinite() {
+        assert_eq!(got as f64, want, "{what}: loss");
+        return;
+    }
+    let allowed = 4.0 * ulp(want) + 2f64.powi(-22) * want.abs() + underflow;
+    assert!(
+        within(got, want, allowed),
+        "{what}: loss {got:e}, want {want:e}"
+    );
+    assert!(got >= 0.0 || want < 0.0, "{what}: negative loss {got:e}");
+}
+
+/// Gradient bound: 4 ULP of `scale[i]` (the magnitude the documented bound
+/// refers to) per element, + `underflow` (absolute, as for the loss).
+#[track_caller]
+fn assert_grad(what: &str, got: &[f32], want: &[f64], scale: &[f64], underflow: f64) {
+    for (i, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
+        if w.is_nan() {
+            assert!(g.is_nan(), "{what}: grad[{i}] = {g:e}, want NaN");
+            continue;
+        }
+        let allowed = 4.0 * ulp(s.max(w.abs())) + underflow;
+        assert!(
+            within(g, w, allowed),
+            "{what}: grad[{i}] = {g:e}, want {w:e} (allowed {allowed:e})"
+        );
+    }
+}
+
+pub fn check(data: &[u8]) {
+    let mut input = Input::new(data);
+    match input.byte() % 3 {
+        0 => class_target(&mut input),
+        1 => probability_target(&mut input),
+        _ => batch(&mut input),
+    }
+}
+
+fn class_target(input: &mut Input) {
+    let n = input.len();
+    let z = input.row(n);
+    let target = input.below(n + 2);
+    let mut grad = vec![SENTINEL; n];
+    let got = softmax_cross_entropy_with_grad(&z, target, &mut grad);
+    let loss_only = softmax_cross_entropy(&z, target);
+    if target >= n {
+        assert!(
+            got.is_err() && loss_only.is_err(),
+            "class {target} of {n} accepted"
+        );
+        assert!(grad.iter().all(|&g| g == SENTINEL), "written on error");
+        return;
+    }
+    let loss = got.expect("valid call");
+    assert_eq!(
+        loss.to_bits(),
+        loss_only.expect("valid").to_bits(),
+        "loss-only form differs"
+    );
+    let q: Vec<f64> = (0..n)
+        .map(|i| if i == target { 1.0 } else { 0.0 })
+        .collect();
+    let (want, want_grad, _) = reference(&z, &q);
+    let underflow = n as f64 * 2f64.powi(-149);
+    assert_loss(
+        &format!("class target {target} of {z:?}"),
+        loss,
+        want,
+        underflow,
+    );
+    // Documented: 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|).
+    let floor = 2f64.powi(-24) * want_grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let scale: Vec<f64> = want_grad.iter().map(|g| g.abs().max(floor)).collect();
+    let what = format!("class target {target} of {z:?}");
+    assert_grad(&what, &grad, &want_grad, &scale, underflow);
+    if !has_nan(&z) {
+        assert!(
+            !has_nan(&grad) && !loss.is_nan(),
+            "NaN from NaN-free logits"
+        );
+        if z.iter().all(|x| x.is_finite()) {
+            let sum: f64 = grad.iter().map(|&g| g as f64).sum();
+            assert!(
+                sum.abs() <= 2f64.powi(-20) + n as f64 * 2f64.powi(-148),
+                "Σ grad = {sum:e}"
+            );
+        }
+    }
+    let mut short = vec![SENTINEL; n - 1];
+    assert!(
+        softmax_cross_entropy_with_grad(&z, target, &mut short).is_err(),
+        "short grad accepted"
+    );
+}
+
+fn probability_target(input: &mut Input) {
+    let n = input.len();
+    let z = input.row(n);
+    let scale = match input.byte() % 4 {
+        0 => 1.0 / n.max(1) as f32,
+        1 => 1.0,
+        2 => input.f32().abs(),
+        _ => 1e30,
+    };
+    let mut q: Vec<f32> = (0..n).map(|_| input.unit() * scale).collect();
+    if n > 0 && input.byte() < 16 {
+        q[input.below(n)] = if input.flag() {
+            -input.unit() - 1e-30
+        } else {
+            f32::NAN
+        };
+    }
+    let glen = if input.byte() < 8 { n + 1 } else { n };
+    let mut grad = vec![SENTINEL; glen];
+    let got = softmax_cross_entropy_probs_with_grad(&z, &q, &mut grad);
+    let loss_only = softmax_cross_entropy_probs(&z, &q);
+    let negative = q.iter().any(|&x| x < 0.0 || x == f32::INFINITY);
+    if negative || glen != n {
+        assert!(got.is_err(), "invalid probability target accepted");
+        assert_eq!(loss_only.is_err(), negative, "loss-only validation");
+        assert!(grad.iter().all(|&g| g == SENTINEL), "written on error");
+        return;
+    }
+    let loss = got.expect("valid call");
+    assert_eq!(
+        loss.to_bits(),
+        loss_only.expect("valid").to_bits(),
+        "loss-only form differs"
+    );
+    let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+    let (want, want_grad, p_total) = reference(&z, &q64);
+    let what = if n <= 8 {
+        format!("probability target {q:?}, logits {z:?}")
+    } else {
+        format!("probability target, n = {n}")
+    };
+    let mass: f64 = q64.iter().sum();
+    assert_loss(&what, loss, want, n as f64 * 2f64.powi(-149) * mass);
+    // Documented: 4 ULP of max(|gᵢ|, pᵢ·Σq, qᵢ).
+    let scale: Vec<f64> = p_total.iter().zip(&q64).map(|(&a, &b)| a.max(b)).collect();
+    if !has_nan(&q) {
+        assert_grad(
+            &what,
+            &grad,
+            &want_grad,
+            &scale,
+            n as f64 * 2f64.powi(-149) * mass,
+        );
+    }
+    if !has_nan(&z) && !has_nan(&q) {
+        assert!(
+            !has_nan(&grad) && !loss.is_nan(),
+            "{what}: NaN from NaN-free inputs: loss {loss:e}, grad {grad:?}"
+        );
+    }
+}
+
+fn batch(input: &mut Input) {
+    let rows = input.below(12);
+    let classes = input.below(70);
+    let mut n = rows * classes;
+    if input.byte() < 8 {
+        n += 1 + input.below(3); // not a whole number of rows
+    }
+    let z = input.row(n);
+    let eps = match input.byte() % 8 {
+        0..=3 => 0.0,
+        4 | 5 => input.unit(),
+        6 => 1.0,
+        _ => [-0.1, 1.5, f32::NAN, -0.0][input.below(4)],
+    };
+    let weights: Option<Vec<f32>> = match input.byte() % 4 {
+        0 | 1 => None,
+        2 => Some((0..classes).map(|_| input.unit() * 4.0).collect()),
+        _ => {
+            let len = if input.flag() {
+                classes
+            } else {
+                input.below(classes + 2)
+            };
+            Some((0..len).map(|_| input.f32()).collect())
+        }
+    };
+    let ignore = if input.flag() {
+        Some(input.below(classes + 2))
+    } else {
+        None
+    };
+    let targets: Vec<usize> = (0..rows)
+        .map(|_| match input.byte() % 16 {
+            0 => classes + input.below(3),
+            1 => ignore.unwrap_or(0),
+            _ => input.below(classes.max(1)),
+        })
+        .collect();
+    let reduction = if input.flag() {
+        Reduction::Mean
+    } else {
+        Reduction::Sum
+    };
+    let options = CrossEntropyOptions {
+        label_smoothing: eps,
+        class_weights: weights.as_deref(),
+        ignore_index: ignore,
+        reduction,
+    };
+    let glen = if input.byte() < 8 { n + 1 } else { n };
+    let plen = match input.byte() % 8 {
+        0 => 0,
+        1 => rows + 1,
+        _ => rows,
+    };
+    let mut grad = vec![SENTINEL; glen];
+    let mut per_row = vec![SENTINEL; plen];
+    let got =
+        softmax_cross_entropy_batch_with_grad(&z, &targets, &options, &mut grad, &mut per_row);
+    let mut per_row_only = vec![SENTINEL; plen];
+    let loss_only = softmax_cross_entropy_batch(&z, &targets, &options, &mut per_row_only);
+
+    // Validity, decided independently of the kernel.
+    let c = n.checked_div(rows).unwrap_or(0);
+    let shape_ok = rows * c == n && (plen == 0 || plen == rows);
+    let weights_ok = weights
+        .as_ref()
+        .is_none_or(|w| w.len() == c && w.iter().all(|&x| x.is_finite() && x >= 0.0));
+    let eps_ok = (0.0..=1.0).contains(&eps);
+    let targets_ok = targets.iter().all(|&t| t < c || Some(t) == ignore);
+    let valid = shape_ok && weights_ok && eps_ok && targets_ok;
+    assert_eq!(
+        loss_only.is_ok(),
+        valid,
+        "loss-only batch validation: {loss_only:?}"
+    );
+    if !valid || glen != n {
+        assert!(got.is_err(), "invalid batch accepted");
+        assert!(
+            grad.iter().chain(&per_row).all(|&g| g == SENTINEL),
+            "written on error"
+        );
+        return;
+    }
+    let loss = got.expect("valid batch");
+    assert_eq!(
+        loss.to_bits(),
+        loss_only.expect("valid").to_bits(),
+        "loss-only form differs"
+    );
+    assert_eq!(
+        per_row.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        per_row_only.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        "per-row losses of the loss-only form differ"
+    );
+
+    // Reference: PyTorch's definition, row by row in f64.
+    let w = |i: usize| weights.as_ref().map_or(1.0, |w| w[i] as f64);
+    let eps64 = eps as f64;
+    let mut row_losses = Vec::new();
+    let mut row_grads = Vec::new();
+    let mut row_scales = Vec::new();
+    let mut row_masses: Vec<f64> = Vec::new();
+    let mut denom = 0.0;
+    for (r, &t) in targets.iter().enumerate() {
+        let zr = &z[r * c..(r + 1) * c];
+        if Some(t) == ignore {
+            row_losses.push(0.0);
+            row_masses.push(0.0);
+            row_grads.push(vec![0.0; c]);
+            row_scales.push(vec![0.0; c]);
+            continue;
+        }
+        denom += w(t);
+        let q: Vec<f64> = (0..c)
+            .map(|i| {
+                let own = if i == t { (1.0 - eps64) * w(t) } else { 0.0 };
+                own + eps64 / c as f64 * w(i)
+            })
+            .collect();
+        row_masses.push(q.iter().sum());
+        let (l, g, pq) = reference(zr, &q);
+        row_losses.push(l);
+        row_scales.push(pq.iter().zip(&q).map(|(&a, &b)| a.max(b)).collect());
+        row_grads.push(g);
+    }
+    let factor = match reduction {
+        Reduction::Sum => 1.0,
+        _ if denom == 0.0 => 0.0,
+        _ => 1.0 / denom,
+    };
+    let want: f64 = if factor == 0.0 {
+        0.0
+    } else {
+        row_losses.iter().sum::<f64>() * factor
+    };
+    let underflow: f64 = row_masses.iter().sum::<f64>() * c as f64 * 2f64.powi(-149) * factor;
+    assert_loss("batch", loss, want, underflow);
+    for r in 0..rows {
+        if plen > 0 {
+            let what = format!("batch row {r} (target {}, {options:?})", targets[r]);
+            assert_loss(
+                &what,
+                per_row[r],
+                row_losses[r],
+                c as f64 * 2f64.powi(-149) * row_masses[r],
+            );
+        }
+        let g: Vec<f64> = row_grads[r]
+            .iter()
+            .map(|&x| if factor == 0.0 { 0.0 } else { x * factor })
+            .collect();
+        let s: Vec<f64> = row_scales[r].iter().map(|&x| x * factor).collect();
+        let underflow = c as f64 * 2f64.powi(-149) * row_masses[r] * factor;
+        assert_grad("batch", &grad[r * c..(r + 1) * c], &g, &s, underflow);
+    }
+    if !has_nan(&z) {
+        assert!(!loss.is_nan() && !has_nan(&grad), "NaN from NaN-free batch");
+    }
+}

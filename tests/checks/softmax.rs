@@ -1,0 +1,168 @@
+//! softmax and log_softmax (into a buffer and in place) and their backward
+//! products.
+
+use super::common::{ref_stats, ulp};
+use super::input::Input;
+use super::{assert_near, assert_same_bits, has_nan, within};
+use logitkit::{
+    log_softmax, log_softmax_backward, log_softmax_in_place, softmax, softmax_backward,
+    softmax_in_place,
+};
+
+/// f64 reference softmax and log_softmax with SPEC §3's special values.
+pub fn reference(xs: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let n = xs.len();
+    if has_nan(xs) {
+        return (vec![f64::NAN; n], vec![f64::NAN; n]);
+    }
+    let k = xs.iter().filter(|&&x| x == f32::INFINITY).count();
+    if k > 0 {
+        let at = |x: f32, hit: f64, miss: f64| if x == f32::INFINITY { hit } else { miss };
+        return (
+            xs.iter().map(|&x| at(x, 1.0 / k as f64, 0.0)).collect(),
+            xs.iter()
+                .map(|&x| at(x, -(k as f64).ln(), f64::NEG_INFINITY))
+                .collect(),
+        );
+    }
+    if xs.iter().all(|&x| x == f32::NEG_INFINITY) {
+        return (vec![0.0; n], vec![f64::NEG_INFINITY; n]);
+    }
+    let (m, s) = ref_stats(xs);
+    let log_sum = s.ln_1p();
+    (
+        xs.iter()
+            .map(|&x| (x as f64 - m).exp() / (1.0 + s))
+            .collect(),
+        xs.iter().map(|&x| (x as f64 - m) - log_sum).collect(),
+    )
+}
+
+/// Below this, no product or difference of upstream gradients overflows.
+const MODERATE: f32 = 1e30;
+
+pub fn check(data: &[u8]) {
+    let mut input = Input::new(data);
+    let n = input.len();
+    let xs = input.row(n);
+    let (ref_p, ref_lp) = reference(&xs);
+    let nan_in = has_nan(&xs);
+
+    let mut p = vec![0.0; n];
+    softmax(&xs, &mut p).expect("equal lengths");
+    let mut p_in_place = xs.clone();
+    softmax_in_place(&mut p_in_place);
+    assert_same_bits("softmax vs softmax_in_place", &p, &p_in_place);
+    let mut sum = 0.0f64;
+    for (i, (&got, &want)) in p.iter().zip(&ref_p).enumerate() {
+        assert_eq!(got.is_nan(), nan_in, "softmax[{i}] = {got:e}: NaN contract");
+        if nan_in {
+            continue;
+        }
+        assert!(
+            (0.0..=1.0).contains(&got),
+            "softmax[{i}] = {got:e} outside [0, 1]"
+        );
+        // 2 ULP + 2⁻²¹ relative (documented).
+        assert_near(
+            format_args!("softmax[{i}] of {n}"),
+            got,
+            want,
+            2.0,
+            2f64.powi(-21) * want + 2.0 * ulp(want),
+        );
+        sum += got as f64;
+    }
+    let some_mass = xs.iter().any(|&x| x > f32::NEG_INFINITY);
+    if !nan_in && some_mass {
+        let allowed = 2f64.powi(-20) + n as f64 * 2f64.powi(-148);
+        assert!(
+            (sum - 1.0).abs() <= allowed,
+            "softmax sums to {sum} (n = {n})"
+        );
+    }
+
+    let mut lp = vec![0.0; n];
+    log_softmax(&xs, &mut lp).expect("equal lengths");
+    let mut lp_in_place = xs.clone();
+    log_softmax_in_place(&mut lp_in_place);
+    assert_same_bits("log_softmax vs log_softmax_in_place", &lp, &lp_in_place);
+    for (i, (&got, &want)) in lp.iter().zip(&ref_lp).enumerate() {
+        assert_eq!(
+            got.is_nan(),
+            nan_in,
+            "log_softmax[{i}] = {got:e}: NaN contract"
+        );
+        if !nan_in {
+            assert!(got <= 0.0, "log_softmax[{i}] = {got:e} > 0");
+            assert_near(
+                format_args!("log_softmax[{i}] of {n}"),
+                got,
+                want,
+                2.0,
+                2f64.powi(-21),
+            );
+        }
+    }
+
+    let mut wrong = vec![0.0; n + 1];
+    assert!(
+        softmax(&xs, &mut wrong).is_err(),
+        "softmax accepted a longer output"
+    );
+    assert!(
+        log_softmax(&xs, &mut wrong).is_err(),
+        "log_softmax accepted a longer output"
+    );
+
+    // Backward products, with the forward outputs above and an upstream row.
+    let g = input.row(n);
+    let moderate = !has_nan(&g) && g.iter().all(|x| x.abs() <= MODERATE);
+    let mut gi = vec![0.0; n];
+    softmax_backward(&p, &g, &mut gi).expect("equal lengths");
+    if !nan_in && moderate {
+        let dot: f64 = p.iter().zip(&g).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let dot_abs: f64 = p
+            .iter()
+            .zip(&g)
+            .map(|(&a, &b)| (a as f64 * b as f64).abs())
+            .sum();
+        let dot_err = 2f64.powi(-21) * dot_abs + ulp(dot);
+        for (i, ((&pi, &gj), &got)) in p.iter().zip(&g).zip(&gi).enumerate() {
+            let want = pi as f64 * (gj as f64 - dot);
+            let allowed = 1.5 * ulp(want) + pi as f64 * dot_err;
+            assert!(
+                within(got, want, allowed),
+                "softmax_backward[{i}] = {got:e}, want {want:e} (allowed {allowed:e})"
+            );
+        }
+    }
+    if !lp.iter().any(|x| x.is_nan()) && moderate {
+        log_softmax_backward(&lp, &g, &mut gi).expect("equal lengths");
+        let total: f64 = g.iter().map(|&x| x as f64).sum();
+        let total_abs: f64 = g.iter().map(|&x| (x as f64).abs()).sum();
+        for (i, ((&l, &gj), &got)) in lp.iter().zip(&g).zip(&gi).enumerate() {
+            let pi = (l as f64).exp();
+            let want = gj as f64 - pi * total;
+            // exp ≤ 1 ULP (absolute 2⁻¹⁴⁹ where pᵢ is subnormal), Σg to 2⁻²¹
+            // of Σ|g| plus its f32 rounding, one multiply, one subtract.
+            let allowed =
+                ulp(pi) * total.abs() + pi * (total_abs * 2f64.powi(-21) + ulp(total)) + ulp(want);
+            assert!(
+                within(got, want, allowed),
+                "log_softmax_backward[{i}] = {got:e}, want {want:e} (allowed {allowed:e}; log p {l:e}, g {gj:e}, Σg {total:e})"
+            );
+        }
+    }
+    if n > 0 {
+        let mut short = vec![0.0; n - 1];
+        assert!(
+            softmax_backward(&p, &g, &mut short).is_err(),
+            "softmax_backward: short output"
+        );
+        assert!(
+            log_softmax_backward(&lp, &g, &mut short).is_err(),
+            "log_softmax_backward: short"
+        );
+    }
+}
