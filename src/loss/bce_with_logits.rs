@@ -84,14 +84,16 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
 /// the result does: forming w·p·y first overflowed for w·p > f32::MAX with
 /// a representable loss (found by fuzzing).
 /// `loss_scale` multiplies the loss (1, or 2⁻⁶⁴ to re-sum an overflowed
-/// total); it enters first, with the labels.
-fn bce_lane<V: Lane>(z: V, y: V, p: V, w: V, loss_scale: V) -> (V, V) {
+/// total); it scales the softplus values, so an infinite one stays infinite
+/// (scaling a tiny label instead underflowed it to 0 and dropped a +inf
+/// element from the total: found by fuzzing).
+fn bce_lane<V: Lane>(z: V, y: V, p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
     let f = logistic(z);
     let not_y = V::splat(1.0) - y;
-    let negative = weighted(w, weighted(not_y * loss_scale, f.sp));
+    let negative = weighted(w, weighted(not_y, f.sp * loss_scale));
     let (low, high) = (w.min(p), w.max(p));
-    let positive = weighted(high, weighted(low, weighted(y * loss_scale, f.sp_neg)));
-    let grad = w * (not_y * f.sig) - high * (low * (y * f.sig_neg));
+    let positive = weighted(high, weighted(low, weighted(y, f.sp_neg * loss_scale)));
+    let grad = (w * grad_scale) * (not_y * f.sig) - (high * grad_scale) * (low * (y * f.sig_neg));
     (negative + positive, grad)
 }
 
@@ -120,17 +122,20 @@ fn check_weights(name: &'static str, w: &[f32]) -> Result<(), Error> {
     }
 }
 
-/// Runs a per-element loss over the slice: writes `scale`·gradient into
-/// `grad` and the loss into `per_element` (each unless empty) and returns
-/// the reduced loss. `lane(k, scale)` gives vector k's (loss·scale,
-/// gradient): scale is 1, or 2⁻⁶⁴ to re-sum a total whose f32 lane sums
-/// overflowed (element losses near f32::MAX).
+/// Runs a per-element loss over the slice: writes the gradient of the
+/// reduced loss into `grad` and each loss into `per_element` (each unless
+/// empty) and returns the reduced loss. `lane(k, loss_scale, grad_scale)`
+/// gives vector k's (loss·loss_scale, gradient·grad_scale): loss_scale is
+/// 1, or 2⁻⁶⁴ to re-sum a total whose f32 lane sums overflowed (element
+/// losses near f32::MAX); grad_scale is the reduction's 1/n or 1, applied
+/// inside so an element gradient above f32::MAX with a representable mean
+/// does not overflow first.
 fn reduce_elements(
     n: usize,
     reduction: Reduction,
     grad: &mut [f32],
     per_element: &mut [f32],
-    mut lane: impl FnMut(usize, Simd) -> (Simd, Simd),
+    mut lane: impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
 ) -> f32 {
     let scale = match reduction {
         Reduction::Mean if n > 0 => 1.0 / n as f64,
@@ -139,8 +144,8 @@ fn reduce_elements(
     let s = <Simd as Lane>::splat(scale as f32);
     let (zero, one) = (<Simd as Lane>::splat(0.0), <Simd as Lane>::splat(1.0));
     let [total] = blocked_sum::<Simd, 1>(n, |k, valid| {
-        let (loss, g) = lane(k, one);
-        store_at(g * s, grad, k);
+        let (loss, g) = lane(k, one, s);
+        store_at(g, grad, k);
         store_at(loss, per_element, k);
         [<Simd as Lane>::select(valid, loss, zero)]
     });
@@ -148,7 +153,7 @@ fn reduce_elements(
         total
     } else {
         rescaled_sum(n, |k, valid, down| {
-            <Simd as Lane>::select(valid, lane(k, down).0, zero)
+            <Simd as Lane>::select(valid, lane(k, down, s).0, zero)
         })
     };
     (total * scale) as f32
@@ -175,7 +180,8 @@ fn check_shapes(n: usize, labels: usize, grad: usize, per_element: usize) -> Res
 /// # Accuracy
 /// For labels in [0, 1], each element's loss within 4 ULP (relative, tiny
 /// losses included: softplus is ≤ 2 ULP and both terms are non-negative);
-/// gradient within 4 ULP of max(|g|, w(1−y)σ(z), wpyσ(−z)). Both plus
+/// gradient within 4 ULP of max(|g|, w(1−y)σ(z), wpyσ(−z)), 5 ULP with
+/// the mean (1/n is rounded to f32, and the product once more). Both plus
 /// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute: a partial product that
 /// underflows to a subnormal (σ or softplus for |z| > 87.3, or y·softplus
 /// times a small weight) carries an absolute error that the other factors
@@ -251,14 +257,15 @@ pub fn bce_with_logits_with_grad(
         options.reduction,
         grad,
         per_element,
-        |k, scale| {
+        |k, loss_scale, grad_scale| {
             let z = load_at::<Simd>(logits, k, 0.0);
             let y = load_at::<Simd>(labels, k, 0.0);
             let y = if eps > 0.0 { y.mul_add(keep, shift) } else { y };
             let w = options
                 .weights
                 .map_or(<Simd as Lane>::splat(1.0), |w| load_at::<Simd>(w, k, 0.0));
-            bce_lane(z, y, pos_weight_lanes(&options.pos_weight, k), w, scale)
+            let p = pos_weight_lanes(&options.pos_weight, k);
+            bce_lane(z, y, p, w, loss_scale, grad_scale)
         },
     ))
 }
@@ -336,6 +343,8 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// labels, so it is relatively accurate too: ≤ 12 ULP, plus 2⁻²² and
 /// γ·|ln(1 − p_t)|·2⁻²³ relative. Larger γ is accepted (no NaN from NaN-free input) but
 /// its products underflow: σ(∓z) vanishes in f32 where γ·σ(∓z) does not.
+/// Loss and gradient also carry (1 + γ)(1 + |z|)·2⁻¹⁴⁸ absolute where
+/// (1 − p_t)^γ is subnormal (found by fuzzing).
 /// Checked against f64 in `tests/sigmoid_family.rs` and by the `bce` fuzz
 /// target.
 ///
@@ -378,11 +387,11 @@ pub fn sigmoid_focal_loss_with_grad(
         options.reduction,
         grad,
         per_element,
-        |k, scale| {
+        |k, loss_scale, grad_scale| {
             let z = load_at::<Simd>(logits, k, 0.0);
             let y = load_at::<Simd>(labels, k, 0.0);
             let (loss, grad) = focal_lane(z, y, options.gamma, options.alpha);
-            (loss * scale, grad)
+            (loss * loss_scale, grad * grad_scale)
         },
     ))
 }

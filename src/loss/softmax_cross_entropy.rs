@@ -166,7 +166,11 @@ fn non_finite_row(
             for (i, g) in grad.iter_mut().enumerate() {
                 *g = (-scale * q(i)) as f32;
             }
-            if total > 0.0 { f64::INFINITY } else { 0.0 }
+            match total {
+                t if t > 0.0 => f64::INFINITY,
+                t if t.is_nan() => f64::NAN, // a NaN target weight
+                _ => 0.0,
+            }
         }
         Row::Infinite { count } => {
             let (k, ln_k) = (count as f64, libm::log(count as f64));
@@ -176,6 +180,8 @@ fn non_finite_row(
                 let at_inf = z == f32::INFINITY;
                 if qi > 0.0 {
                     loss += if at_inf { qi * ln_k } else { f64::INFINITY };
+                } else if qi.is_nan() {
+                    loss = f64::NAN;
                 }
                 if let Some(g) = grad.get_mut(i) {
                     let p = if at_inf { 1.0 / k } else { 0.0 };
@@ -271,9 +277,10 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 ///
 /// # Accuracy
 /// Loss within 4 ULP + the sum's bound (relative; all terms are
-/// non-negative) + n·2⁻¹⁴⁹·Σq absolute (subnormal exponentials, as for
+/// non-negative) + n·2⁻¹⁴⁹·(1 + Σq) absolute (subnormal exponentials and
+/// products qᵢ·(m − zᵢ), as for
 /// [`softmax_cross_entropy_with_grad`]). Gradient within 4 ULP of
-/// max(|gᵢ|, pᵢ·Σq, qᵢ) + n·2⁻¹⁴⁹·Σq: where the
+/// max(|gᵢ|, pᵢ·Σq, qᵢ) + n·2⁻¹⁴⁹·(1 + Σq): where the
 /// target is close to the softmax, gᵢ is a difference of nearly equal
 /// numbers and only absolute accuracy is possible in f32.
 ///

@@ -11,7 +11,9 @@ use crate::reduce::blocked_sum;
 /// # Accuracy
 /// ⟨g, p⟩ is a blocked sum accumulated in f64 blocks (error independent of
 /// n); each element then has ≤ 2 roundings: ≤ 1.5 ULP of pᵢ·(gᵢ − ⟨g, p⟩)
-/// plus the dot product's error times pᵢ.
+/// plus the dot product's error times pᵢ. That error is ≤ 2⁻²¹·Σ|pⱼgⱼ| +
+/// ½ ulp(⟨g, p⟩) + n·2⁻¹⁵⁰ (products pⱼgⱼ in the subnormal range round to
+/// an absolute grid).
 ///
 /// # Special values
 /// NaN in `probs` or `grad_out` gives NaN in the dot product and so in every

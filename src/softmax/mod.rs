@@ -21,9 +21,10 @@ use crate::reduce::{DOWN, UP, blocked_sum, row_max};
 /// d = fl(x − m) can be off by ½ ulp(d), which for |d| ≈ 80 is a relative
 /// error of 2⁻¹⁸ in e^d: enough to lose 16 ULP on a tiny probability or a
 /// tiny loss. TwoSum recovers the exact error δ = (x − m) − d and
-/// e^{d+δ} = e^d·(1 + δ) to within δ² < 2⁻³⁴. Where x = −inf (a masked
-/// logit) δ is NaN and e = 0, so δ is replaced by 0 there (a select: the
-/// NaN behaviour of a vector max differs between SSE, NEON and wasm).
+/// e^{d+δ} = e^d·(1 + δ) to within δ² < 2⁻³⁴. Where d < −128, e = 0 and
+/// δ is not needed: it is replaced by 0 there, because it is NaN for a
+/// masked logit (x = −inf) and ±inf when x − m overflows inside TwoSum
+/// (x = −f32::MAX, m = −3.3e37 made log_sum_exp NaN: found by fuzzing).
 /// x ≤ m is finite or −inf here: the callers handle NaN and +inf rows first.
 #[inline(always)]
 pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
@@ -31,8 +32,26 @@ pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
     let x_part = d - neg_m;
     let m_part = d - x_part;
     let delta = (x - x_part) + (neg_m - m_part);
-    let delta = V::select(d.gt(V::splat(f32::MIN)), delta, V::splat(0.0));
+    let delta = V::select(d.gt(V::splat(-128.0)), delta, V::splat(0.0));
     let e = exp_lane(d);
+    e.mul_add(delta, e)
+}
+
+/// e^{(x − m) + (a_hi + a_lo)} for x ≤ m − 87 (a subnormal e^{x−m}) and
+/// a = ln c ≤ 111: both additions' rounding errors are recovered by TwoSum
+/// and applied as e·(1 + δ), as in [`exp_shifted`]. The rare path of
+/// [`scale_exps`]; splitting m − ln c into f32 hi + lo instead failed where
+/// ulp(m) ≥ 1 (found by fuzzing).
+#[inline(always)]
+fn exp_shifted_by<V: Lane>(x: V, neg_m: V, a_hi: V, a_lo: V) -> V {
+    let d = x + neg_m;
+    let x_part = d - neg_m;
+    let delta = (x - x_part) + (neg_m - (d - x_part));
+    let s = d + a_hi;
+    let d_part = s - a_hi;
+    let delta = delta + ((d - d_part) + (a_hi - (s - d_part))) + a_lo;
+    let delta = V::select(s.gt(V::splat(-128.0)), delta, V::splat(0.0));
+    let e = exp_lane(s);
     e.mul_add(delta, e)
 }
 
@@ -53,8 +72,7 @@ pub(crate) fn weighted_gap<V: Lane>(w: V, m: V, x: V) -> V {
 /// c ≤ 1 (normalized targets): one fused multiply-add; an e that underflowed
 /// loses nothing, as e·c ≤ e. c > 1 (unnormalized targets, class weights
 /// above 1): where e is subnormal its lost bits would be scaled up, so those
-/// lanes take e^{xᵢ−(m − ln c)} directly (with the same rounding
-/// correction); where c exceeds f32::MAX the product is formed as
+/// lanes take e^{(xᵢ−m) + ln c} directly ([`exp_shifted_by`]); where c exceeds f32::MAX the product is formed as
 /// (e·c·2⁻⁶⁴)·2⁶⁴, which overflows only where its value does.
 pub(crate) fn scale_exps(
     grad: &mut [f32],
@@ -73,30 +91,34 @@ pub(crate) fn scale_exps(
         return;
     }
     // ln c by the log1p the row statistics already link (c > 1, so c − 1 is
-    // exact to 2⁻⁵³ relative).
-    let shift = max as f64 - libm::log1p(c - 1.0);
-    let (c, up) = if c <= f32::MAX as f64 {
-        (c as f32, 1.0)
+    // exact to 2⁻⁵³ relative), as hi + lo.
+    let ln_c = libm::log1p(c - 1.0);
+    let (c, down, up) = if c <= f32::MAX as f64 {
+        (c as f32, 1.0, 1.0)
     } else {
-        ((c * DOWN as f64) as f32, UP)
+        ((c * DOWN as f64) as f32, DOWN, UP)
     };
-    let (c, up) = (<Simd as Lane>::splat(c), <Simd as Lane>::splat(up));
-    // m − ln c as hi + lo; e^{x − hi − lo} = e^{x − hi}·(1 − lo) to 2⁻⁴⁰.
-    let hi = shift as f32;
-    let (neg_hi, lo) = (
-        <Simd as Lane>::splat(-hi),
-        <Simd as Lane>::splat((shift - hi as f64) as f32),
-    );
-    let smallest_normal = <Simd as Lane>::splat(f32::MIN_POSITIVE);
+    let splat = <Simd as Lane>::splat;
+    let (c, down, up) = (splat(c), splat(down), splat(up));
+    let ln_c_hi = ln_c as f32;
+    let (ln_c_hi, ln_c_lo) = (splat(ln_c_hi), splat((ln_c - ln_c_hi as f64) as f32));
+    let (neg_m, smallest_normal) = (splat(-max), splat(f32::MIN_POSITIVE));
     for k in 0..vectors {
         let e = load_at::<Simd>(grad, k, 0.0);
-        let direct = exp_shifted(load_at::<Simd>(logits, k, f32::NEG_INFINITY), neg_hi);
-        let scaled = <Simd as Lane>::select(
-            e.lt(smallest_normal),
-            direct.mul_add(-lo, direct),
-            (e * c) * up,
+        let direct = exp_shifted_by(
+            load_at::<Simd>(logits, k, f32::NEG_INFINITY),
+            neg_m,
+            ln_c_hi,
+            ln_c_lo,
         );
-        store_at(scaled - subtrahend(k), grad, k);
+        // Huge c: e·c − q is formed scaled by 2⁻⁶⁴, so it overflows only
+        // where the difference does (e·c alone may exceed f32::MAX).
+        let g = <Simd as Lane>::select(
+            e.lt(smallest_normal),
+            direct - subtrahend(k),
+            ((e * c) - subtrahend(k) * down) * up,
+        );
+        store_at(g, grad, k);
     }
 }
 

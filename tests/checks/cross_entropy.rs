@@ -235,7 +235,7 @@ fn probability_target(input: &mut Input) {
         format!("probability target, n = {n}")
     };
     let mass: f64 = q64.iter().sum();
-    assert_loss(&what, loss, want, n as f64 * 2f64.powi(-149) * mass);
+    assert_loss(&what, loss, want, n as f64 * 2f64.powi(-149) * (1.0 + mass));
     // Documented: 4 ULP of max(|gᵢ|, pᵢ·Σq, qᵢ).
     let scale: Vec<f64> = p_total.iter().zip(&q64).map(|(&a, &b)| a.max(b)).collect();
     if !has_nan(&q) {
@@ -244,7 +244,7 @@ fn probability_target(input: &mut Input) {
             &grad,
             &want_grad,
             &scale,
-            n as f64 * 2f64.powi(-149) * mass,
+            n as f64 * 2f64.powi(-149) * (1.0 + mass),
         );
     }
     if !has_nan(&z) && !has_nan(&q) {

@@ -47,12 +47,14 @@ pub fn check(data: &[u8]) {
 
     // Split at arbitrary points; each piece by extend or one push per value.
     let mut pieces = Vec::new();
+    let mut log = Vec::new();
     let mut rest = &xs[..];
     while !rest.is_empty() || pieces.is_empty() {
         let cut = input
             .below(rest.len() + 1)
             .min(if input.flag() { 9 } else { rest.len() });
         let (head, tail) = rest.split_at(cut);
+        log.push(format!("piece {}: {head:?}", pieces.len()));
         let mut state = LogSumExp::new();
         if input.flag() {
             state.extend(head);
@@ -73,10 +75,16 @@ pub fn check(data: &[u8]) {
         let i = input.below(pieces.len());
         let b = pieces.swap_remove(i);
         let j = input.below(pieces.len());
+        log.push(format!("merge {:?} into {:?}", b, pieces[j]));
         pieces[j].merge(&b);
     }
     let streamed = pieces[0].value();
-    assert_eq!(streamed.is_nan(), has_nan(&xs), "streaming NaN contract");
+    assert_eq!(
+        streamed.is_nan(),
+        has_nan(&xs),
+        "streaming NaN contract: {}",
+        log.join("; ")
+    );
     assert_lse("streaming LogSumExp", &xs, streamed);
     assert_eq!(LogSumExp::new().value(), f32::NEG_INFINITY, "empty state");
 }

@@ -127,7 +127,7 @@ pub fn check(data: &[u8]) {
             .zip(&g)
             .map(|(&a, &b)| (a as f64 * b as f64).abs())
             .sum();
-        let dot_err = 2f64.powi(-21) * dot_abs + ulp(dot);
+        let dot_err = 2f64.powi(-21) * dot_abs + ulp(dot) + n as f64 * 2f64.powi(-150);
         for (i, ((&pi, &gj), &got)) in p.iter().zip(&g).zip(&gi).enumerate() {
             let want = pi as f64 * (gj as f64 - dot);
             let allowed = 1.5 * ulp(want) + pi as f64 * dot_err;
