@@ -66,59 +66,57 @@ pub(crate) fn weighted_gap<V: Lane>(w: V, m: V, x: V) -> V {
     V::select(gap.eq(V::splat(f32::INFINITY)), from_halves, w * gap)
 }
 
-/// Overwrites the exponentials e = e^{xᵢ−m} in `grad` by e·c −
-/// `subtrahend(k)`, with c (= Q/S, scaled) given in f64.
+/// Overwrites the exponentials e = e^{xᵢ−m} in `grad` by e·c − coef·tᵢ,
+/// with c (= Q/S, scaled) and coef given in f64 and tᵢ = `target(k)` (the
+/// target weights, unscaled).
 ///
 /// c ≤ 1 (normalized targets): one fused multiply-add; an e that underflowed
 /// loses nothing, as e·c ≤ e. c > 1 (unnormalized targets, class weights
 /// above 1): where e is subnormal its lost bits would be scaled up, so those
-/// lanes take e^{(xᵢ−m) + ln c} directly ([`exp_shifted_by`]); where c exceeds f32::MAX the product is formed as
-/// (e·c·2⁻⁶⁴)·2⁶⁴, which overflows only where its value does.
+/// lanes take e^{(xᵢ−m) + ln c} directly ([`exp_shifted_by`]). Where c or
+/// coef exceeds f32::MAX (weights or targets near f32::MAX, a mean over a
+/// tiny total weight) both products are formed scaled by 2⁻⁶⁴ and the
+/// difference scaled back, so it overflows only where its value does, with
+/// its sign (found by fuzzing).
 pub(crate) fn scale_exps(
     grad: &mut [f32],
     logits: &[f32],
     max: f32,
     c: f64,
-    subtrahend: impl Fn(usize) -> Simd,
+    coef: f64,
+    target: impl Fn(usize) -> Simd,
 ) {
     let vectors = grad.len().div_ceil(Simd::WIDTH);
-    if c <= 1.0 {
-        let c = <Simd as Lane>::splat(c as f32);
+    let splat = <Simd as Lane>::splat;
+    let huge = c.max(coef) > f32::MAX as f64;
+    if c <= 1.0 && !huge {
+        let (c, coef) = (splat(c as f32), splat(coef as f32));
         for k in 0..vectors {
             let e = load_at::<Simd>(grad, k, 0.0);
-            store_at(e.mul_add(c, -subtrahend(k)), grad, k);
+            store_at(e.mul_add(c, -(coef * target(k))), grad, k);
         }
         return;
     }
     // ln c by the log1p the row statistics already link (c > 1, so c − 1 is
     // exact to 2⁻⁵³ relative), as hi + lo.
-    let ln_c = libm::log1p(c - 1.0);
-    let (c, down, up) = if c <= f32::MAX as f64 {
-        (c as f32, 1.0, 1.0)
-    } else {
-        ((c * DOWN as f64) as f32, DOWN, UP)
-    };
-    let splat = <Simd as Lane>::splat;
-    let (c, down, up) = (splat(c), splat(down), splat(up));
+    let ln_c = libm::log1p((c - 1.0).max(0.0));
+    let (down, up) = if huge { (DOWN, UP) } else { (1.0, 1.0) };
+    let (c_down, coef_down) = (
+        splat((c * down as f64) as f32),
+        splat((coef * down as f64) as f32),
+    );
+    let (down, up) = (splat(down), splat(up));
     let ln_c_hi = ln_c as f32;
     let (ln_c_hi, ln_c_lo) = (splat(ln_c_hi), splat((ln_c - ln_c_hi as f64) as f32));
-    let (neg_m, smallest_normal) = (splat(-max), splat(f32::MIN_POSITIVE));
+    // Below this e takes the direct path: subnormal e when c > 1, never else.
+    let direct_below = splat(if c > 1.0 { f32::MIN_POSITIVE } else { 0.0 });
+    let neg_m = splat(-max);
     for k in 0..vectors {
         let e = load_at::<Simd>(grad, k, 0.0);
-        let direct = exp_shifted_by(
-            load_at::<Simd>(logits, k, f32::NEG_INFINITY),
-            neg_m,
-            ln_c_hi,
-            ln_c_lo,
-        );
-        // Huge c: e·c − q is formed scaled by 2⁻⁶⁴, so it overflows only
-        // where the difference does (e·c alone may exceed f32::MAX).
-        let g = <Simd as Lane>::select(
-            e.lt(smallest_normal),
-            direct - subtrahend(k),
-            ((e * c) - subtrahend(k) * down) * up,
-        );
-        store_at(g, grad, k);
+        let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
+        let direct = exp_shifted_by(x, neg_m, ln_c_hi, ln_c_lo);
+        let scaled = <Simd as Lane>::select(e.lt(direct_below), direct * down, e * c_down);
+        store_at((scaled - coef_down * target(k)) * up, grad, k);
     }
 }
 

@@ -391,8 +391,26 @@ fn batch(input: &mut Input) {
     } else {
         row_losses.iter().sum::<f64>() * factor
     };
+    if !has_nan(&z) {
+        assert!(!loss.is_nan() && !has_nan(&grad), "NaN from NaN-free batch");
+    }
+    // The documented accuracy domain: ε, the class weights and a mean's
+    // total weight 0 or within [2⁻⁶⁰, 2⁶⁰], so no coefficient is subnormal
+    // in f32.
+    let moderate = |x: f64| x == 0.0 || (2f64.powi(-60)..=2f64.powi(60)).contains(&x);
+    let in_domain = moderate(eps64)
+        && weights
+            .as_ref()
+            .is_none_or(|w| w.iter().all(|&x| moderate(x as f64)))
+        && (reduction == Reduction::Sum || moderate(denom));
+    if !in_domain {
+        return;
+    }
     let underflow: f64 = row_masses.iter().sum::<f64>() * c as f64 * 2f64.powi(-149) * factor;
-    assert_loss("batch", loss, want, underflow);
+    let what = format!(
+        "batch of {rows}×{c} ({options:?}), targets {targets:?}, row losses {row_losses:?}, kernel per row {per_row:?}"
+    );
+    assert_loss(&what, loss, want, underflow);
     for r in 0..rows {
         if plen > 0 {
             let what = format!("batch row {r} (target {}, {options:?})", targets[r]);
@@ -409,9 +427,11 @@ fn batch(input: &mut Input) {
             .collect();
         let s: Vec<f64> = row_scales[r].iter().map(|&x| x * factor).collect();
         let underflow = c as f64 * 2f64.powi(-149) * row_masses[r] * factor;
-        assert_grad("batch", &grad[r * c..(r + 1) * c], &g, &s, underflow);
-    }
-    if !has_nan(&z) {
-        assert!(!loss.is_nan() && !has_nan(&grad), "NaN from NaN-free batch");
+        let what = format!(
+            "batch row {r} of {rows} (target {}, logits {:?}, {options:?})",
+            targets[r],
+            &z[r * c..(r + 1) * c]
+        );
+        assert_grad(&what, &grad[r * c..(r + 1) * c], &g, &s, underflow);
     }
 }
