@@ -14,7 +14,7 @@ pub(crate) mod softmax;
 
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
-use crate::reduce::{DOWN, UP, blocked_sum, row_max};
+use crate::reduce::{blocked_sum, row_max};
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
 ///
@@ -75,9 +75,9 @@ pub(crate) fn weighted_gap<V: Lane>(w: V, m: V, x: V) -> V {
 /// above 1): where e is subnormal its lost bits would be scaled up, so those
 /// lanes take e^{(xᵢ−m) + ln c} directly ([`exp_shifted_by`]). Where c or
 /// coef exceeds f32::MAX (weights or targets near f32::MAX, a mean over a
-/// tiny total weight) both products are formed scaled by 2⁻⁶⁴ and the
+/// tiny total weight) both products are formed scaled by 2⁻ᵏ and the
 /// difference scaled back, so it overflows only where its value does, with
-/// its sign (found by fuzzing).
+/// its sign, never inf − inf (found by fuzzing).
 pub(crate) fn scale_exps(
     grad: &mut [f32],
     logits: &[f32],
@@ -97,27 +97,37 @@ pub(crate) fn scale_exps(
         }
         return;
     }
-    // ln c by the log1p the row statistics already link (c > 1, so c − 1 is
-    // exact to 2⁻⁵³ relative), as hi + lo.
-    let ln_c = libm::log1p((c - 1.0).max(0.0));
-    let (down, up) = if huge { (DOWN, UP) } else { (1.0, 1.0) };
-    let (c_down, coef_down) = (
-        splat((c * down as f64) as f32),
-        splat((coef * down as f64) as f32),
-    );
-    let (down, up) = (splat(down), splat(up));
+    // Scale both products by 2⁻ᵏ so the larger coefficient is about 2¹⁰⁰
+    // (c can reach 2²⁹⁰: a mean over a tiny total weight times targets near
+    // f32::MAX), and the difference back by 2ᵏ in two exact steps.
+    let shift = if huge {
+        (((c.max(coef).to_bits() >> 52) as i32 - 1023) - 100).clamp(0, 254)
+    } else {
+        0
+    };
+    let down = f64::from_bits(((1023 - shift) as u64) << 52);
+    let (up_1, up_2) = (power_of_two(shift / 2), power_of_two(shift - shift / 2));
+    let (c_down, coef_down) = (splat((c * down) as f32), splat((coef * down) as f32));
+    // ln(c·2⁻ᵏ) by the log1p the row statistics already link (c − 1 is exact
+    // to 2⁻⁵³ relative), as hi + lo: the direct lanes give e·c·2⁻ᵏ too.
+    let ln_c = libm::log1p((c - 1.0).max(0.0)) - shift as f64 * core::f64::consts::LN_2;
     let ln_c_hi = ln_c as f32;
     let (ln_c_hi, ln_c_lo) = (splat(ln_c_hi), splat((ln_c - ln_c_hi as f64) as f32));
     // Below this e takes the direct path: subnormal e when c > 1, never else.
     let direct_below = splat(if c > 1.0 { f32::MIN_POSITIVE } else { 0.0 });
-    let neg_m = splat(-max);
+    let (neg_m, up_1, up_2) = (splat(-max), splat(up_1), splat(up_2));
     for k in 0..vectors {
         let e = load_at::<Simd>(grad, k, 0.0);
         let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
         let direct = exp_shifted_by(x, neg_m, ln_c_hi, ln_c_lo);
-        let scaled = <Simd as Lane>::select(e.lt(direct_below), direct * down, e * c_down);
-        store_at((scaled - coef_down * target(k)) * up, grad, k);
+        let scaled = <Simd as Lane>::select(e.lt(direct_below), direct, e * c_down);
+        store_at(((scaled - coef_down * target(k)) * up_1) * up_2, grad, k);
     }
+}
+
+/// 2ᵏ as an f32, 0 ≤ k ≤ 127.
+fn power_of_two(k: i32) -> f32 {
+    f32::from_bits(((127 + k.clamp(0, 127)) as u32) << 23)
 }
 
 /// What the first two passes learn about a row with a finite maximum.

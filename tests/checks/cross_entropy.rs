@@ -392,7 +392,10 @@ fn batch(input: &mut Input) {
         row_losses.iter().sum::<f64>() * factor
     };
     if !has_nan(&z) {
-        assert!(!loss.is_nan() && !has_nan(&grad), "NaN from NaN-free batch");
+        assert!(
+            !loss.is_nan() && !has_nan(&grad),
+            "NaN from NaN-free batch {rows}×{c}, {options:?}, targets {targets:?}, logits {z:?}: loss {loss:e}, grad {grad:?}"
+        );
     }
     // The documented accuracy domain: ε, the class weights and a mean's
     // total weight 0 or within [2⁻⁶⁰, 2⁶⁰], so no coefficient is subnormal
