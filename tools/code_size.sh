@@ -13,15 +13,18 @@
 # and the row sums, ln_1p(s') and the gradient scale are f64), 330 wider
 # memcpy/memclr for the f64 lane buffers, 260 exp's slow path, and ~4000
 # the inlined kernel itself (max, exp + TwoSum pass, blocked f64 sum, libm's
-# f64 log1p, gradient pass, non-finite rows). So the budget is that figure
-# + 10% until a scalar-target kernel without f64 exists; it catches growth.
+# f64 log1p, gradient pass, non-finite rows). The fuzzing fixes of issue #5
+# (rare paths for weights and targets near f32::MAX or subnormal
+# coefficients: scaled gradient products, f64 gap sums, exp_shifted_by)
+# took it to 9632 bytes. So the budget is that figure + 10% until a
+# scalar-target kernel without f64 exists; it catches growth.
 #
 #   bash tools/code_size.sh            # from anywhere in the repository
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../firmware/size"
 
-CE_BUDGET=${CE_BUDGET:-9144}
+CE_BUDGET=${CE_BUDGET:-10600}
 TARGET=thumbv7em-none-eabihf
 FAMILIES=(exp ln ln_1p sigmoid softplus log_sum_exp softmax log_softmax
   softmax_cross_entropy_with_grad bce_with_logits_with_grad
