@@ -59,36 +59,34 @@ pub fn assert_same_bits(what: &str, a: &[f32], b: &[f32]) {
     }
 }
 
+/// The loss-only form of a kernel returns the same bits as the
+/// with-gradient form.
+#[track_caller]
+pub fn assert_same_loss(with_grad: f32, loss_only: Result<f32, logitkit::Error>) {
+    let loss_only = loss_only.expect("the loss-only form accepts a valid call");
+    assert_eq!(
+        with_grad.to_bits(),
+        loss_only.to_bits(),
+        "loss-only form differs"
+    );
+}
+
 pub fn has_nan(xs: &[f32]) -> bool {
     xs.iter().any(|x| x.is_nan())
 }
 
-/// |got − want| on the extended grid of `common::ulp_error`: ±inf and
-/// values beyond it read as ±2¹²⁸ (one ULP past f32::MAX), so a result that
-/// rounds to infinity is measured like any other rounding; 0 when both are
-/// NaN or the same infinity.
+/// |got − want| on the extended grid of `common::ulp_error` (±inf and
+/// values beyond it read as ±2¹²⁸, one ULP past f32::MAX, so a result that
+/// rounds to infinity is measured like any other rounding); 0 when both are
+/// NaN or the same infinity. The ULP distance times the (power-of-two) ULP,
+/// so exact.
 pub fn distance(got: f32, want: f64) -> f64 {
-    if got.is_nan() || want.is_nan() {
-        return if got.is_nan() && want.is_nan() {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-    }
-    if want.is_infinite() {
-        return if got as f64 == want {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-    }
-    let big = 2f64.powi(128);
-    let g = if got.is_infinite() {
-        big.copysign(got as f64)
+    let ulps = common::ulp_error(got, want);
+    if ulps == 0.0 || ulps.is_infinite() {
+        ulps
     } else {
-        got as f64
-    };
-    (g - want.clamp(-big, big)).abs()
+        ulps * common::ulp(want)
+    }
 }
 
 /// `got` equals `want` (same infinity, both NaN) or is within `allowed` of
