@@ -23,54 +23,16 @@ pub fn reference(z: &[f32], q: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     if has_nan(z) {
         return (f64::NAN, vec![f64::NAN; n], vec![f64::NAN; n]);
     }
+    // −Σ qᵢ·log_softmaxᵢ over qᵢ > 0 (0·inf = 0), with softmax's special
+    // values from the softmax family's reference.
+    let (p, log_p) = super::softmax::reference(z);
+    let loss: f64 = log_p
+        .iter()
+        .zip(q)
+        .filter(|&(_, &qi)| qi > 0.0)
+        .map(|(&lp, &qi)| -qi * lp)
+        .sum();
     let k = z.iter().filter(|&&x| x == f32::INFINITY).count();
-    let (p, loss): (Vec<f64>, f64) = if k > 0 {
-        let p = z
-            .iter()
-            .map(|&x| {
-                if x == f32::INFINITY {
-                    1.0 / k as f64
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let loss = z
-            .iter()
-            .zip(q)
-            .filter(|&(_, &qi)| qi > 0.0)
-            .map(|(&x, &qi)| {
-                if x == f32::INFINITY {
-                    qi * (k as f64).ln()
-                } else {
-                    f64::INFINITY
-                }
-            })
-            .sum();
-        (p, loss)
-    } else if z.iter().all(|&x| x == f32::NEG_INFINITY) {
-        (
-            vec![0.0; n],
-            if q.iter().any(|&qi| qi > 0.0) {
-                f64::INFINITY
-            } else {
-                0.0
-            },
-        )
-    } else {
-        let (m, s) = ref_stats(z);
-        let p = z
-            .iter()
-            .map(|&x| (x as f64 - m).exp() / (1.0 + s))
-            .collect();
-        let gaps: f64 = z
-            .iter()
-            .zip(q)
-            .filter(|&(_, &qi)| qi > 0.0)
-            .map(|(&x, &qi)| qi * (m - x as f64))
-            .sum();
-        (p, gaps + total * s.ln_1p())
-    };
     let loss = if q.iter().any(|x| x.is_nan()) {
         f64::NAN
     } else {
