@@ -7,7 +7,7 @@
 //! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
 //! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (SPEC §4) before its final rounding.
 
-use crate::lane::{Lane, MAX_WIDTH, Simd, load_partial};
+use crate::lane::{Lane, Simd, load_partial};
 
 /// Terms added into one f32 accumulator before it is flushed to f64.
 const FLUSH_EVERY: usize = 4;
@@ -67,7 +67,7 @@ pub(crate) fn blocked_sum<V: Lane, const K: usize>(
     let full = len / V::WIDTH;
     // Lanewise f64 totals: flushing adds lane to lane, so no flush waits on
     // a chain of dependent f64 additions; one horizontal sum at the end.
-    let mut total = [[0.0f64; MAX_WIDTH]; K];
+    let mut total = [V::Wide::default(); K];
     let per_block = ACCUMULATORS * FLUSH_EVERY;
     let mut k = 0;
     while k + per_block <= full {
@@ -100,7 +100,7 @@ pub(crate) fn blocked_sum<V: Lane, const K: usize>(
         acc.get(..slot.min(ACCUMULATORS)).unwrap_or(&acc),
         &mut total,
     );
-    total.map(|t| t.iter().sum())
+    total.map(|t| t.as_ref().iter().sum())
 }
 
 #[inline(always)]
@@ -111,7 +111,7 @@ fn accumulate<V: Lane, const K: usize>(acc: &mut [V; K], terms: [V; K]) {
 }
 
 #[inline(always)]
-fn flush<V: Lane, const K: usize>(acc: &[[V; K]], total: &mut [[f64; MAX_WIDTH]; K]) {
+fn flush<V: Lane, const K: usize>(acc: &[[V; K]], total: &mut [V::Wide; K]) {
     for a in acc {
         for (t, v) in total.iter_mut().zip(a) {
             v.widen_add(t);

@@ -34,6 +34,10 @@ pub trait Lane:
     type Bits: LaneBits;
     /// A per-lane condition, as produced by the comparisons.
     type Mask: Copy + BitOr<Output = Self::Mask> + BitAnd<Output = Self::Mask>;
+    /// One f64 per lane (`[f64; WIDTH]`): the lanewise totals the blocked
+    /// sum flushes into, sized by the lane so a one-lane build keeps 8 bytes
+    /// per quantity on the stack, not 8·`MAX_WIDTH`.
+    type Wide: Copy + Default + AsRef<[f64]>;
     /// Number of `f32` lanes.
     const WIDTH: usize;
 
@@ -83,7 +87,7 @@ pub trait Lane:
     fn sum_f64(self) -> f64;
     /// Adds each lane, converted to f64, to the matching element of `into`
     /// (lanewise, so no dependency chain across lanes).
-    fn widen_add(self, into: &mut [f64; MAX_WIDTH]);
+    fn widen_add(self, into: &mut Self::Wide);
     /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
     fn first_lanes(n: usize) -> Self::Mask {
         let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);
@@ -111,32 +115,43 @@ pub trait LaneBits:
 /// without simd128) its vectors are unrolled scalar arrays that cost flash and
 /// win nothing, so the lane is a plain `f32` there (SPEC §6).
 #[cfg(all(
+    not(logitkit_one_lane),
     any(target_arch = "x86", target_arch = "x86_64"),
     target_feature = "avx512f"
 ))]
 pub type Simd = wide::f32x16;
 
 /// See the other `cfg` branch: the widest vector with real SIMD registers.
-#[cfg(any(
-    all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2",
-        not(target_feature = "avx512f")
-    ),
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "wasm32", target_feature = "simd128")
+#[cfg(all(
+    not(logitkit_one_lane),
+    any(
+        all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            target_feature = "sse2",
+            not(target_feature = "avx512f")
+        ),
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )
 ))]
 pub type Simd = wide::f32x8;
 
 /// See the other `cfg` branches: no SIMD registers, one lane.
-#[cfg(not(any(
-    all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ),
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "wasm32", target_feature = "simd128")
-)))]
+///
+/// `--cfg logitkit_one_lane` (in `RUSTFLAGS`) selects this branch on any
+/// target, so the host test suite can prove the one-lane build that
+/// firmware runs (`.ci/steps/one_lane.sh`).
+#[cfg(any(
+    logitkit_one_lane,
+    not(any(
+        all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            target_feature = "sse2"
+        ),
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))
+))]
 pub type Simd = f32;
 
 /// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.

@@ -60,6 +60,7 @@ impl LaneBits for ScalarBits {
 impl Lane for f32 {
     type Bits = ScalarBits;
     type Mask = bool;
+    type Wide = [f64; 1];
     const WIDTH: usize = 1;
 
     #[inline(always)]
@@ -144,8 +145,9 @@ impl Lane for f32 {
         self as f64
     }
     #[inline(always)]
-    fn widen_add(self, into: &mut [f64; super::MAX_WIDTH]) {
-        into[0] += self as f64;
+    fn widen_add(self, into: &mut [f64; 1]) {
+        let [total] = into;
+        *total += self as f64;
     }
 }
 

@@ -14,6 +14,7 @@ macro_rules! wide_lane {
         impl Lane for wide::$float {
             type Bits = wide::$bits;
             type Mask = wide::$float;
+            type Wide = [f64; $width];
             const WIDTH: usize = $width;
 
             #[inline(always)]
@@ -101,7 +102,7 @@ macro_rules! wide_lane {
                 self.to_array().into_iter().map(f64::from).sum()
             }
             #[inline(always)]
-            fn widen_add(self, into: &mut [f64; super::MAX_WIDTH]) {
+            fn widen_add(self, into: &mut [f64; $width]) {
                 for (t, v) in into.iter_mut().zip(self.to_array()) {
                     *t += f64::from(v);
                 }

@@ -7,6 +7,7 @@
 //! 2021). The gradient is softmax·Q − q; at a unique argmax, where
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
+use super::one_lane_cross_entropy;
 use super::options::{CrossEntropyOptions, Reduction};
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
@@ -209,6 +210,18 @@ fn non_finite_row(
     }
 }
 
+/// A plain class target's row: on one-lane builds by the f32-pair kernel
+/// ([`one_lane_cross_entropy`]), which links no f64 arithmetic; elsewhere
+/// by the vector kernel. `Simd::WIDTH` is a constant, so each build keeps
+/// one of the two.
+fn class_row_any_width(logits: &[f32], target: &ClassTarget, grad: &mut [f32]) -> f32 {
+    if <Simd as Lane>::WIDTH == 1 {
+        one_lane_cross_entropy::class_row(logits, target.class, grad)
+    } else {
+        class_row(logits, target, 1.0, grad) as f32
+    }
+}
+
 fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Error> {
     if class >= logits.len() {
         return Err(Error::ClassOutOfRange {
@@ -239,6 +252,12 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// n·2⁻¹²⁶ (found by fuzzing). Gradient within 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|),
 /// plus the same n·2⁻¹⁴⁹ at the target. Checked against
 /// f64 and finite differences in `tests/softmax_family.rs`.
+///
+/// Builds whose lane is one `f32` (Cortex-M, RISC-V, wasm without
+/// simd128) compute the same forms with f32 pairs in place of f64, so
+/// firmware links no soft-float f64 (2 KiB of flash on a Cortex-M4F with
+/// its `exp` and `ln_1p`); the same bounds hold there, checked by the whole
+/// test suite built with `--cfg logitkit_one_lane` (`.ci/steps/one_lane.sh`).
 ///
 /// # Special values
 /// | logits | loss | gradient |
@@ -273,7 +292,7 @@ pub fn softmax_cross_entropy_with_grad(
 ) -> Result<f32, Error> {
     let t = class_target(logits, target)?;
     check_len(logits.len(), grad.len())?;
-    Ok(class_row(logits, &t, 1.0, grad) as f32)
+    Ok(class_row_any_width(logits, &t, grad))
 }
 
 /// The loss of [`softmax_cross_entropy_with_grad`] without the gradient:
@@ -283,7 +302,7 @@ pub fn softmax_cross_entropy_with_grad(
 /// [`Error::ClassOutOfRange`] if `target >= logits.len()`.
 pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error> {
     let t = class_target(logits, target)?;
-    Ok(class_row(logits, &t, 1.0, &mut []) as f32)
+    Ok(class_row_any_width(logits, &t, &mut []))
 }
 
 /// Softmax cross-entropy against a probability (or any non-negative) target
