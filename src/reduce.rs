@@ -100,7 +100,7 @@ pub(crate) fn blocked_sum<V: Lane, const K: usize>(
         acc.get(..slot.min(ACCUMULATORS)).unwrap_or(&acc),
         &mut total,
     );
-    total.map(|t| t.as_ref().iter().sum())
+    total.map(V::wide_sum)
 }
 
 #[inline(always)]

@@ -34,10 +34,10 @@ pub trait Lane:
     type Bits: LaneBits;
     /// A per-lane condition, as produced by the comparisons.
     type Mask: Copy + BitOr<Output = Self::Mask> + BitAnd<Output = Self::Mask>;
-    /// One f64 per lane (`[f64; WIDTH]`): the lanewise totals the blocked
-    /// sum flushes into, sized by the lane so a one-lane build keeps 8 bytes
-    /// per quantity on the stack, not 8·`MAX_WIDTH`.
-    type Wide: Copy + Default + AsRef<[f64]>;
+    /// At least one f64 per lane: the lanewise totals the blocked sum
+    /// flushes into. `[f64; 1]` for `f32`, so a one-lane build keeps 8 bytes
+    /// per summed quantity on the stack, not 8·`MAX_WIDTH`.
+    type Wide: Copy + Default;
     /// Number of `f32` lanes.
     const WIDTH: usize;
 
@@ -88,6 +88,8 @@ pub trait Lane:
     /// Adds each lane, converted to f64, to the matching element of `into`
     /// (lanewise, so no dependency chain across lanes).
     fn widen_add(self, into: &mut Self::Wide);
+    /// Σ of the lanewise totals, in f64.
+    fn wide_sum(totals: Self::Wide) -> f64;
     /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
     fn first_lanes(n: usize) -> Self::Mask {
         let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);

@@ -149,6 +149,10 @@ impl Lane for f32 {
         let [total] = into;
         *total += self as f64;
     }
+    #[inline(always)]
+    fn wide_sum([total]: [f64; 1]) -> f64 {
+        total
+    }
 }
 
 /// `x * a + b` rounded as `wide`'s `mul_add` rounds it on this target, so the
