@@ -5,7 +5,9 @@
 # build, then fuzzes each target for FUZZ_SECONDS (default 30). Any finding
 # fails the step: libFuzzer exits non-zero and writes the input under
 # fuzz/artifacts/<t>/. The same inputs are replayed on stable by
-# `cargo test --release --test fuzz_replay`. About 5 min from clean.
+# `cargo test --release --test fuzz_replay`. The cross_entropy and fixed
+# targets run again on the one-lane build (`--cfg logitkit_one_lane`, the
+# kernels firmware runs). About 8 min from clean.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
@@ -32,14 +34,29 @@ for t in "${targets[@]}"; do
 done
 
 log=$(mktemp)
-for t in "${targets[@]}"; do
-  step "$t: fuzz ${seconds}s"
-  if ! cargo +nightly fuzz run "$t" -- -max_total_time="$seconds" -rss_limit_mb=4096 \
+fuzz_for() { # target, extra cargo-fuzz options (e.g. --target-dir)
+  local t=$1
+  shift
+  if ! cargo +nightly fuzz run "$@" "$t" -- -max_total_time="$seconds" -rss_limit_mb=4096 \
     -print_final_stats=1 >"$log" 2>&1; then
     echo "fuzz: $t found an input that fails its check:" >&2
     grep -E -A3 "panicked at|ERROR|Test unit written" "$log" >&2 || tail -40 "$log" >&2
     exit 1
   fi
   grep -E "^Done|stat::number_of_executed_units|cov: " "$log" | tail -n 2
+}
+for t in "${targets[@]}"; do
+  step "$t: fuzz ${seconds}s"
+  fuzz_for "$t"
+done
+
+# The one-lane build firmware runs (lane::Simd = f32 and its own f32-pair
+# cross-entropy kernel), through the same checks.
+one_lane=(--target-dir target/one-lane)
+export RUSTFLAGS="--cfg logitkit_one_lane"
+for t in cross_entropy fixed; do
+  step "$t, one-lane build: replay corpus and regressions, then fuzz ${seconds}s"
+  cargo +nightly fuzz run "${one_lane[@]}" "$t" "corpus/$t" "regressions/$t" -- -runs=0 -rss_limit_mb=4096
+  fuzz_for "$t" "${one_lane[@]}"
 done
 step "fuzz done"
