@@ -30,6 +30,11 @@ pub(crate) struct Logistic<V> {
 /// ln(1 + t) is `ln_1p` specialised to t ∈ [0, 1]: u = 1 + t is the same
 /// denominator, so the rounding correction (t − (u − 1))/u is a multiply by
 /// r, and no special-value patching is needed (t is in [0, 1] or NaN).
+///
+/// σ here is within 2.83 ULP on every input (three roundings: t, r, t·r;
+/// worst at z = −1.9542445), softplus the public [`softplus`](crate::softplus)
+/// bit for bit: `tests/ulp_exhaustive.rs` sweeps both through BCE's
+/// gradient and element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
