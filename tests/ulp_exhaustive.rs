@@ -20,12 +20,7 @@ fn prove(
 ) {
     let worst = sweep_all(|xs, out| {
         simd(xs, out).expect("same lengths");
-        let mut worst = Worst {
-            ulp: -1.0,
-            input: 0.0,
-            got: 0.0,
-            want: 0.0,
-        };
+        let mut worst = Worst::NONE;
         for (&x, &y) in xs.iter().zip(out.iter()) {
             let s = scalar(x);
             assert_eq!(
@@ -34,24 +29,34 @@ fn prove(
                 "{name}({x:e} = {:#010x}): scalar {s:e} != simd {y:e}",
                 x.to_bits()
             );
-            let want = reference(x as f64);
-            let err = ulp_error(y, want);
-            assert!(
-                err <= bound_ulp,
-                "{name}({x:e} = {:#010x}) = {y:e}, want {want:e}: {err} ULP > {bound_ulp}",
-                x.to_bits()
-            );
-            if err > worst.ulp {
-                worst = Worst {
-                    ulp: err,
-                    input: x,
-                    got: y,
-                    want,
-                };
-            }
+            within(name, bound_ulp, x, y, reference(x as f64), &mut worst);
         }
         worst
     });
+    report(name, worst);
+}
+
+/// Asserts `got` (at input `x`) within `bound` ULP of `want`, and keeps the
+/// worst case in `worst`.
+fn within(name: &str, bound: f64, x: f32, got: f32, want: f64, worst: &mut Worst) {
+    let err = ulp_error(got, want);
+    assert!(
+        err <= bound,
+        "{name}({x:e} = {:#010x}) = {got:e}, want {want:e}: {err} ULP > {bound}",
+        x.to_bits()
+    );
+    if err > worst.ulp {
+        *worst = Worst {
+            ulp: err,
+            input: x,
+            got,
+            want,
+        };
+    }
+}
+
+/// Prints a sweep's maximum and the input that reaches it.
+fn report(name: &str, worst: Worst) {
     println!(
         "{name}: max error {:.4} ULP over {}, at x = {:e} ({:#010x}): got {:e}, want {:e}",
         worst.ulp,
@@ -161,12 +166,7 @@ fn bce_logistic_sigma_is_within_2_83_ulp_everywhere() {
         let mut sigma = vec![0.0f32; zs.len()];
         logitkit::bce_with_logits_with_grad(zs, &labels, &options, &mut sigma, loss)
             .expect("same lengths");
-        let mut worst = Worst {
-            ulp: -1.0,
-            input: 0.0,
-            got: 0.0,
-            want: 0.0,
-        };
+        let mut worst = Worst::NONE;
         for ((&z, &s), &l) in zs.iter().zip(&sigma).zip(loss.iter()) {
             let softplus = logitkit::softplus(z);
             assert!(
@@ -174,31 +174,16 @@ fn bce_logistic_sigma_is_within_2_83_ulp_everywhere() {
                 "BCE element loss({z:e} = {:#010x}) = {l:e} != softplus = {softplus:e}",
                 z.to_bits()
             );
-            let want = ref_sigmoid(z as f64);
-            let err = ulp_error(s, want);
-            assert!(
-                err <= bound,
-                "logistic σ({z:e} = {:#010x}) = {s:e}, want {want:e}: {err} ULP > {bound}",
-                z.to_bits()
+            within(
+                "BCE's logistic σ",
+                bound,
+                z,
+                s,
+                ref_sigmoid(z as f64),
+                &mut worst,
             );
-            if err > worst.ulp {
-                worst = Worst {
-                    ulp: err,
-                    input: z,
-                    got: s,
-                    want,
-                };
-            }
         }
         worst
     });
-    println!(
-        "BCE's logistic σ: max error {:.4} ULP over {}, at z = {:e} ({:#010x}): got {:e}, want {:e}",
-        worst.ulp,
-        Sweep::from_env(),
-        worst.input,
-        worst.input.to_bits(),
-        worst.got,
-        worst.want
-    );
+    report("BCE's logistic σ", worst);
 }
