@@ -92,6 +92,43 @@ impl Family {
         }
     }
 
+    /// Checks one call of an elementwise loss (BCE, focal): its reduced
+    /// loss against `total`, each element's loss and gradient in `per` and
+    /// `grad` against `loss` and `want_grad`, and the loss-only form's
+    /// reduced loss against `total` too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_elementwise(
+        &mut self,
+        case: &str,
+        with_grad: Result<f32, logitkit::Error>,
+        per: &[f32],
+        grad: &[f32],
+        loss_only: Result<f32, logitkit::Error>,
+        total: &R,
+        loss: &[R],
+        want_grad: &[R],
+    ) {
+        match with_grad {
+            Ok(t) => {
+                self.check("reduced", case, 0, t, total);
+                for (i, ((&l, &g), (wl, wg))) in per
+                    .iter()
+                    .zip(grad)
+                    .zip(loss.iter().zip(want_grad))
+                    .enumerate()
+                {
+                    self.check("loss", case, i, l, wl);
+                    self.check("grad", case, i, g, wg);
+                }
+            }
+            Err(_) => self.expect("Ok", case, false),
+        }
+        match loss_only {
+            Ok(t) => self.check("loss-only", case, 0, t, total),
+            Err(_) => self.expect("loss-only Ok", case, false),
+        }
+    }
+
     /// Compares `got` with `r`; prints and counts a failure.
     pub fn check(&mut self, what: &str, case: &str, i: usize, got: f32, r: &R) {
         self.checks += 1;

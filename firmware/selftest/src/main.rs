@@ -250,17 +250,9 @@ fn cross_entropy() -> Families {
     for c in vectors::ROWS {
         let n = c.z.len();
         let mut grad = [0.0f32; ROW];
-        match logitkit::softmax_cross_entropy_with_grad(black_box(c.z), c.target, &mut grad[..n]) {
-            Ok(loss) => {
-                f.check("loss", c.name, 0, loss, &c.loss);
-                check_row(&mut f, "grad", c, &grad[..n], c.grad);
-            }
-            Err(_) => f.expect("Ok", c.name, false),
-        }
-        match logitkit::softmax_cross_entropy(black_box(c.z), c.target) {
-            Ok(loss) => f.check("loss-only", c.name, 0, loss, &c.loss),
-            Err(_) => f.expect("loss-only Ok", c.name, false),
-        }
+        let r = logitkit::softmax_cross_entropy_with_grad(black_box(c.z), c.target, &mut grad[..n]);
+        let loss_only = logitkit::softmax_cross_entropy(black_box(c.z), c.target);
+        check_loss_row(&mut f, c, r, &grad[..n], loss_only, &c.loss, c.grad);
     }
     one(f)
 }
@@ -270,19 +262,44 @@ fn probs() -> Families {
     for c in vectors::ROWS {
         let n = c.z.len();
         let mut grad = [0.0f32; ROW];
-        match logitkit::softmax_cross_entropy_probs_with_grad(black_box(c.z), c.q, &mut grad[..n]) {
-            Ok(loss) => {
-                f.check("loss", c.name, 0, loss, &c.probs_loss);
-                check_row(&mut f, "grad", c, &grad[..n], c.probs_grad);
-            }
-            Err(_) => f.expect("Ok", c.name, false),
-        }
-        match logitkit::softmax_cross_entropy_probs(black_box(c.z), c.q) {
-            Ok(loss) => f.check("loss-only", c.name, 0, loss, &c.probs_loss),
-            Err(_) => f.expect("loss-only Ok", c.name, false),
-        }
+        let r =
+            logitkit::softmax_cross_entropy_probs_with_grad(black_box(c.z), c.q, &mut grad[..n]);
+        let loss_only = logitkit::softmax_cross_entropy_probs(black_box(c.z), c.q);
+        check_loss_row(
+            &mut f,
+            c,
+            r,
+            &grad[..n],
+            loss_only,
+            &c.probs_loss,
+            c.probs_grad,
+        );
     }
     one(f)
+}
+
+/// One cross-entropy row: the with-gradient call's loss and gradient and the
+/// loss-only call's loss against `loss` and `want_grad`.
+fn check_loss_row(
+    f: &mut Family,
+    c: &RowCase,
+    with_grad: Result<f32, Error>,
+    grad: &[f32],
+    loss_only: Result<f32, Error>,
+    loss: &R,
+    want_grad: &[R],
+) {
+    match with_grad {
+        Ok(got) => {
+            f.check("loss", c.name, 0, got, loss);
+            check_row(f, "grad", c, grad, want_grad);
+        }
+        Err(_) => f.expect("Ok", c.name, false),
+    }
+    match loss_only {
+        Ok(got) => f.check("loss-only", c.name, 0, got, loss),
+        Err(_) => f.expect("loss-only Ok", c.name, false),
+    }
 }
 
 /// Two rows of equal width as one batch with `Reduction::Sum` and default
@@ -399,7 +416,6 @@ where
 fn bce() -> Families {
     let mut f = Family::new("bce_with_logits_with_grad");
     for c in vectors::BCE {
-        let n = c.z.len();
         let opts = BceOptions {
             pos_weight: match c.pos_weight {
                 [] => PosWeight::None,
@@ -408,34 +424,20 @@ fn bce() -> Families {
             },
             weights: c.weights,
             label_smoothing: 0.0,
-            reduction: if c.sum {
-                Reduction::Sum
-            } else {
-                Reduction::Mean
-            },
+            reduction: reduction(c.sum),
         };
-        let (mut grad, mut per) = ([0.0f32; ROW], [0.0f32; ROW]);
-        let r = logitkit::bce_with_logits_with_grad(
-            black_box(c.z),
-            c.y,
-            &opts,
-            &mut grad[..n],
-            &mut per[..n],
+        let with_grad = |grad: &mut [f32], per: &mut [f32]| {
+            logitkit::bce_with_logits_with_grad(black_box(c.z), c.y, &opts, grad, per)
+        };
+        let loss_only = logitkit::bce_with_logits(black_box(c.z), c.y, &opts, &mut []);
+        elementwise_case(
+            &mut f,
+            c.name,
+            c.z.len(),
+            with_grad,
+            loss_only,
+            (&c.total, c.loss, c.grad),
         );
-        match r {
-            Ok(total) => {
-                f.check("reduced", c.name, 0, total, &c.total);
-                for i in 0..n {
-                    f.check("loss", c.name, i, per[i], &c.loss[i]);
-                    f.check("grad", c.name, i, grad[i], &c.grad[i]);
-                }
-            }
-            Err(_) => f.expect("Ok", c.name, false),
-        }
-        match logitkit::bce_with_logits(black_box(c.z), c.y, &opts, &mut []) {
-            Ok(total) => f.check("loss-only", c.name, 0, total, &c.total),
-            Err(_) => f.expect("loss-only Ok", c.name, false),
-        }
     }
     one(f)
 }
@@ -443,40 +445,56 @@ fn bce() -> Families {
 fn focal() -> Families {
     let mut f = Family::new("sigmoid_focal_loss_with_grad");
     for c in vectors::FOCAL {
-        let n = c.z.len();
         let opts = FocalOptions {
             gamma: c.gamma,
             alpha: c.alpha,
-            reduction: if c.sum {
-                Reduction::Sum
-            } else {
-                Reduction::Mean
-            },
+            reduction: reduction(c.sum),
         };
-        let (mut grad, mut per) = ([0.0f32; ROW], [0.0f32; ROW]);
-        let r = logitkit::sigmoid_focal_loss_with_grad(
-            black_box(c.z),
-            c.y,
-            &opts,
-            &mut grad[..n],
-            &mut per[..n],
+        let with_grad = |grad: &mut [f32], per: &mut [f32]| {
+            logitkit::sigmoid_focal_loss_with_grad(black_box(c.z), c.y, &opts, grad, per)
+        };
+        let loss_only = logitkit::sigmoid_focal_loss(black_box(c.z), c.y, &opts, &mut []);
+        elementwise_case(
+            &mut f,
+            c.name,
+            c.z.len(),
+            with_grad,
+            loss_only,
+            (&c.total, c.loss, c.grad),
         );
-        match r {
-            Ok(total) => {
-                f.check("reduced", c.name, 0, total, &c.total);
-                for i in 0..n {
-                    f.check("loss", c.name, i, per[i], &c.loss[i]);
-                    f.check("grad", c.name, i, grad[i], &c.grad[i]);
-                }
-            }
-            Err(_) => f.expect("Ok", c.name, false),
-        }
-        match logitkit::sigmoid_focal_loss(black_box(c.z), c.y, &opts, &mut []) {
-            Ok(total) => f.check("loss-only", c.name, 0, total, &c.total),
-            Err(_) => f.expect("loss-only Ok", c.name, false),
-        }
     }
     one(f)
+}
+
+fn reduction(sum: bool) -> Reduction {
+    if sum { Reduction::Sum } else { Reduction::Mean }
+}
+
+/// One case of an elementwise loss (BCE, focal) of `n` elements: the
+/// with-gradient call into row buffers, then every output against `want`
+/// (reduced loss, element losses, gradient) and the loss-only total.
+fn elementwise_case(
+    f: &mut Family,
+    name: &str,
+    n: usize,
+    with_grad: impl FnOnce(&mut [f32], &mut [f32]) -> Result<f32, Error>,
+    loss_only: Result<f32, Error>,
+    want: (&R, &[R], &[R]),
+) {
+    let (mut grad, mut per) = ([0.0f32; ROW], [0.0f32; ROW]);
+    let n = n.min(ROW);
+    let r = with_grad(&mut grad[..n], &mut per[..n]);
+    let (total, loss, want_grad) = want;
+    f.check_elementwise(
+        name,
+        r,
+        &per[..n],
+        &grad[..n],
+        loss_only,
+        total,
+        loss,
+        want_grad,
+    );
 }
 
 /// Shape and parameter errors are `Err`, and nothing panics.
