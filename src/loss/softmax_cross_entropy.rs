@@ -69,8 +69,8 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
         };
         let m = <Simd as Lane>::splat(max);
         let [others, ties, shifted, masked] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
-            let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
-            let (e, [o, t]) = exp_terms(x, max);
+            let x = load_at::<Simd>(logits, k, max);
+            let (e, [o, t]) = exp_terms(x, max, valid);
             store_at(e, grad, k);
             let (w, finite) = (weight(k, valid), x.gt(neg_inf));
             [
@@ -210,12 +210,18 @@ fn non_finite_row(
     }
 }
 
-/// A plain class target's row: on one-lane builds by the f32-pair kernel
-/// ([`one_lane_cross_entropy`]), which links no f64 arithmetic; elsewhere
-/// by the vector kernel. `Simd::WIDTH` is a constant, so each build keeps
-/// one of the two.
+/// Rows shorter than this take the f32-pair kernel on every build. Below
+/// it the vector kernel's fixed cost (partial vectors, the f64 `log1p`,
+/// lane bookkeeping) outweighs its lanes: measured on x86-64, both the
+/// default and the AVX-512 build, rows of 2 to 15 logits ran 1.1× to 3.7×
+/// faster on the pair kernel and rows of 16 or more slower.
+const SHORT_ROW: usize = 16;
+
+/// A plain class target's row: by the f32-pair kernel
+/// ([`one_lane_cross_entropy`]) on one-lane builds, where it links no f64
+/// arithmetic, and for short rows; elsewhere by the vector kernel.
 fn class_row_any_width(logits: &[f32], target: &ClassTarget, grad: &mut [f32]) -> f32 {
-    if <Simd as Lane>::WIDTH == 1 {
+    if <Simd as Lane>::WIDTH == 1 || logits.len() < SHORT_ROW {
         one_lane_cross_entropy::class_row(logits, target.class, grad)
     } else {
         class_row(logits, target, 1.0, grad) as f32
@@ -254,10 +260,13 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// f64 and finite differences in `tests/softmax_family.rs`.
 ///
 /// Builds whose lane is one `f32` (Cortex-M, RISC-V, wasm without
-/// simd128) compute the same forms with f32 pairs in place of f64, so
-/// firmware links no soft-float f64 (2 KiB of flash on a Cortex-M4F with
-/// its `exp` and `ln_1p`); the same bounds hold there, checked by the whole
-/// test suite built with `--cfg logitkit_one_lane` (`.ci/steps/one_lane.sh`).
+/// simd128), and rows of fewer than 16 logits on every build, compute the
+/// same forms one element at a time with f32 pairs in place of f64: no
+/// soft-float f64 in firmware (2 KiB of flash on a Cortex-M4F with its `exp`
+/// and `ln_1p`), and no vector bookkeeping on short rows. The same bounds
+/// hold there, checked by this crate's tests (short rows on every build)
+/// and by the whole suite built with `--cfg logitkit_one_lane`
+/// (`.ci/steps/one_lane.sh`).
 ///
 /// # Special values
 /// | logits | loss | gradient |
@@ -393,19 +402,20 @@ impl ProbsRow<'_> {
         }
         let zero = <Simd as Lane>::splat(0.0);
         let m = <Simd as Lane>::splat(max);
-        let [others, ties, weighted_gap, total] = blocked_sum::<Simd, 4>(logits.len(), |k, _| {
-            let x = load_at::<Simd>(logits, k, f32::NEG_INFINITY);
-            let q = load_at::<Simd>(probs, k, 0.0);
-            let (e, [o, t]) = exp_terms(x, max);
-            store_at(e, grad, k);
-            // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
-            [
-                o,
-                t,
-                <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
-                q,
-            ]
-        });
+        let [others, ties, weighted_gap, total] =
+            blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
+                let x = load_at::<Simd>(logits, k, max);
+                let q = load_at::<Simd>(probs, k, 0.0);
+                let (e, [o, t]) = exp_terms(x, max, valid);
+                store_at(e, grad, k);
+                // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
+                [
+                    o,
+                    t,
+                    <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
+                    q,
+                ]
+            });
         let q = |i: usize| probs.get(i).map_or(0.0, |&v| v as f64);
         let masked_target = || {
             logits
