@@ -212,9 +212,10 @@ fn non_finite_row(
 
 /// Rows shorter than this take the f32-pair kernel on every build. Below
 /// it the vector kernel's fixed cost (partial vectors, the f64 `log1p`,
-/// lane bookkeeping) outweighs its lanes: measured on x86-64, both the
-/// default and the AVX-512 build, rows of 2 to 15 logits ran 1.1× to 3.7×
-/// faster on the pair kernel and rows of 16 or more slower.
+/// lane bookkeeping) outweighs its lanes. Measured on x86-64 with a loop
+/// over rows, default and AVX-512 builds: the pair kernel was 1.2× to 3.7×
+/// faster for 2 to 11 logits, about even (0.94× to 1.3×) for 12 to 15, and
+/// slower from 16 on (0.7× at 16, 0.1× at 512).
 const SHORT_ROW: usize = 16;
 
 /// A plain class target's row: by the f32-pair kernel
