@@ -33,6 +33,17 @@ const LN_TAIL: [f32; 10] = [
     f32::from_bits(0x3d8aa12e), // 0.067_690_238_356_590
 ];
 
+/// s + err = a + b exactly, lane by lane, whatever the magnitudes
+/// (Knuth's TwoSum: six additions, no comparison). err is the rounding
+/// error of s; it is NaN where s overflows.
+#[inline(always)]
+pub(crate) fn two_sum<V: Lane>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let a_part = s - b;
+    let b_part = s - a_part;
+    (s, (a - a_part) + (b - b_part))
+}
+
 /// Splits a positive normal `u` into `u = 2^k · (1 + f)` with
 /// `1 + f ∈ [√½, √2)`, returning `(k, f)` as floats (`f` exact).
 ///
@@ -96,3 +107,26 @@ macro_rules! elementwise_slices {
     };
 }
 pub(crate) use elementwise_slices;
+
+#[cfg(test)]
+mod tests {
+    use super::two_sum;
+    use crate::lane::{Lane, Simd};
+
+    #[test]
+    fn two_sum_is_exact_on_both_lane_types() {
+        for (a, b) in [
+            (1.0f32, 1e-10f32),
+            (1e-10, 1.0),
+            (3.0e38, -1.0),
+            (0.1, 0.2),
+            (-7.5, 1e-30),
+            (-88.72, 103.97),
+        ] {
+            let (s, err) = two_sum::<f32>(a, b);
+            assert_eq!(s as f64 + err as f64, a as f64 + b as f64, "{a} + {b}");
+            let (vs, verr) = two_sum(<Simd as Lane>::splat(a), <Simd as Lane>::splat(b));
+            assert_eq!((vs.first(), verr.first()), (s, err), "{a} + {b}");
+        }
+    }
+}

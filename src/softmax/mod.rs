@@ -14,6 +14,7 @@ pub(crate) mod softmax;
 
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
+use crate::math::two_sum;
 use crate::reduce::{blocked_sum, row_max};
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
@@ -28,10 +29,7 @@ use crate::reduce::{blocked_sum, row_max};
 /// x ≤ m is finite or −inf here: the callers handle NaN and +inf rows first.
 #[inline(always)]
 pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
-    let d = x + neg_m;
-    let x_part = d - neg_m;
-    let m_part = d - x_part;
-    let delta = (x - x_part) + (neg_m - m_part);
+    let (d, delta) = two_sum(x, neg_m);
     let delta = V::select(d.gt(V::splat(-128.0)), delta, V::splat(0.0));
     let e = exp_lane(d);
     e.mul_add(delta, e)
@@ -44,12 +42,9 @@ pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
 /// ulp(m) ≥ 1 (found by fuzzing).
 #[inline(always)]
 fn exp_shifted_by<V: Lane>(x: V, neg_m: V, a_hi: V, a_lo: V) -> V {
-    let d = x + neg_m;
-    let x_part = d - neg_m;
-    let delta = (x - x_part) + (neg_m - (d - x_part));
-    let s = d + a_hi;
-    let d_part = s - a_hi;
-    let delta = delta + ((d - d_part) + (a_hi - (s - d_part))) + a_lo;
+    let (d, delta) = two_sum(x, neg_m);
+    let (s, delta_s) = two_sum(d, a_hi);
+    let delta = delta + delta_s + a_lo;
     let delta = V::select(s.gt(V::splat(-128.0)), delta, V::splat(0.0));
     let e = exp_lane(s);
     e.mul_add(delta, e)
