@@ -1,4 +1,4 @@
-//! Lane math throughput (SPEC §5): the crate's SIMD slice kernels against the
+//! Lane math throughput (`docs/performance.md`): the crate's SIMD slice kernels against the
 //! crate's own scalar path (one lane at a time), `libm` loops and `std` loops,
 //! in one run. Ratios: `python3 tools/bench_ratios.py` after
 //! `cargo bench --features std --bench exp`.

@@ -56,13 +56,14 @@
 //!
 //! ## Features
 //!
-//! No default features: pure `no_std`, no `alloc`. `std` adds
-//! `std::error::Error` for [`Error`] and is needed by the benches.
+//! No default features: pure `no_std`, no `alloc`. [`Error`] implements
+//! [`core::error::Error`] on every build. The `std` feature adds nothing to
+//! the library's API; the benches and fuzz targets require it.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "std", test))]
+#[cfg(test)]
 extern crate std;
 
 mod error;
@@ -75,6 +76,9 @@ mod sigmoid;
 mod softmax;
 
 pub use error::Error;
+/// The `heapless` crate this one is built against, so `heapless::Vec` rows
+/// need no separate dependency at a matching version.
+pub use heapless;
 pub use math::exp::{exp, exp_in_place, exp_into, exp_lane};
 pub use math::ln::{ln, ln_in_place, ln_into, ln_lane};
 pub use math::ln_1p::{ln_1p, ln_1p_in_place, ln_1p_into, ln_1p_lane};

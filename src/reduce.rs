@@ -5,7 +5,7 @@
 //! each before flushing it into an f64 total. Every f32 lane therefore sums at
 //! most 4 terms (relative error ≤ 3u, u = 2⁻²⁴, for non-negative terms) and
 //! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
-//! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (SPEC §4) before its final rounding.
+//! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (the summation bound of `docs/accuracy.md`) before its final rounding.
 
 use crate::lane::{Lane, Simd, load_partial};
 

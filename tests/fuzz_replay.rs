@@ -1,18 +1,21 @@
-//! SPEC §7: replays every committed fuzz input — the seed and saturated
-//! corpora (`fuzz/corpus/<target>/`) and the minimized findings
+//! Replays every committed fuzz input — the seed and saturated corpora
+//! (`fuzz/corpus/<target>/`) and the minimized findings
 //! (`fuzz/regressions/<target>/`) — through the same check functions the
-//! cargo-fuzz targets run, on stable Rust. Then runs each check on a stream
-//! of pseudo-random inputs, so the checks also act as property tests.
+//! cargo-fuzz targets run, on stable Rust (`docs/fuzzing.md`).
+//!
+//! The corpora live in the repository, not in the published package, so
+//! this file is left out of the package; in a checkout a missing corpus
+//! fails the test rather than replaying nothing.
 
 mod checks;
 
-use checks::{TARGETS, common::Rng};
+use checks::TARGETS;
 use std::path::Path;
 
-fn replay_dir(dir: &Path, check: fn(&[u8])) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
+/// Replays every file of `dir` through `check`; returns how many there were.
+/// A missing directory is `None`.
+fn replay_dir(dir: &Path, check: fn(&[u8])) -> Option<usize> {
+    let entries = std::fs::read_dir(dir).ok()?;
     let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     for path in &files {
@@ -24,32 +27,21 @@ fn replay_dir(dir: &Path, check: fn(&[u8])) -> usize {
             path.display()
         );
     }
-    files.len()
+    Some(files.len())
 }
 
 #[test]
 fn committed_corpora_and_regressions_pass() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     for (name, check) in TARGETS {
-        let corpus = replay_dir(&root.join("corpus").join(name), check);
-        let regressions = replay_dir(&root.join("regressions").join(name), check);
+        let corpus_dir = root.join("corpus").join(name);
+        let corpus = replay_dir(&corpus_dir, check).unwrap_or(0);
+        assert!(
+            corpus > 0,
+            "{}: no committed corpus to replay",
+            corpus_dir.display()
+        );
+        let regressions = replay_dir(&root.join("regressions").join(name), check).unwrap_or(0);
         println!("{name}: {corpus} corpus inputs, {regressions} regressions replayed");
-    }
-}
-
-#[test]
-fn random_inputs_pass() {
-    let runs = if cfg!(debug_assertions) { 200 } else { 3000 };
-    let mut rng = Rng(0x5eed_f00d);
-    for (name, check) in TARGETS {
-        for run in 0..runs {
-            let len = rng.below(64);
-            let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-            let outcome = std::panic::catch_unwind(|| check(&data));
-            assert!(
-                outcome.is_ok(),
-                "{name}: random input #{run} {data:02x?} fails its check"
-            );
-        }
     }
 }

@@ -69,8 +69,8 @@ fn bce_matches_f64_reference() {
                 };
                 let mut grad = vec![0.0; n];
                 let mut per = vec![0.0; n];
-                let total =
-                    bce_with_logits_with_grad(&z, &y, &opts, &mut grad, &mut per).unwrap() as f64;
+                let total = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per))
+                    .unwrap() as f64;
                 let mut want_total = 0.0;
                 for i in 0..n {
                     let (wl, wg) = bce64(z[i] as f64, y[i] as f64, p as f64, 1.0);
@@ -116,7 +116,7 @@ fn bce_matches_f64_reference() {
                         "{total} vs {want_total}"
                     );
                 }
-                let only = bce_with_logits(&z, &y, &opts, &mut []).unwrap() as f64;
+                let only = bce_with_logits(&z, &y, &opts, None).unwrap() as f64;
                 assert_eq!(only.to_bits(), total.to_bits());
             }
         }
@@ -135,20 +135,20 @@ fn bce_limits_and_errors() {
         reduction: Reduction::Sum,
         ..Default::default()
     };
-    bce_with_logits_with_grad(&z, &y, &opts, &mut grad, &mut per).unwrap();
+    bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
     assert_eq!(&per[..4], &[0.0, inf, 0.0, inf]);
     assert_eq!(&grad[..4], &[0.0, 1.0, 0.0, -1.0]);
     assert!(per[4].is_nan() && per[5].is_nan() && grad[4].is_nan() && grad[5].is_nan());
     // Mean divides by the element count; weights and smoothing validated.
-    let l = bce_with_logits(&[0.0; 4], &[1.0; 4], &BceOptions::default(), &mut []).unwrap();
+    let l = bce_with_logits(&[0.0; 4], &[1.0; 4], &BceOptions::default(), None).unwrap();
     assert!((l as f64 - 2f64.ln()).abs() < 1e-7);
-    assert!(bce_with_logits(&[0.0; 4], &[1.0; 3], &BceOptions::default(), &mut []).is_err());
+    assert!(bce_with_logits(&[0.0; 4], &[1.0; 3], &BceOptions::default(), None).is_err());
     let bad = BceOptions {
         label_smoothing: -0.1,
         ..Default::default()
     };
     assert_eq!(
-        bce_with_logits(&[0.0], &[1.0], &bad, &mut []),
+        bce_with_logits(&[0.0], &[1.0], &bad, None),
         Err(Error::InvalidParameter {
             name: "label_smoothing"
         })
@@ -159,16 +159,16 @@ fn bce_limits_and_errors() {
         ..Default::default()
     };
     assert_eq!(
-        bce_with_logits(&[0.0; 2], &[1.0; 2], &bad, &mut []),
+        bce_with_logits(&[0.0; 2], &[1.0; 2], &bad, None),
         Err(Error::InvalidParameter { name: "weights" })
     );
     let bad = BceOptions {
         pos_weight: PosWeight::PerOutput(&[]),
         ..Default::default()
     };
-    assert!(bce_with_logits(&[0.0; 2], &[1.0; 2], &bad, &mut []).is_err());
+    assert!(bce_with_logits(&[0.0; 2], &[1.0; 2], &bad, None).is_err());
     assert_eq!(
-        bce_with_logits(&[], &[], &BceOptions::default(), &mut []),
+        bce_with_logits(&[], &[], &BceOptions::default(), None),
         Ok(0.0)
     );
 }
@@ -206,7 +206,7 @@ fn bce_options_match_definition_and_finite_differences() {
                 }
             };
             let mut grad = vec![0.0; n];
-            let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, &mut []).unwrap() as f64;
+            let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, None).unwrap() as f64;
             assert!((loss - f(&z)).abs() <= 1e-6 * f(&z));
             for j in 0..n {
                 let (mut a, mut b) = (z.clone(), z.clone());
@@ -268,7 +268,7 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
             };
             let mut per = vec![0.0; n];
             let mut grad = vec![0.0; n];
-            sigmoid_focal_loss_with_grad(&z, &y, &opts, &mut grad, &mut per).unwrap();
+            sigmoid_focal_loss_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
             for i in 0..n {
                 let (zi, yi) = (z[i] as f64, y[i] as f64);
                 let want = focal64(zi, yi, gamma as f64, alpha.map(|a| a as f64));
@@ -313,7 +313,7 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
                 };
                 let mut bce_per = vec![0.0; n];
                 let mut bce_grad = vec![0.0; n];
-                bce_with_logits_with_grad(&z, &y, &bo, &mut bce_grad, &mut bce_per).unwrap();
+                bce_with_logits_with_grad(&z, &y, &bo, &mut bce_grad, Some(&mut bce_per)).unwrap();
                 for i in 0..n {
                     assert!(
                         (per[i] - bce_per[i]).abs() as f64 <= 2.0 * ulp(bce_per[i] as f64),
@@ -343,7 +343,7 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
             ..Default::default()
         },
         &mut grad,
-        &mut per,
+        Some(&mut per),
     )
     .unwrap();
     assert_eq!(per, [0.0, inf, 0.0, inf]);
@@ -352,12 +352,12 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
         gamma: -1.0,
         ..Default::default()
     };
-    assert!(sigmoid_focal_loss(&[0.0], &[1.0], &bad, &mut []).is_err());
+    assert!(sigmoid_focal_loss(&[0.0], &[1.0], &bad, None).is_err());
     let bad = FocalOptions {
         alpha: Some(1.5),
         ..Default::default()
     };
-    assert!(sigmoid_focal_loss(&[0.0], &[1.0], &bad, &mut []).is_err());
+    assert!(sigmoid_focal_loss(&[0.0], &[1.0], &bad, None).is_err());
 }
 
 #[test]

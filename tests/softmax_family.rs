@@ -1,5 +1,5 @@
 //! The softmax family against an f64 reference on adversarial vectors
-//! (SPEC §4): lengths around every SIMD width and block size, magnitudes up
+//! (`docs/accuracy.md`): lengths around every SIMD width and block size, magnitudes up
 //! to ±f32::MAX, masks, ties, subnormals, tiny losses. Each test asserts the
 //! bound stated in the kernel's doc comment and prints the largest error seen.
 
@@ -122,7 +122,7 @@ fn streaming_state_matches_one_pass() {
     }
 }
 
-/// Reference softmax in f64 with SPEC §3 limits.
+/// Reference softmax in f64 with the limits of `docs/contract.md`.
 fn ref_softmax(xs: &[f32]) -> Vec<f64> {
     if xs.iter().any(|x| x.is_nan()) {
         return vec![f64::NAN; xs.len()];
@@ -242,8 +242,10 @@ fn softmax_special_values() {
     assert_eq!(
         softmax(&[1.0; 3], &mut out),
         Err(Error::LengthMismatch {
+            argument: "out",
             expected: 3,
-            found: 4
+            found: 4,
+            shape: None,
         })
     );
     softmax(&[], &mut []).unwrap();
@@ -405,8 +407,10 @@ fn cross_entropy_special_values() {
     assert_eq!(
         softmax_cross_entropy_with_grad(&[1.0, 2.0], 0, &mut g),
         Err(Error::LengthMismatch {
+            argument: "grad",
             expected: 2,
-            found: 3
+            found: 3,
+            shape: None,
         })
     );
 }
@@ -611,7 +615,7 @@ fn batch_options_match_pytorch_definition() {
                         &targets,
                         &o,
                         &mut grad,
-                        &mut per_row,
+                        Some(&mut per_row),
                     )
                     .unwrap() as f64;
                     let want = ref_batch(&logits, &targets, &o);
@@ -620,7 +624,7 @@ fn batch_options_match_pytorch_definition() {
                         "{o:?}: {loss} vs {want}"
                     );
                     let only =
-                        softmax_cross_entropy_batch(&logits, &targets, &o, &mut []).unwrap() as f64;
+                        softmax_cross_entropy_batch(&logits, &targets, &o, None).unwrap() as f64;
                     assert_eq!(only.to_bits(), loss.to_bits());
                     // Gradient by central differences of the f64 definition.
                     for j in (0..rows * c).step_by(7) {
@@ -658,7 +662,7 @@ fn batch_edge_cases() {
     let mut grad = [1.0f32; 6];
     // Every target ignored: loss 0, zero gradient.
     assert_eq!(
-        softmax_cross_entropy_batch_with_grad(&[1.0; 6], &[7, 7], &o, &mut grad, &mut []),
+        softmax_cross_entropy_batch_with_grad(&[1.0; 6], &[7, 7], &o, &mut grad, None),
         Ok(0.0)
     );
     assert_eq!(grad, [0.0; 6]);
@@ -670,19 +674,34 @@ fn batch_edge_cases() {
         &[0, 2],
         &Default::default(),
         &mut grad,
-        &mut per_row,
+        Some(&mut per_row),
     )
     .unwrap();
     assert!(loss.is_nan() && per_row[0].is_nan() && per_row[1].is_finite());
     assert!(grad[..3].iter().all(|g| g.is_nan()) && grad[3..].iter().all(|g| g.is_finite()));
     // Shape and parameter errors, nothing written.
     let d = CrossEntropyOptions::default();
+    assert_eq!(
+        softmax_cross_entropy_batch_with_grad(&[1.0; 5], &[0, 1], &d, &mut grad[..5], None),
+        Err(Error::NotWholeRows { rows: 2, found: 5 })
+    );
+    let short = softmax_cross_entropy_batch_with_grad(&[1.0; 6], &[0, 1], &d, &mut grad[..5], None);
+    assert_eq!(
+        short.map_err(|e| e.to_string()),
+        Err("grad: expected 6 elements (2 rows × 3 classes), found 5".to_string())
+    );
+    // The loss-only form takes no gradient; per-row losses are optional in both.
+    assert_eq!(
+        softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &d, Some(&mut [0.0; 3])),
+        Err(Error::LengthMismatch {
+            argument: "per_row",
+            expected: 2,
+            found: 3,
+            shape: None,
+        })
+    );
     assert!(matches!(
-        softmax_cross_entropy_batch_with_grad(&[1.0; 5], &[0, 1], &d, &mut grad[..5], &mut []),
-        Err(Error::LengthMismatch { .. })
-    ));
-    assert!(matches!(
-        softmax_cross_entropy_batch_with_grad(&[1.0; 6], &[0, 3], &d, &mut grad, &mut []),
+        softmax_cross_entropy_batch_with_grad(&[1.0; 6], &[0, 3], &d, &mut grad, None),
         Err(Error::ClassOutOfRange {
             class: 3,
             classes: 3
@@ -693,7 +712,7 @@ fn batch_edge_cases() {
         ..Default::default()
     };
     assert_eq!(
-        softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &bad, &mut []),
+        softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &bad, None),
         Err(Error::InvalidParameter {
             name: "label_smoothing"
         })
@@ -704,13 +723,12 @@ fn batch_edge_cases() {
         ..Default::default()
     };
     assert_eq!(
-        softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &neg, &mut []),
+        softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &neg, None),
         Err(Error::InvalidParameter {
             name: "class_weights"
         })
     );
-    assert!(softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &d, &mut [0.0; 3]).is_err());
-    assert_eq!(softmax_cross_entropy_batch(&[], &[], &d, &mut []), Ok(0.0));
+    assert_eq!(softmax_cross_entropy_batch(&[], &[], &d, None), Ok(0.0));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! SPEC §3 special values of the lane math, exactly (sign of zero and NaN
+//! The special values (`docs/contract.md`) of the lane math, exactly (sign of zero and NaN
 //! payload included), through the scalar function and the slice path at
 //! every position of a vector.
 
@@ -104,8 +104,10 @@ fn length_mismatch_is_an_error_and_leaves_output_untouched() {
     assert_eq!(
         exp_into(&xs, &mut out),
         Err(logitkit::Error::LengthMismatch {
+            argument: "out",
             expected: 5,
-            found: 4
+            found: 4,
+            shape: None,
         })
     );
     assert_eq!(out, [7.0; 4]);

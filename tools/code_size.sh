@@ -6,7 +6,7 @@
 # cross-entropy with gradient (its exp and everything it calls included)
 # exceeds CE_BUDGET bytes at opt-level "s".
 #
-# The budget is the 2 KiB SPEC §6 / issue #6 ask for. It holds because the
+# The budget is 2 KiB (docs/firmware.md). It holds because the
 # one-lane build (lane::Simd = f32 on Cortex-M) computes the class-target
 # cross-entropy with f32 pairs (src/loss/one_lane_cross_entropy.rs) and links
 # no f64: the earlier lane-generic kernel with f64 row sums took 9632 bytes,

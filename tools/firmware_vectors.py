@@ -190,7 +190,7 @@ def unary_points(rng):
 # ------------------------------------------------------------ softmax rows
 def row_refs(z, t, q):
     """lse, softmax, log_softmax, CE(class t) loss + grad, CE(probs q) loss
-    + grad for the f32 row z (SPEC §3 for non-finite rows)."""
+    + grad for the f32 row z (docs/contract.md for non-finite rows)."""
     n = len(z)
     Q = mpmath.fsum(m(v) for v in q)
     if any(math.isnan(v) for v in z):

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Issue #6, cross-architecture half: the host's accuracy and property tests
+# Cross-architecture (docs/accuracy.md): the host's accuracy and property tests
 # (unit, integration, doc) on aarch64 (NEON, fused mul_add) under qemu-user
 # and on wasm32-wasip1 with simd128 (unfused) under Node's WASI, with the
-# runners from .cargo/config.toml. The exhaustive ULP proofs sample there
-# (every k-th bit pattern plus every binade's edges; the stride is printed,
-# see tests/common/mod.rs). Also the aarch64 no_std library build.
+# runners from .cargo/config.toml. The elementwise sweeps are sampled
+# there as on the host (every 101st bit pattern on aarch64, every 13th on
+# wasm32, plus every binade's edges; the stride is printed, see
+# tests/common/mod.rs). Also the aarch64 no_std library build.
 # Honours CARGO_TARGET_DIR. About 5 min on 2 cores (builds + tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #6, firmware half: the self-test on emulated Cortex-M4F (QEMU
+# Firmware (docs/firmware.md): the self-test on emulated Cortex-M4F (QEMU
 # mps2-an386) and Cortex-M0 (QEMU microbit) with semihosting exit codes,
 # link-time panic freedom (thumbv7em and thumbv6m), and the .text budget of
 # the fused softmax cross-entropy (tools/code_size.sh). Each firmware crate

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #5: the cargo-fuzz targets (fuzz/, one per kernel family, checks in
+# The cargo-fuzz targets (docs/fuzzing.md) (fuzz/, one per kernel family, checks in
 # tests/checks/). Replays every committed input (fuzz/corpus/<t>/ and the
 # minimized findings in fuzz/regressions/<t>/) through the instrumented
 # build, then fuzzes each target for FUZZ_SECONDS (default 30). Any finding

@@ -208,9 +208,8 @@ fn lesson_naive_vs_fused() {
         let want = z.max(0.0) as f64 + (-(z as f64).abs()).exp().ln_1p(); // softplus(z)
         let p = 1.0 / (1.0 + libm::expf(-z));
         let naive = -libm::logf(1.0 - p);
-        let fused =
-            logitkit::bce_with_logits(&[z], &[0.0], &logitkit::BceOptions::default(), &mut [])
-                .expect("same length");
+        let fused = logitkit::bce_with_logits(&[z], &[0.0], &logitkit::BceOptions::default(), None)
+            .expect("same length");
         println!(
             "   {z:>10.0e} {:>21} {:>21}",
             show_loss(naive, want),
@@ -293,7 +292,7 @@ fn main() {
         assert!(e <= row.bound, "{} exceeds its bound", row.name);
     }
 
-    println!("\nSpecial values (SPEC §3):");
+    println!("\nSpecial values (docs/contract.md):");
     let show = |name: &str, x: f32, y: f32| println!("  {name}({x:e}) = {y:e}");
     show("exp", f32::INFINITY, logitkit::exp(f32::INFINITY));
     show("exp", f32::NEG_INFINITY, logitkit::exp(f32::NEG_INFINITY));
@@ -372,7 +371,7 @@ fn main() {
                 &labels,
                 &opts,
                 black_box(&mut grad),
-                &mut [],
+                None,
             )
             .unwrap(),
         );

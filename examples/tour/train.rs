@@ -270,8 +270,7 @@ pub fn run_binary() {
         for (zi, x) in z.iter_mut().zip(&xs) {
             *zi = b + w.iter().zip(x).map(|(w, x)| w * x).sum::<f32>();
         }
-        let loss =
-            bce_with_logits_with_grad(&z, &ys, &opts, &mut gz, &mut []).expect("same lengths");
+        let loss = bce_with_logits_with_grad(&z, &ys, &opts, &mut gz, None).expect("same lengths");
         let mut gw = [0.0f32; INPUT];
         for (g, x) in gz.iter().zip(&xs) {
             for (gwi, xi) in gw.iter_mut().zip(x) {

@@ -115,7 +115,7 @@ pub trait LaneBits:
 /// AVX-512F, `f32x8` with SSE2/AVX (x86), NEON (aarch64) or simd128 (wasm).
 /// On targets where `wide` has no SIMD registers (Cortex-M, RISC-V, wasm
 /// without simd128) its vectors are unrolled scalar arrays that cost flash and
-/// win nothing, so the lane is a plain `f32` there (SPEC §6).
+/// win nothing, so the lane is a plain `f32` there (`docs/firmware.md`).
 #[cfg(all(
     not(logitkit_one_lane),
     any(target_arch = "x86", target_arch = "x86_64"),

@@ -11,7 +11,7 @@
 //! (1−y)·σ(z) − p·y·σ(−z).
 
 use super::options::Reduction;
-use crate::error::{Error, check_len};
+use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
@@ -159,15 +159,17 @@ fn reduce_elements(
     (total * scale) as f32
 }
 
-fn check_shapes(n: usize, labels: usize, grad: usize, per_element: usize) -> Result<(), Error> {
-    check_len(n, labels)?;
-    if grad != 0 {
-        check_len(n, grad)?;
-    }
-    if per_element != 0 {
-        check_len(n, per_element)?;
-    }
-    Ok(())
+/// The optional-output convention of every loss: `labels` and a requested
+/// gradient have the logits' length, and so do per-element losses if asked for.
+fn check_shapes(
+    n: usize,
+    labels: &[f32],
+    grad: &Option<&mut [f32]>,
+    per_element: &Option<&mut [f32]>,
+) -> Result<(), Error> {
+    check_len("labels", n, labels.len())?;
+    check_optional_len("grad", n, grad)?;
+    check_optional_len("per_element", n, per_element)
 }
 
 /// Binary cross-entropy with logits, loss returned and gradient written in
@@ -175,7 +177,7 @@ fn check_shapes(n: usize, labels: usize, grad: usize, per_element: usize) -> Res
 /// w·[(1−y)·softplus(z) + p·y·softplus(−z)] (PyTorch's value, in a form that
 /// does not cancel), gradient w·[(1−y)·σ(z) − p·y·σ(−z)], reduced by mean
 /// (over elements) or sum. `grad` gets the gradient of the reduced loss and
-/// `per_element` each element's loss; either may be empty to skip it.
+/// `per_element`, when `Some`, each element's loss.
 ///
 /// # Accuracy
 /// For labels in [0, 1], each element's loss within 4 ULP (relative, tiny
@@ -201,7 +203,7 @@ fn check_shapes(n: usize, labels: usize, grad: usize, per_element: usize) -> Res
 /// | NaN, or y NaN | | NaN (that element) | NaN (that element) |
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] if `labels`, `weights`, a non-empty `grad` or
+/// [`Error::LengthMismatch`] if `labels`, `weights`, `grad` or a requested
 /// `per_element` differ in length from `logits`, or if a per-output
 /// `pos_weight` is empty; [`Error::InvalidParameter`] for ε outside [0, 1]
 /// or a negative or non-finite weight or pos_weight.
@@ -216,7 +218,7 @@ fn check_shapes(n: usize, labels: usize, grad: usize, per_element: usize) -> Res
 /// let y = [1.0f32, 0.0, 1.0];
 /// let mut grad = [0.0f32; 3];
 /// let opts = BceOptions { pos_weight: PosWeight::All(2.0), ..Default::default() };
-/// let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, &mut [])?;
+/// let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, None)?;
 /// assert!(loss > 0.0 && grad[0] < 0.0 && grad[1] > 0.0);
 /// # Ok::<(), logitkit::Error>(())
 /// ```
@@ -225,25 +227,51 @@ pub fn bce_with_logits_with_grad(
     labels: &[f32],
     options: &BceOptions,
     grad: &mut [f32],
-    per_element: &mut [f32],
+    per_element: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    bce(logits, labels, options, Some(grad), per_element)
+}
+
+/// The loss of [`bce_with_logits_with_grad`] without the gradient; each
+/// element's loss goes into `per_element` when it is `Some`.
+///
+/// # Errors
+/// As [`bce_with_logits_with_grad`].
+pub fn bce_with_logits(
+    logits: &[f32],
+    labels: &[f32],
+    options: &BceOptions,
+    per_element: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    bce(logits, labels, options, None, per_element)
+}
+
+fn bce(
+    logits: &[f32],
+    labels: &[f32],
+    options: &BceOptions,
+    grad: Option<&mut [f32]>,
+    per_element: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     let n = logits.len();
-    check_shapes(n, labels.len(), grad.len(), per_element.len())?;
+    check_shapes(n, labels, &grad, &per_element)?;
     if !(0.0..=1.0).contains(&options.label_smoothing) {
         return Err(Error::InvalidParameter {
             name: "label_smoothing",
         });
     }
     if let Some(w) = options.weights {
-        check_len(n, w.len())?;
+        check_len("weights", n, w.len())?;
         check_weights("weights", w)?;
     }
     match options.pos_weight {
         PosWeight::All(p) => check_weights("pos_weight", &[p])?,
         PosWeight::PerOutput([]) => {
             return Err(Error::LengthMismatch {
+                argument: "pos_weight",
                 expected: 1,
                 found: 0,
+                shape: None,
             });
         }
         PosWeight::PerOutput(ps) => check_weights("pos_weight", ps)?,
@@ -257,8 +285,8 @@ pub fn bce_with_logits_with_grad(
     Ok(reduce_elements(
         n,
         options.reduction,
-        grad,
-        per_element,
+        grad.unwrap_or(&mut []),
+        per_element.unwrap_or(&mut []),
         |k, loss_scale, grad_scale| {
             let z = load_at::<Simd>(logits, k, 0.0);
             let y = load_at::<Simd>(labels, k, 0.0);
@@ -270,19 +298,6 @@ pub fn bce_with_logits_with_grad(
             bce_lane(z, y, p, w, loss_scale, grad_scale)
         },
     ))
-}
-
-/// The loss of [`bce_with_logits_with_grad`] without the gradient.
-///
-/// # Errors
-/// As [`bce_with_logits_with_grad`].
-pub fn bce_with_logits(
-    logits: &[f32],
-    labels: &[f32],
-    options: &BceOptions,
-    per_element: &mut [f32],
-) -> Result<f32, Error> {
-    bce_with_logits_with_grad(logits, labels, options, &mut [], per_element)
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).
@@ -336,7 +351,7 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// in log space ((1 − p_t)^γ = e^{−γ·softplus(±z)} for binary labels) so it
 /// stays finite and accurate for every finite logit. Returns the reduced
 /// loss; writes the gradient of the reduced loss into `grad` and each
-/// element's loss into `per_element` (either may be empty).
+/// element's loss into `per_element` when it is `Some`.
 ///
 /// # Accuracy
 /// Relative error ≤ 8 ULP + γ·|ln(1 − p_t)|·2⁻²³ (the conditioning of
@@ -365,7 +380,7 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// ```
 /// use logitkit::{FocalOptions, sigmoid_focal_loss_with_grad};
 /// let mut grad = [0.0f32; 2];
-/// let loss = sigmoid_focal_loss_with_grad(&[4.0, -4.0], &[1.0, 1.0], &FocalOptions::default(), &mut grad, &mut [])?;
+/// let loss = sigmoid_focal_loss_with_grad(&[4.0, -4.0], &[1.0, 1.0], &FocalOptions::default(), &mut grad, None)?;
 /// assert!(loss > 0.0 && grad[1] < grad[0] && grad[0] <= 0.0);
 /// # Ok::<(), logitkit::Error>(())
 /// ```
@@ -374,10 +389,34 @@ pub fn sigmoid_focal_loss_with_grad(
     labels: &[f32],
     options: &FocalOptions,
     grad: &mut [f32],
-    per_element: &mut [f32],
+    per_element: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    focal(logits, labels, options, Some(grad), per_element)
+}
+
+/// The loss of [`sigmoid_focal_loss_with_grad`] without the gradient; each
+/// element's loss goes into `per_element` when it is `Some`.
+///
+/// # Errors
+/// As [`sigmoid_focal_loss_with_grad`].
+pub fn sigmoid_focal_loss(
+    logits: &[f32],
+    labels: &[f32],
+    options: &FocalOptions,
+    per_element: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    focal(logits, labels, options, None, per_element)
+}
+
+fn focal(
+    logits: &[f32],
+    labels: &[f32],
+    options: &FocalOptions,
+    grad: Option<&mut [f32]>,
+    per_element: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     let n = logits.len();
-    check_shapes(n, labels.len(), grad.len(), per_element.len())?;
+    check_shapes(n, labels, &grad, &per_element)?;
     if !(options.gamma >= 0.0 && options.gamma.is_finite()) {
         return Err(Error::InvalidParameter { name: "gamma" });
     }
@@ -387,8 +426,8 @@ pub fn sigmoid_focal_loss_with_grad(
     Ok(reduce_elements(
         n,
         options.reduction,
-        grad,
-        per_element,
+        grad.unwrap_or(&mut []),
+        per_element.unwrap_or(&mut []),
         |k, loss_scale, grad_scale| {
             let z = load_at::<Simd>(logits, k, 0.0);
             let y = load_at::<Simd>(labels, k, 0.0);
@@ -396,17 +435,4 @@ pub fn sigmoid_focal_loss_with_grad(
             (loss * loss_scale, grad * grad_scale)
         },
     ))
-}
-
-/// The loss of [`sigmoid_focal_loss_with_grad`] without the gradient.
-///
-/// # Errors
-/// As [`sigmoid_focal_loss_with_grad`].
-pub fn sigmoid_focal_loss(
-    logits: &[f32],
-    labels: &[f32],
-    options: &FocalOptions,
-    per_element: &mut [f32],
-) -> Result<f32, Error> {
-    sigmoid_focal_loss_with_grad(logits, labels, options, &mut [], per_element)
 }

@@ -3,8 +3,8 @@
 //! in [`super::softmax_cross_entropy`], with each of its f64 quantities held
 //! as an unevaluated pair of f32 (hi + lo, Dekker 1971) instead. On a
 //! single-precision FPU every f64 operation is a soft-float call; without
-//! them the kernel with its `exp` and `ln_1p` fits the 2 KiB of flash that
-//! SPEC §6 asks for (`tools/code_size.sh` measures it in CI).
+//! them the kernel with its `exp` and `ln_1p` fits in 2 KiB of flash
+//! (`docs/firmware.md`; `tools/code_size.sh` enforces it in CI).
 //!
 //! The pairs cost a few extra additions per element, which the vector
 //! kernel avoids by flushing f32 lane sums into f64; for one lane on a

@@ -57,8 +57,10 @@ impl CrossEntropyOptions<'_> {
         if let Some(w) = self.class_weights {
             if w.len() != classes {
                 return Err(Error::LengthMismatch {
+                    argument: "class_weights",
                     expected: classes,
                     found: w.len(),
+                    shape: None,
                 });
             }
             if w.iter().any(|&v| !(v >= 0.0 && v.is_finite())) {

@@ -9,7 +9,7 @@
 
 use super::one_lane_cross_entropy;
 use super::options::{CrossEntropyOptions, Reduction};
-use crate::error::{Error, check_len};
+use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::reduce::{blocked_sum, row_max};
 use crate::softmax::{
@@ -163,7 +163,7 @@ fn precise_grad(e: f64, q: f64, total: f64, stats: &RowStats, unique_argmax: boo
     }
 }
 
-/// Loss and gradient of a row whose max is NaN, −inf or +inf (SPEC §3),
+/// Loss and gradient of a row whose max is NaN, −inf or +inf (`docs/contract.md`),
 /// element by element: rare rows, no need for SIMD.
 fn non_finite_row(
     logits: &[f32],
@@ -301,7 +301,7 @@ pub fn softmax_cross_entropy_with_grad(
     grad: &mut [f32],
 ) -> Result<f32, Error> {
     let t = class_target(logits, target)?;
-    check_len(logits.len(), grad.len())?;
+    check_len("grad", logits.len(), grad.len())?;
     Ok(class_row_any_width(logits, &t, grad))
 }
 
@@ -355,7 +355,7 @@ pub fn softmax_cross_entropy_probs_with_grad(
     probs: &[f32],
     grad: &mut [f32],
 ) -> Result<f32, Error> {
-    check_len(logits.len(), grad.len())?;
+    check_len("grad", logits.len(), grad.len())?;
     Ok(probs_row(logits, probs)?.run(grad) as f32)
 }
 
@@ -376,7 +376,7 @@ struct ProbsRow<'a> {
 }
 
 fn probs_row<'a>(logits: &'a [f32], probs: &'a [f32]) -> Result<ProbsRow<'a>, Error> {
-    check_len(logits.len(), probs.len())?;
+    check_len("probs", logits.len(), probs.len())?;
     // NaN passes (a NaN loss, like a NaN logit); −q or +inf has no meaning.
     if probs.iter().any(|&q| q < 0.0 || q == f32::INFINITY) {
         return Err(Error::InvalidParameter { name: "probs" });
@@ -459,8 +459,8 @@ impl ProbsRow<'_> {
 /// Softmax cross-entropy over a row-major batch: `logits` holds
 /// `targets.len()` rows of C = `logits.len() / targets.len()` classes.
 /// Returns the reduced loss, writes the gradient of that loss into `grad`
-/// (same shape as `logits`), and each row's loss into `per_row` unless it is
-/// empty (with [`Reduction::Sum`] that is PyTorch's `reduction='none'`).
+/// (same shape as `logits`), and each row's loss into `per_row` when it is
+/// `Some` (with [`Reduction::Sum`] that is PyTorch's `reduction='none'`).
 ///
 /// Options ([`CrossEntropyOptions`]) follow PyTorch's `cross_entropy`: label
 /// smoothing ε, class weights, an ignore index, mean or sum.
@@ -480,10 +480,10 @@ impl ProbsRow<'_> {
 /// With ε > 0 a −inf logit carries target weight, so its row's loss is +inf.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] if `logits.len()` is not a multiple of
-/// `targets.len()`, if `grad` differs from `logits` in length, if `per_row`
-/// is neither empty nor one per row, or if the class weights are not one per
-/// class; [`Error::ClassOutOfRange`] for a target ≥ C that is not the ignore
+/// [`Error::NotWholeRows`] if `logits.len()` is not a multiple of
+/// `targets.len()`; [`Error::LengthMismatch`] if `grad` differs from
+/// `logits` in length, if `per_row` is not one per row, or if the class
+/// weights are not one per class; [`Error::ClassOutOfRange`] for a target ≥ C that is not the ignore
 /// index; [`Error::InvalidParameter`] for ε outside [0, 1] or a negative or
 /// non-finite class weight. Nothing is written on error.
 ///
@@ -497,7 +497,7 @@ impl ProbsRow<'_> {
 /// let logits = [2.0f32, 1.0, 0.1, /* row 2 */ 0.0, 5.0, 0.0];
 /// let mut grad = [0.0f32; 6];
 /// let opts = CrossEntropyOptions { label_smoothing: 0.1, ..Default::default() };
-/// let loss = softmax_cross_entropy_batch_with_grad(&logits, &[0, 1], &opts, &mut grad, &mut [])?;
+/// let loss = softmax_cross_entropy_batch_with_grad(&logits, &[0, 1], &opts, &mut grad, None)?;
 /// assert!(loss > 0.0 && grad.iter().sum::<f32>().abs() < 1e-6);
 /// # Ok::<(), logitkit::Error>(())
 /// ```
@@ -506,14 +506,13 @@ pub fn softmax_cross_entropy_batch_with_grad(
     targets: &[usize],
     options: &CrossEntropyOptions,
     grad: &mut [f32],
-    per_row: &mut [f32],
+    per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
-    check_len(logits.len(), grad.len())?;
-    batch(logits, targets, options, grad, per_row)
+    batch(logits, targets, options, Some(grad), per_row)
 }
 
 /// The loss of [`softmax_cross_entropy_batch_with_grad`] without the
-/// gradient (per-row losses still written into `per_row` unless empty).
+/// gradient (per-row losses still written into `per_row` when it is `Some`).
 ///
 /// # Errors
 /// As [`softmax_cross_entropy_batch_with_grad`].
@@ -521,24 +520,35 @@ pub fn softmax_cross_entropy_batch(
     logits: &[f32],
     targets: &[usize],
     options: &CrossEntropyOptions,
-    per_row: &mut [f32],
+    per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
-    batch(logits, targets, options, &mut [], per_row)
+    batch(logits, targets, options, None, per_row)
 }
 
 fn batch(
     logits: &[f32],
     targets: &[usize],
     options: &CrossEntropyOptions,
-    grad: &mut [f32],
-    per_row: &mut [f32],
+    grad: Option<&mut [f32]>,
+    mut per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     let rows = targets.len();
     let classes = logits.len().checked_div(rows).unwrap_or(0);
-    check_len(rows * classes, logits.len())?;
-    if !per_row.is_empty() {
-        check_len(rows, per_row.len())?;
+    if rows * classes != logits.len() {
+        return Err(Error::NotWholeRows {
+            rows,
+            found: logits.len(),
+        });
     }
+    if let Some(g) = grad.as_deref().filter(|g| g.len() != logits.len()) {
+        return Err(Error::LengthMismatch {
+            argument: "grad",
+            expected: logits.len(),
+            found: g.len(),
+            shape: Some((rows, classes)),
+        });
+    }
+    check_optional_len("per_row", rows, &per_row)?;
     options.validate(classes)?;
     let ignored = |t: usize| options.ignore_index == Some(t);
     if let Some(&class) = targets.iter().find(|&&t| t >= classes && !ignored(t)) {
@@ -576,7 +586,7 @@ fn batch(
         weight_sum,
     };
     let mut total = 0.0;
-    let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
+    let mut grad_rows = grad.unwrap_or(&mut []).chunks_exact_mut(classes.max(1));
     for (r, &t) in targets.iter().enumerate() {
         let row = logits.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
         let g = grad_rows.next().unwrap_or(&mut []);
@@ -589,7 +599,7 @@ fn batch(
         } else {
             class_row(row, &target_of(t), scale, g)
         };
-        if let Some(slot) = per_row.get_mut(r) {
+        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
             *slot = loss as f32;
         }
         total += loss;

@@ -100,7 +100,7 @@ macro_rules! elementwise_slices {
         /// One read pass over `xs`, one write pass over `out`.
         #[inline]
         pub fn $into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
-            crate::error::check_len(xs.len(), out.len())?;
+            crate::error::check_len("out", xs.len(), out.len())?;
             crate::lane::map_into::<crate::lane::Simd>(xs, out, $lane);
             Ok(())
         }

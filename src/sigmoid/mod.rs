@@ -67,8 +67,8 @@ pub(crate) fn backward_with(
     grad_in: &mut [f32],
     derivative: impl Fn(Simd) -> Simd,
 ) -> Result<(), Error> {
-    check_len(xs.len(), grad_out.len())?;
-    check_len(xs.len(), grad_in.len())?;
+    check_len("grad_out", xs.len(), grad_out.len())?;
+    check_len("grad_in", xs.len(), grad_in.len())?;
     for k in 0..xs.len().div_ceil(<Simd as Lane>::WIDTH) {
         let d = derivative(load_at::<Simd>(xs, k, 0.0));
         store_at(d * load_at::<Simd>(grad_out, k, 0.0), grad_in, k);

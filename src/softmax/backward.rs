@@ -34,8 +34,8 @@ use crate::reduce::blocked_sum;
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn softmax_backward(probs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
-    check_len(probs.len(), grad_out.len())?;
-    check_len(probs.len(), grad_in.len())?;
+    check_len("grad_out", probs.len(), grad_out.len())?;
+    check_len("grad_in", probs.len(), grad_in.len())?;
     let [dot] = blocked_sum::<Simd, 1>(probs.len(), |k, _| {
         [load_at::<Simd>(probs, k, 0.0) * load_at::<Simd>(grad_out, k, 0.0)]
     });
@@ -80,8 +80,8 @@ pub fn log_softmax_backward(
     grad_out: &[f32],
     grad_in: &mut [f32],
 ) -> Result<(), Error> {
-    check_len(log_probs.len(), grad_out.len())?;
-    check_len(log_probs.len(), grad_in.len())?;
+    check_len("grad_out", log_probs.len(), grad_out.len())?;
+    check_len("grad_in", log_probs.len(), grad_in.len())?;
     let [total] =
         blocked_sum::<Simd, 1>(grad_out.len(), |k, _| [load_at::<Simd>(grad_out, k, 0.0)]);
     let neg_total = <Simd as Lane>::splat(-total as f32);

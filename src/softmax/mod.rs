@@ -156,7 +156,7 @@ impl RowStats {
     }
 }
 
-/// The class of a row, which decides which special-value rule of SPEC §3
+/// The class of a row, which decides which special-value rule of `docs/contract.md`
 /// applies.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Row {

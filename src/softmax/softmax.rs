@@ -37,7 +37,7 @@ use crate::reduce::row_max;
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
-    check_len(xs.len(), out.len())?;
+    check_len("out", xs.len(), out.len())?;
     match analyze_row::<Simd>(xs, out) {
         Row::Finite(s) => {
             let sum = <Simd as Lane>::splat(s.sum() as f32);
@@ -103,7 +103,7 @@ pub fn softmax_in_place(xs: &mut [f32]) {
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
-    check_len(xs.len(), out.len())?;
+    check_len("out", xs.len(), out.len())?;
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
@@ -137,7 +137,7 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
     }
 }
 
-/// The output of a non-finite row (SPEC §3): NaN everywhere, or one value at
+/// The output of a non-finite row (`docs/contract.md`): NaN everywhere, or one value at
 /// the +inf entries and another elsewhere.
 #[derive(Clone, Copy)]
 pub(crate) struct Limit {

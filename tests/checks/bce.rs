@@ -85,12 +85,49 @@ fn labels(input: &mut Input, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The length of an output buffer: usually right, sometimes one too long,
+/// sometimes 0 (a gradient of the wrong length, or per-element losses not
+/// requested).
 fn output_len(input: &mut Input, n: usize) -> usize {
     match input.byte() % 16 {
         0 => n + 1,
         1..=4 => 0,
         _ => n,
     }
+}
+
+/// The contract of the two forms of an elementwise loss, given whether the
+/// arguments other than the gradient are `valid`: both `Err` with nothing
+/// written, or the loss-only form `Ok` and the gradient form `Ok` exactly
+/// when the gradient has the logits' length (`n`), with the same loss and
+/// per-element losses. Returns the loss and per-element losses to check
+/// against the reference, or `None` when there is nothing more to check.
+#[allow(clippy::too_many_arguments)]
+fn loss_and_outputs(
+    what: &str,
+    valid: bool,
+    n: usize,
+    got: Result<f32, logitkit::Error>,
+    loss_only: Result<f32, logitkit::Error>,
+    grad: &[f32],
+    per: Vec<f32>,
+    per_only: Vec<f32>,
+) -> Option<(f32, Vec<f32>)> {
+    assert_eq!(
+        loss_only.is_ok(),
+        valid,
+        "{what}: loss-only validation {loss_only:?}"
+    );
+    let written = grad.iter().chain(&per).any(|&g| g != SENTINEL);
+    if !valid || grad.len() != n {
+        assert!(got.is_err(), "{what}: invalid call accepted");
+        assert!(!written, "{what}: written on error");
+        return valid.then(|| (loss_only.expect("valid"), per_only));
+    }
+    let loss = got.expect("valid call");
+    super::assert_same_loss(loss, loss_only);
+    super::assert_same_bits("per-element losses of the loss-only form", &per, &per_only);
+    Some((loss, per))
 }
 
 fn reduction(input: &mut Input) -> Reduction {
@@ -192,13 +229,12 @@ fn bce(input: &mut Input) {
     let (glen, plen) = (output_len(input, n), output_len(input, n));
     let mut grad = vec![SENTINEL; glen];
     let mut per = vec![SENTINEL; plen];
-    let got = bce_with_logits_with_grad(&z, &y, &options, &mut grad, &mut per);
+    let got = bce_with_logits_with_grad(&z, &y, &options, &mut grad, super::requested(&mut per));
     let mut per_only = vec![SENTINEL; plen];
-    let loss_only = bce_with_logits(&z, &y, &options, &mut per_only);
+    let loss_only = bce_with_logits(&z, &y, &options, super::requested(&mut per_only));
 
     let finite_non_negative = |v: &[f32]| v.iter().all(|&x| x.is_finite() && x >= 0.0);
     let valid = ylen == n
-        && (glen == 0 || glen == n)
         && (plen == 0 || plen == n)
         && (0.0..=1.0).contains(&eps)
         && weights
@@ -209,17 +245,10 @@ fn bce(input: &mut Input) {
             PosWeight::PerOutput(ps) => !ps.is_empty() && finite_non_negative(ps),
             _ => true,
         };
-    if !valid {
-        assert!(got.is_err(), "invalid BCE call accepted");
-        assert!(
-            grad.iter().chain(&per).all(|&g| g == SENTINEL),
-            "written on error"
-        );
+    let Some((loss, per)) = loss_and_outputs("BCE", valid, n, got, loss_only, &grad, per, per_only)
+    else {
         return;
-    }
-    let loss = got.expect("valid BCE call");
-    super::assert_same_loss(loss, loss_only);
-    super::assert_same_bits("per-element losses of the loss-only form", &per, &per_only);
+    };
 
     let in_domain = y.iter().all(|y| (0.0..=1.0).contains(y));
     let nan_in = has_nan(&z) || has_nan(&y);
@@ -284,7 +313,7 @@ fn bce(input: &mut Input) {
             refs[0]
         };
         want.push(l);
-        if glen > 0 {
+        if glen == n {
             let (_, g, s) = closest(&|r| r.1, grad[i] / scale as f32);
             let (g, s) = (g * scale, s * scale);
             let allowed = 6.0 * ulp(s) + subnormal_slack(i) + 2f64.powi(-149) * scale;
@@ -362,29 +391,18 @@ fn focal(input: &mut Input) {
     let (glen, plen) = (output_len(input, n), output_len(input, n));
     let mut grad = vec![SENTINEL; glen];
     let mut per = vec![SENTINEL; plen];
-    let got = sigmoid_focal_loss_with_grad(&z, &y, &options, &mut grad, &mut per);
+    let got = sigmoid_focal_loss_with_grad(&z, &y, &options, &mut grad, super::requested(&mut per));
     let mut per_only = vec![SENTINEL; plen];
-    let loss_only = sigmoid_focal_loss(&z, &y, &options, &mut per_only);
-    let valid = (glen == 0 || glen == n)
-        && (plen == 0 || plen == n)
+    let loss_only = sigmoid_focal_loss(&z, &y, &options, super::requested(&mut per_only));
+    let valid = (plen == 0 || plen == n)
         && gamma >= 0.0
         && gamma.is_finite()
         && alpha.is_none_or(|a| (0.0..=1.0).contains(&a));
-    if !valid {
-        assert!(got.is_err(), "invalid focal call accepted");
-        assert!(
-            grad.iter().chain(&per).all(|&g| g == SENTINEL),
-            "written on error"
-        );
+    let Some((loss, per)) =
+        loss_and_outputs("focal", valid, n, got, loss_only, &grad, per, per_only)
+    else {
         return;
-    }
-    let loss = got.expect("valid focal call");
-    super::assert_same_loss(loss, loss_only);
-    super::assert_same_bits(
-        "per-element focal losses of the loss-only form",
-        &per,
-        &per_only,
-    );
+    };
     let in_domain = y.iter().all(|y| (0.0..=1.0).contains(y));
     if has_nan(&z) || !in_domain {
         return;
@@ -428,7 +446,7 @@ fn focal(input: &mut Input) {
         };
         want.push(l);
         extra.push(conditioning);
-        if glen > 0 {
+        if glen == n {
             let g = g * scale;
             let allowed = 12.0 * ulp(g)
                 + (conditioning + 2f64.powi(-22)) * g.abs()

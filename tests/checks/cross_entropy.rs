@@ -15,7 +15,7 @@ use logitkit::{
 const SENTINEL: f32 = -12345.0;
 
 /// f64 reference of −Σ qᵢ·log_softmaxᵢ (0·inf = 0) and of its gradient
-/// softmax·Σq − q, with SPEC §3's special values; also returns pᵢ·Σq per
+/// softmax·Σq − q, with the special values of `docs/contract.md`; also returns pᵢ·Σq per
 /// element (the scale the gradient's bound refers to).
 pub fn reference(z: &[f32], q: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     let n = z.len();
@@ -266,10 +266,16 @@ fn batch(input: &mut Input) {
     };
     let mut grad = vec![SENTINEL; glen];
     let mut per_row = vec![SENTINEL; plen];
-    let got =
-        softmax_cross_entropy_batch_with_grad(&z, &targets, &options, &mut grad, &mut per_row);
+    let got = softmax_cross_entropy_batch_with_grad(
+        &z,
+        &targets,
+        &options,
+        &mut grad,
+        super::requested(&mut per_row),
+    );
     let mut per_row_only = vec![SENTINEL; plen];
-    let loss_only = softmax_cross_entropy_batch(&z, &targets, &options, &mut per_row_only);
+    let loss_only =
+        softmax_cross_entropy_batch(&z, &targets, &options, super::requested(&mut per_row_only));
 
     // Validity, decided independently of the kernel.
     let c = n.checked_div(rows).unwrap_or(0);

@@ -1,5 +1,5 @@
 //! Decodes a fuzzer's bytes into kernel inputs biased toward the values that
-//! break numerics (SPEC §7). When the bytes run out, a SplitMix64 stream
+//! break numerics (`docs/fuzzing.md`). When the bytes run out, a SplitMix64 stream
 //! seeded from them continues, so a short input can still describe a row of
 //! thousands of elements.
 

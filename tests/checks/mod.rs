@@ -1,10 +1,11 @@
 //! One check function per kernel family, shared by the cargo-fuzz targets
 //! (`fuzz/fuzz_targets/`) and the stable replay of their corpora and
-//! regressions (`tests/fuzz_replay.rs`). Each takes the fuzzer's bytes,
+//! regressions (`tests/fuzz_replay.rs`) and the property tests
+//! (`tests/properties.rs`). Each takes the fuzzer's bytes,
 //! decodes inputs biased toward the values that break numerics
 //! ([`input::Input`]), runs the kernels and panics on any violation of the
 //! contract: an unexpected `Err` or a missing one, NaN where no input is
-//! NaN, a special value other than SPEC §3's, a broken bound, disagreement
+//! NaN, a special value other than `docs/contract.md`'s, a broken bound, disagreement
 //! with an f64 reference beyond the documented error, or different bits
 //! between two paths that must agree.
 #![allow(dead_code)]
@@ -57,6 +58,13 @@ pub fn assert_same_bits(what: &str, a: &[f32], b: &[f32]) {
             "{what}: element {i} differs: {x:e} vs {y:e}"
         );
     }
+}
+
+/// An optional output of a loss: an empty buffer stands for `None` (not
+/// requested), so the decoded inputs of the committed corpora keep their
+/// meaning.
+pub fn requested(buf: &mut [f32]) -> Option<&mut [f32]> {
+    if buf.is_empty() { None } else { Some(buf) }
 }
 
 /// The loss-only form of a kernel returns the same bits as the

@@ -9,7 +9,7 @@ use logitkit::{
     softmax_in_place,
 };
 
-/// f64 reference softmax and log_softmax with SPEC §3's special values.
+/// f64 reference softmax and log_softmax with the special values of `docs/contract.md`.
 pub fn reference(xs: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let n = xs.len();
     if has_nan(xs) {

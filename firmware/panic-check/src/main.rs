@@ -138,11 +138,16 @@ fn main() -> ! {
         targets,
         &opts,
         slice_mut(&mut grad),
-        slice_mut(&mut per),
+        Some(slice_mut(&mut per)),
     );
     black_box(l).ok();
     let plain = black_box(CrossEntropyOptions::default());
-    let l = logitkit::softmax_cross_entropy_batch(slice(&xs), targets, &plain, slice_mut(&mut per));
+    let l = logitkit::softmax_cross_entropy_batch(
+        slice(&xs),
+        targets,
+        &plain,
+        Some(slice_mut(&mut per)),
+    );
     black_box(l).ok();
 
     // BCE with logits and focal loss, every option.
@@ -162,10 +167,10 @@ fn main() -> ! {
             slice(&ys),
             &opts,
             slice_mut(&mut grad),
-            slice_mut(&mut per),
+            Some(slice_mut(&mut per)),
         );
         black_box(l).ok();
-        let l = logitkit::bce_with_logits(slice(&xs), slice(&ys), &opts, slice_mut(&mut per));
+        let l = logitkit::bce_with_logits(slice(&xs), slice(&ys), &opts, Some(slice_mut(&mut per)));
         black_box(l).ok();
     }
     let focal = black_box(FocalOptions {
@@ -178,10 +183,10 @@ fn main() -> ! {
         slice(&ys),
         &focal,
         slice_mut(&mut grad),
-        slice_mut(&mut per),
+        Some(slice_mut(&mut per)),
     );
     black_box(l).ok();
-    let l = logitkit::sigmoid_focal_loss(slice(&xs), slice(&ys), &focal, slice_mut(&mut per));
+    let l = logitkit::sigmoid_focal_loss(slice(&xs), slice(&ys), &focal, Some(slice_mut(&mut per)));
     black_box(l).ok();
 
     // Fixed-size rows: arrays and heapless::Vec.

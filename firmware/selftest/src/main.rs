@@ -329,7 +329,7 @@ fn batch() -> Families {
                 &targets,
                 &opts,
                 &mut grad[..2 * n],
-                &mut per_row,
+                Some(&mut per_row),
             ) {
                 Ok(total) => {
                     f.check("row 0 loss", a.name, 0, per_row[0], &a.loss);
@@ -342,7 +342,7 @@ fn batch() -> Families {
                 Err(_) => f.expect("Ok", name, false),
             }
             let loss_only =
-                logitkit::softmax_cross_entropy_batch(&logits[..2 * n], &targets, &opts, &mut []);
+                logitkit::softmax_cross_entropy_batch(&logits[..2 * n], &targets, &opts, None);
             let want = R::new(a.loss.want + b.loss.want, a.loss.tol + b.loss.tol);
             match loss_only {
                 Ok(total) => f.check("loss-only sum", name, 0, total, &want),
@@ -427,9 +427,9 @@ fn bce() -> Families {
             reduction: reduction(c.sum),
         };
         let with_grad = |grad: &mut [f32], per: &mut [f32]| {
-            logitkit::bce_with_logits_with_grad(black_box(c.z), c.y, &opts, grad, per)
+            logitkit::bce_with_logits_with_grad(black_box(c.z), c.y, &opts, grad, Some(per))
         };
-        let loss_only = logitkit::bce_with_logits(black_box(c.z), c.y, &opts, &mut []);
+        let loss_only = logitkit::bce_with_logits(black_box(c.z), c.y, &opts, None);
         elementwise_case(
             &mut f,
             c.name,
@@ -451,9 +451,9 @@ fn focal() -> Families {
             reduction: reduction(c.sum),
         };
         let with_grad = |grad: &mut [f32], per: &mut [f32]| {
-            logitkit::sigmoid_focal_loss_with_grad(black_box(c.z), c.y, &opts, grad, per)
+            logitkit::sigmoid_focal_loss_with_grad(black_box(c.z), c.y, &opts, grad, Some(per))
         };
-        let loss_only = logitkit::sigmoid_focal_loss(black_box(c.z), c.y, &opts, &mut []);
+        let loss_only = logitkit::sigmoid_focal_loss(black_box(c.z), c.y, &opts, None);
         elementwise_case(
             &mut f,
             c.name,
@@ -556,33 +556,37 @@ fn errors() -> Families {
         matches!(p, Err(Error::InvalidParameter { .. })),
     );
     let opts = CrossEntropyOptions::default();
-    let b = logitkit::softmax_cross_entropy_batch(&z, &[0, 1], &opts, &mut []);
-    f.expect("batch 3 logits / 2 rows", "", mismatch32(b));
+    let b = logitkit::softmax_cross_entropy_batch(&z, &[0, 1], &opts, None);
+    f.expect(
+        "batch 3 logits / 2 rows",
+        "",
+        matches!(b, Err(Error::NotWholeRows { rows: 2, found: 3 })),
+    );
     let bad = CrossEntropyOptions {
         label_smoothing: 1.5,
         ..Default::default()
     };
-    let b = logitkit::softmax_cross_entropy_batch(&z, &[0], &bad, &mut []);
+    let b = logitkit::softmax_cross_entropy_batch(&z, &[0], &bad, None);
     f.expect(
         "label_smoothing 1.5",
         "",
         matches!(b, Err(Error::InvalidParameter { .. })),
     );
-    let bce = logitkit::bce_with_logits(&z, &[1.0, 0.0], &BceOptions::default(), &mut []);
+    let bce = logitkit::bce_with_logits(&z, &[1.0, 0.0], &BceOptions::default(), None);
     f.expect("bce labels 3 vs 2", "", mismatch32(bce));
     let bce = logitkit::bce_with_logits_with_grad(
         &z,
         &[1.0, 0.0, 1.0],
         &BceOptions::default(),
         &mut two,
-        &mut [],
+        None,
     );
     f.expect("bce grad 3→2", "", mismatch32(bce));
     let neg = BceOptions {
         pos_weight: PosWeight::All(-1.0),
         ..Default::default()
     };
-    let bce = logitkit::bce_with_logits(&z, &[1.0, 0.0, 1.0], &neg, &mut []);
+    let bce = logitkit::bce_with_logits(&z, &[1.0, 0.0, 1.0], &neg, None);
     f.expect(
         "bce pos_weight -1",
         "",
@@ -592,13 +596,13 @@ fn errors() -> Families {
         gamma: -1.0,
         ..Default::default()
     };
-    let fl = logitkit::sigmoid_focal_loss(&z, &[1.0, 0.0, 1.0], &fo, &mut []);
+    let fl = logitkit::sigmoid_focal_loss(&z, &[1.0, 0.0, 1.0], &fo, None);
     f.expect(
         "focal gamma -1",
         "",
         matches!(fl, Err(Error::InvalidParameter { .. })),
     );
-    let fl = logitkit::sigmoid_focal_loss(&z, &[1.0], &FocalOptions::default(), &mut []);
+    let fl = logitkit::sigmoid_focal_loss(&z, &[1.0], &FocalOptions::default(), None);
     f.expect("focal labels 3 vs 1", "", mismatch32(fl));
     one(f)
 }

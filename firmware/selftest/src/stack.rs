@@ -153,7 +153,7 @@ pub fn report() {
                 &targets,
                 &opts,
                 &mut grad,
-                &mut per[..8],
+                Some(&mut per[..8]),
             ))
             .ok();
         },
@@ -168,7 +168,7 @@ pub fn report() {
             &y,
             &opts,
             &mut grad,
-            &mut per,
+            Some(&mut per),
         ))
         .ok();
     });
@@ -178,7 +178,7 @@ pub fn report() {
             &y,
             &FocalOptions::default(),
             &mut grad,
-            &mut per,
+            Some(&mut per),
         ))
         .ok();
     });

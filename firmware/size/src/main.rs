@@ -65,7 +65,7 @@ fn main() -> ! {
         prefix(&mut ys),
         &logitkit::BceOptions::default(),
         prefix(&mut grad),
-        &mut [],
+        None,
     ))
     .ok();
     #[cfg(feature = "sigmoid_focal_loss_with_grad")]
@@ -74,7 +74,7 @@ fn main() -> ! {
         prefix(&mut ys),
         &logitkit::FocalOptions::default(),
         prefix(&mut grad),
-        &mut [],
+        None,
     ))
     .ok();
     #[cfg(feature = "fixed_row_ce")]

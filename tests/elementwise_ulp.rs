@@ -1,24 +1,30 @@
-//! SPEC §4: exhaustive accuracy proof of the lane math over all 2³² f32
-//! inputs against the f64 functions of `std`. For every input it asserts
-//! that the slice (SIMD) path and the scalar path give identical bits, that
-//! the output is NaN exactly where the reference is NaN, and that the error
-//! is within the documented bound; it prints the maximum and the worst input.
-//! Run in release: `cargo test --release --test ulp_exhaustive -- --nocapture`.
-//! Under emulation (aarch64, wasm32) the sweep samples every k-th bit
-//! pattern plus the edges of every binade; see `common::Sweep` (the stride is
-//! printed, `LOGITKIT_SWEEP_STRIDE=1` makes it exhaustive again).
+//! Accuracy of the elementwise functions against the f64 functions of
+//! `std`, over f32 bit patterns. For every input it asserts that the slice
+//! (SIMD) path and the scalar path give identical bits, that the output is
+//! NaN exactly where the reference is NaN, and that the error is within the
+//! documented bound (`docs/accuracy.md`); it prints the maximum and the
+//! worst input.
+//!
+//! Each function has two tests:
+//! - `<function>::sampled`, part of the default `cargo test --release`:
+//!   every 101st bit pattern plus the ends of every binade (see
+//!   `common::Sweep::sampled`), a few seconds in all;
+//! - `<function>::exhaustive`, ignored by default: all 2³² inputs, the
+//!   proof. `cargo test --release --test elementwise_ulp -- --ignored --nocapture`
+//!   runs them (about 16 minutes on 2 cores).
 
 mod common;
 use common::{Sweep, Worst, ref_sigmoid, ref_softplus, sweep_all, ulp_error};
 
 fn prove(
+    sweep: Sweep,
     name: &str,
     bound_ulp: f64,
     simd: fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>,
     scalar: fn(f32) -> f32,
     reference: fn(f64) -> f64,
 ) {
-    let worst = sweep_all(|xs, out| {
+    let worst = sweep_all(sweep, |xs, out| {
         simd(xs, out).expect("same lengths");
         let mut worst = Worst::NONE;
         for (&x, &y) in xs.iter().zip(out.iter()) {
@@ -33,7 +39,7 @@ fn prove(
         }
         worst
     });
-    report(name, worst);
+    report(name, sweep, worst);
 }
 
 /// Asserts `got` (at input `x`) within `bound` ULP of `want`, and keeps the
@@ -56,11 +62,11 @@ fn within(name: &str, bound: f64, x: f32, got: f32, want: f64, worst: &mut Worst
 }
 
 /// Prints a sweep's maximum and the input that reaches it.
-fn report(name: &str, worst: Worst) {
+fn report(name: &str, sweep: Sweep, worst: Worst) {
     println!(
         "{name}: max error {:.4} ULP over {}, at x = {:e} ({:#010x}): got {:e}, want {:e}",
         worst.ulp,
-        Sweep::from_env(),
+        sweep,
         worst.input,
         worst.input.to_bits(),
         worst.got,
@@ -68,60 +74,40 @@ fn report(name: &str, worst: Worst) {
     );
 }
 
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn exp_is_within_1_ulp_everywhere() {
-    prove("exp", 1.0, logitkit::exp_into, logitkit::exp, f64::exp);
+/// A sampled test and an exhaustive (ignored) test of one sweep.
+macro_rules! sampled_and_exhaustive {
+    ($($module:ident: $sweep:expr;)*) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn sampled() {
+                ($sweep)(Sweep::sampled());
+            }
+
+            #[test]
+            #[ignore = "the 2^32 proof: cargo test --release --test elementwise_ulp -- --ignored"]
+            fn exhaustive() {
+                ($sweep)(Sweep::EXHAUSTIVE);
+            }
+        }
+    )*};
 }
 
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn ln_is_within_1_ulp_everywhere() {
-    prove("ln", 1.0, logitkit::ln_into, logitkit::ln, f64::ln);
-}
-
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn ln_1p_is_within_1_5_ulp_everywhere() {
-    prove(
-        "ln_1p",
-        1.5,
-        logitkit::ln_1p_into,
-        logitkit::ln_1p,
-        f64::ln_1p,
-    );
-}
-
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn sigmoid_is_within_2_ulp_everywhere() {
-    prove(
-        "sigmoid",
-        2.0,
-        logitkit::sigmoid_into,
-        logitkit::sigmoid,
-        ref_sigmoid,
-    );
-}
-
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn softplus_is_within_2_ulp_everywhere() {
-    prove(
-        "softplus",
-        2.0,
-        logitkit::softplus_into,
-        logitkit::softplus,
-        ref_softplus,
-    );
+sampled_and_exhaustive! {
+    exp: |s| prove(s, "exp", 1.0, logitkit::exp_into, logitkit::exp, f64::exp);
+    ln: |s| prove(s, "ln", 1.0, logitkit::ln_into, logitkit::ln, f64::ln);
+    ln_1p: |s| prove(s, "ln_1p", 1.5, logitkit::ln_1p_into, logitkit::ln_1p, f64::ln_1p);
+    sigmoid: |s| prove(s, "sigmoid", 2.0, logitkit::sigmoid_into, logitkit::sigmoid, ref_sigmoid);
+    softplus: |s| prove(s, "softplus", 2.0, logitkit::softplus_into, logitkit::softplus, ref_softplus);
+    log_sigmoid: log_sigmoid_is_exactly_minus_softplus_of_minus_x;
+    bce_logistic_sigma: bce_logistic_sigma_is_within_2_83_ulp;
 }
 
 /// log_sigmoid(x) is −softplus(−x) bit for bit on every input, so the
 /// softplus proof covers it (and this sweep costs no f64 reference).
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn log_sigmoid_is_exactly_minus_softplus_of_minus_x() {
-    sweep_all(|xs, out| {
+fn log_sigmoid_is_exactly_minus_softplus_of_minus_x(sweep: Sweep) {
+    sweep_all(sweep, |xs, out| {
         logitkit::log_sigmoid_into(xs, out).expect("same lengths");
         for (&x, &y) in xs.iter().zip(out.iter()) {
             let want = -logitkit::softplus(-x);
@@ -153,18 +139,16 @@ fn log_sigmoid_is_exactly_minus_softplus_of_minus_x() {
 /// σ is proved within the 2.83 ULP BCE's doc comment uses (measured 2.8250
 /// on the default and the native build; fuzzing had seen 2.6), and the loss
 /// equals the public `softplus` bit for bit.
-#[test]
-#[cfg_attr(debug_assertions, ignore = "exhaustive: run with --release")]
-fn bce_logistic_sigma_is_within_2_83_ulp_everywhere() {
+fn bce_logistic_sigma_is_within_2_83_ulp(sweep: Sweep) {
     let bound = 2.83;
     let options = logitkit::BceOptions {
         reduction: logitkit::Reduction::Sum,
         ..Default::default()
     };
-    let worst = sweep_all(|zs, loss| {
+    let worst = sweep_all(sweep, |zs, loss| {
         let labels = vec![0.0f32; zs.len()];
         let mut sigma = vec![0.0f32; zs.len()];
-        logitkit::bce_with_logits_with_grad(zs, &labels, &options, &mut sigma, loss)
+        logitkit::bce_with_logits_with_grad(zs, &labels, &options, &mut sigma, Some(loss))
             .expect("same lengths");
         let mut worst = Worst::NONE;
         for ((&z, &s), &l) in zs.iter().zip(&sigma).zip(loss.iter()) {
@@ -185,5 +169,5 @@ fn bce_logistic_sigma_is_within_2_83_ulp_everywhere() {
         }
         worst
     });
-    report("BCE's logistic σ", worst);
+    report("BCE's logistic σ", sweep, worst);
 }
