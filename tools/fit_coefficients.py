@@ -7,7 +7,7 @@ Each fit is a Chebyshev interpolant computed by mpmath.chebyfit at 60 digits,
 which is within a small factor of the minimax polynomial, then rounded to the
 nearest f32. The printed max errors are those of the f32-rounded polynomial,
 measured on a dense grid in high precision. The final accuracy claim is not
-this script's: it is proved by the exhaustive tests in tests/ulp_exhaustive.rs.
+this script's: it is proved by the exhaustive tests in tests/elementwise_ulp.rs.
 """
 import struct
 import mpmath as mp

@@ -184,7 +184,7 @@ fn check_shapes(
 /// losses included: softplus is ≤ 2 ULP and both terms are non-negative);
 /// gradient within 6 ULP of max(|g|, w(1−y)σ(z), wpyσ(−z)) (σ from the
 /// shared logistic quotient, ≤ 2.83 ULP over all 2³² inputs
-/// (`tests/ulp_exhaustive.rs`), then up to five roundings; the
+/// (`tests/elementwise_ulp.rs`), then up to five roundings; the
 /// fuzzer reached 5.2 with the mean's 1/n). Both plus
 /// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute: a partial product that
 /// underflows to a subnormal (σ or softplus for |z| > 87.3, or y·softplus

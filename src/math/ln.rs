@@ -29,7 +29,7 @@ pub fn ln_lane<V: Lane>(x: V) -> V {
 ///
 /// # Accuracy
 /// ≤ 1 ULP for every f32 input, subnormal inputs included. Proved over all
-/// 2³² inputs against `f64::ln` by `tests/ulp_exhaustive.rs`. Fused
+/// 2³² inputs against `f64::ln` by `tests/elementwise_ulp.rs`. Fused
 /// multiply-add where the target has FMA; both builds are proved.
 ///
 /// # Special values

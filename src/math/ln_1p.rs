@@ -27,7 +27,7 @@ pub fn ln_1p_lane<V: Lane>(x: V) -> V {
 ///
 /// # Accuracy
 /// ≤ 1.5 ULP for every f32 input (`docs/accuracy.md`). Proved over all 2³² inputs
-/// against `f64::ln_1p` by `tests/ulp_exhaustive.rs`. Fused multiply-add
+/// against `f64::ln_1p` by `tests/elementwise_ulp.rs`. Fused multiply-add
 /// where the target has FMA; both builds are proved.
 ///
 /// # Special values

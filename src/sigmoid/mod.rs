@@ -33,7 +33,7 @@ pub(crate) struct Logistic<V> {
 ///
 /// σ here is within 2.83 ULP on every input (three roundings: t, r, t·r;
 /// worst at z = −1.9542445), softplus the public [`softplus`](crate::softplus)
-/// bit for bit: `tests/ulp_exhaustive.rs` sweeps both through BCE's
+/// bit for bit: `tests/elementwise_ulp.rs` sweeps both through BCE's
 /// gradient and element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {

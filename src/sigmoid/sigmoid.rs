@@ -34,7 +34,7 @@ pub fn sigmoid_lane<V: Lane>(x: V) -> V {
 /// # Accuracy
 /// ≤ 2 ULP for every f32 input, relative accuracy kept for large negative x
 /// (subnormal results within 2 units of 2⁻¹⁴⁹). Proved over all 2³² inputs
-/// against f64 by `tests/ulp_exhaustive.rs`.
+/// against f64 by `tests/elementwise_ulp.rs`.
 ///
 /// # Special values
 /// | x | σ(x) |
@@ -78,7 +78,7 @@ pub fn sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Re
     backward_with(xs, grad_out, grad_in, |x| {
         // Both factors from the 2-ULP σ: the cheaper quotient of
         // `logistic` is 2.83 ULP at worst (fuzzing found 2.6 here first;
-        // tests/ulp_exhaustive.rs sweeps it).
+        // tests/elementwise_ulp.rs sweeps it).
         sigmoid_lane(x) * sigmoid_lane(-x)
     })
 }

@@ -25,7 +25,7 @@ pub fn log_sigmoid_lane<V: Lane>(x: V) -> V {
 /// # Accuracy
 /// ≤ 2 ULP for every f32 input, tiny results for large negative x included
 /// (softplus(−100) ≈ 3.7e−44). Proved over all 2³² inputs against f64 by
-/// `tests/ulp_exhaustive.rs`.
+/// `tests/elementwise_ulp.rs`.
 ///
 /// # Special values
 /// | x | softplus(x) |
@@ -50,7 +50,7 @@ pub fn softplus(x: f32) -> f32 {
 ///
 /// # Accuracy
 /// ≤ 2 ULP for every f32 input (it is exactly −softplus(−x)); proved over
-/// all 2³² inputs by `tests/ulp_exhaustive.rs`.
+/// all 2³² inputs by `tests/elementwise_ulp.rs`.
 ///
 /// # Special values
 /// | x | log σ(x) |

@@ -6,7 +6,11 @@
 /// of the f32 ULP at `want`: 2^(e−23) for |want| in [2^e, 2^(e+1)), 2⁻¹⁴⁹ in
 /// the subnormal range. Overflow is measured on the extended grid where +inf
 /// sits at 2¹²⁸ (so returning inf for a value that rounds to inf costs
-/// nothing). NaN matches only NaN; an infinite `want` only the same infinity.
+/// nothing), but a finite result where the correctly rounded one is
+/// infinite is an infinite error (f32::MAX for a true 2¹²⁸ would otherwise
+/// score exactly 1). NaN matches only NaN; an infinite `want` only the same
+/// infinity. Zeros of either sign are equal here; [`signed_ulp_error`]
+/// tells them apart.
 pub fn ulp_error(got: f32, want: f64) -> f64 {
     if want.is_nan() || got.is_nan() {
         return if want.is_nan() && got.is_nan() {
@@ -15,8 +19,8 @@ pub fn ulp_error(got: f32, want: f64) -> f64 {
             f64::INFINITY
         };
     }
-    if want.is_infinite() {
-        return if got as f64 == want {
+    if want.is_infinite() || (want as f32).is_infinite() {
+        return if got as f64 == want || (got.is_infinite() && (want as f32) == got) {
             0.0
         } else {
             f64::INFINITY
@@ -35,6 +39,16 @@ pub fn ulp_error(got: f32, want: f64) -> f64 {
         (((w.abs().to_bits() >> 52) & 0x7ff) as i32 - 1023).clamp(-126, 127)
     };
     (g - w).abs() / 2f64.powi(exponent - 23)
+}
+
+/// [`ulp_error`], where a zero of the wrong sign is an infinite error: for
+/// the functions whose documentation promises the sign of a zero result.
+pub fn signed_ulp_error(got: f32, want: f64) -> f64 {
+    if got == 0.0 && want == 0.0 && got.is_sign_negative() != want.is_sign_negative() {
+        f64::INFINITY
+    } else {
+        ulp_error(got, want)
+    }
 }
 
 /// The largest error found in a sweep and the input that reaches it.
