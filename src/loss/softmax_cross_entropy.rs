@@ -320,7 +320,7 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 /// softmax·Σq − q written into `grad`.
 ///
 /// # Accuracy
-/// Loss within 4 ULP + the sum's bound (relative; all terms are
+/// Loss within 4 ULP + 2⁻²² relative (the bound of its sums; all terms are
 /// non-negative) + n·2⁻¹⁴⁹·(1 + Σq) absolute (subnormal exponentials and
 /// products qᵢ·(m − zᵢ), as for
 /// [`softmax_cross_entropy_with_grad`]). Gradient within 4 ULP of

@@ -2,6 +2,8 @@
 //! sweep over every f32 bit pattern on all cores (sampled under emulation).
 #![allow(dead_code)]
 
+pub mod precision;
+
 /// Distance from `got` to the exact value `want` (an f64 reference), in units
 /// of the f32 ULP at `want`: 2^(e−23) for |want| in [2^e, 2^(e+1)), 2⁻¹⁴⁹ in
 /// the subnormal range. Overflow is measured on the extended grid where +inf
