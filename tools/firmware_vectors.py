@@ -7,7 +7,8 @@ offline with mpmath at 160 bits, independently of logitkit.
 Every expected value is the exact real result of the function on the exact
 f32 inputs, rounded to f64 (so the firmware can measure errors far below one
 f32 ULP), with the absolute tolerance the function's doc comment allows,
-computed from that exact value. A tolerance of 0 means "exactly this value"
+computed from that exact value and the bounds of docs/precision.toml (the
+table the host tests read too). A tolerance of 0 means "exactly this value"
 (infinities, zeros of either sign), -1 means "these exact f32 bits" (a signed
 zero). NaN means "any NaN".
 
@@ -15,13 +16,26 @@ Inputs are f32 bit patterns so nothing depends on decimal parsing.
 """
 
 import math
+import pathlib
 import random
 import struct
+import tomllib
 
 import mpmath
 from mpmath import mp, mpf
 
 mp.prec = 160
+
+PRECISION = tomllib.loads(
+    (pathlib.Path(__file__).resolve().parent.parent / "docs" / "precision.toml").read_text()
+)
+
+
+def B(kernel, key):
+    """A documented bound from docs/precision.toml (`*_log2` keys give the
+    power of two they name), as an mpf."""
+    v = PRECISION[kernel][key]
+    return mpf(2) ** int(v) if key.endswith("_log2") else mpf(v)
 
 INF = float("inf")
 NAN = float("nan")
@@ -128,7 +142,7 @@ def unary_ref(name, x):
         v = mpmath.exp(X)
         if f32(v) == 0.0:
             return exact(0.0)
-        return ulps(v, 1)
+        return ulps(v, B("exp", "ulp"))
     if name == "ln":
         if x < 0:
             return Ref(NAN, 0.0)
@@ -138,7 +152,7 @@ def unary_ref(name, x):
             return exact(INF)
         if x == 1.0:
             return exact(0.0)
-        return ulps(mpmath.log(X), 1)
+        return ulps(mpmath.log(X), B("ln", "ulp"))
     if name == "ln_1p":
         if x < -1:
             return Ref(NAN, 0.0)
@@ -148,25 +162,26 @@ def unary_ref(name, x):
             return exact(INF)
         if x == 0:
             return exact_bits(x)  # keeps the sign of zero
-        return ulps(mpmath.log1p(X), 1.5)
+        return ulps(mpmath.log1p(X), B("ln_1p", "ulp"))
     if name == "sigmoid":
         if x == INF:
             return exact(1.0)
         if x == -INF:
             return exact(0.0)
-        return ulps(sigmoid(X), 2)
+        return ulps(sigmoid(X), B("sigmoid", "ulp"))
     if name == "softplus":
         if x == INF:
             return exact(INF)
         if x == -INF:
             return exact(0.0)
-        return ulps(softplus(X), 2)
+        return ulps(softplus(X), B("softplus", "ulp"))
     if name == "log_sigmoid":
         if x == INF:
             return exact_bits(-0.0)
         if x == -INF:
             return exact(-INF)
-        return ulps(-softplus(-X), 2)
+        # log_sigmoid is −softplus(−x) bit for bit: softplus's bound.
+        return ulps(-softplus(-X), B("softplus", "ulp"))
     raise ValueError(name)
 
 
@@ -216,12 +231,12 @@ def row_refs(z, t, q):
                 ploss += m(qi) * lnk if v == INF else mpf("inf")
         return dict(
             lse=exact(INF),
-            softmax=[ulps(v, 2) if v else exact(0.0) for v in p],
-            log_softmax=[ulps(-lnk, 2) if v == INF else exact(-INF) for v in z],
-            loss=exact(0.0) if k == 1 and z[t] == INF else (ulps(loss, 4) if not mpmath.isinf(loss) else exact(INF)),
-            grad=[ulps(p[i] - (1 if i == t else 0), 4) if p[i] - (1 if i == t else 0) else exact(0.0) for i in range(n)],
-            probs_loss=ulps(ploss, 4) if not mpmath.isinf(ploss) else exact(INF),
-            probs_grad=[ulps(p[i] * Q - m(q[i]), 4) for i in range(n)],
+            softmax=[ulps(v, B("softmax", "ulp")) if v else exact(0.0) for v in p],
+            log_softmax=[ulps(-lnk, B("log_softmax", "ulp")) if v == INF else exact(-INF) for v in z],
+            loss=exact(0.0) if k == 1 and z[t] == INF else (ulps(loss, B("cross_entropy", "loss_ulp")) if not mpmath.isinf(loss) else exact(INF)),
+            grad=[ulps(p[i] - (1 if i == t else 0), B("cross_entropy", "grad_ulp")) if p[i] - (1 if i == t else 0) else exact(0.0) for i in range(n)],
+            probs_loss=ulps(ploss, B("cross_entropy_probs", "loss_ulp")) if not mpmath.isinf(ploss) else exact(INF),
+            probs_grad=[ulps(p[i] * Q - m(q[i]), B("cross_entropy_probs", "grad_ulp")) for i in range(n)],
         )
     M = m(mx)
     terms = [mpmath.exp(m(v) - M) if v != -INF else mpf(0) for v in z]
@@ -229,32 +244,50 @@ def row_refs(z, t, q):
     s_excess = S - 1
     lse = M + mpmath.log(S)
     out = {}
-    out["lse"] = ref(lse, mpf(0.5) * ulp32(lse) + mpf(2) ** -21 * s_excess / S)
+    lse_sub = n * B("log_sum_exp", "subnormal_log2")
+    out["lse"] = ref(
+        lse,
+        B("log_sum_exp", "ulp") * ulp32(lse) + B("log_sum_exp", "rel_log2") * s_excess / S + lse_sub,
+    )
     p = [tm / S for tm in terms]
     out["softmax"] = [
-        ref(v, 2 * ulp32(v) + mpf(2) ** -21 * v) if v != 0 else exact(0.0) for v in p
+        ref(v, B("softmax", "ulp") * ulp32(v) + B("softmax", "rel_log2") * v) if v != 0 else exact(0.0)
+        for v in p
     ]
     out["log_softmax"] = [
-        ref(m(v) - lse, 2 * ulp32(m(v) - lse) + mpf(2) ** -21) if v != -INF else exact(-INF)
+        ref(m(v) - lse, B("log_softmax", "ulp") * ulp32(m(v) - lse) + B("log_softmax", "abs_log2"))
+        if v != -INF else exact(-INF)
         for v in z
     ]
+    ce_sub = n * B("cross_entropy", "subnormal_log2")
     loss = lse - m(z[t]) if z[t] != -INF else mpf("inf")
     out["loss"] = (
-        exact(INF) if mpmath.isinf(loss) else ref(loss, 4 * ulp32(loss) + 3 * mpf(2) ** -24 * loss)
+        exact(INF) if mpmath.isinf(loss) else ref(loss, B("cross_entropy", "loss_ulp") * ulp32(loss) + ce_sub)
     )
     g = [p[i] - (1 if i == t else 0) for i in range(n)]
     gmax = max(abs(v) for v in g)
-    out["grad"] = [ref(v, 4 * ulp32(max(abs(v), mpf(2) ** -24 * gmax))) for v in g]
+    floor = B("cross_entropy", "grad_floor_log2") * gmax
+    out["grad"] = [
+        ref(v, B("cross_entropy", "grad_ulp") * ulp32(max(abs(v), floor)) + (ce_sub if i == t else 0))
+        for i, v in enumerate(g)
+    ]
     ploss = mpf(0)
     for v, qi in zip(z, q):
         if qi > 0:
             ploss += m(qi) * (lse - m(v)) if v != -INF else mpf("inf")
+    probs_sub = n * B("cross_entropy_probs", "subnormal_log2") * (1 + Q)
     out["probs_loss"] = (
-        exact(INF) if mpmath.isinf(ploss) else ref(ploss, 4 * ulp32(ploss) + 3 * mpf(2) ** -24 * ploss)
+        exact(INF) if mpmath.isinf(ploss) else ref(
+            ploss,
+            B("cross_entropy_probs", "loss_ulp") * ulp32(ploss)
+            + B("cross_entropy_probs", "sum_rel_log2") * ploss
+            + probs_sub,
+        )
     )
     pg = [p[i] * Q - m(q[i]) for i in range(n)]
     out["probs_grad"] = [
-        ref(v, 4 * ulp32(max(abs(v), p[i] * Q, m(q[i])))) if (v != 0 or p[i] * Q != 0) else exact(0.0)
+        ref(v, B("cross_entropy_probs", "grad_ulp") * ulp32(max(abs(v), p[i] * Q, m(q[i]))) + probs_sub)
+        if (v != 0 or p[i] * Q != 0) else exact(0.0)
         for i, v in enumerate(pg)
     ]
     return out
@@ -329,14 +362,16 @@ def bce_case(name, z, y, pw, w, reduction):
             sp, spn, sg, sgn = softplus(Z), softplus(-Z), sigmoid(Z), sigmoid(-Z)
         loss = (a * sp if a else 0) + (b * spn if b else 0)
         g = (a * sg - b * sgn) * scale
+        # Documented absolute term: a partial product that underflows.
+        sub = max(1, wi, p, wi * p) * (1 + abs(m(zi)) if not math.isinf(zi) else 1) * B("bce", "subnormal_log2")
         if mpmath.isinf(loss):
             losses.append(exact(INF))
         elif loss == 0:
             losses.append(exact(0.0))
         else:
-            losses.append(ulps(loss, 4))
+            losses.append(ref(loss, B("bce", "loss_ulp") * ulp32(loss) + sub))
         gref = max(abs(g), a * sg * scale, b * sgn * scale)
-        grads.append(exact(0.0) if gref == 0 else ref(g, 4 * ulp32(gref)))
+        grads.append(exact(0.0) if gref == 0 else ref(g, B("bce", "grad_ulp") * ulp32(gref) + sub * scale))
         total += loss
         tol_sum += mpf(losses[-1].tol) if not mpmath.isinf(loss) else 0
     if nan:
@@ -345,7 +380,7 @@ def bce_case(name, z, y, pw, w, reduction):
         tot = exact(INF)
     else:
         T = total * scale
-        tot = ref(T, tol_sum * scale + ulp32(T) + mpf(2) ** -22 * T)
+        tot = ref(T, tol_sum * scale + ulp32(T) + B("sum", "rel_log2") * T)
     return dict(name=name, z=z, y=y, pw=pw, w=w, reduction=reduction,
                 loss=losses, grad=grads, total=tot)
 
@@ -368,21 +403,20 @@ def focal_case(name, z, y, gamma, alpha, reduction):
         dm = sg * sgn * (1 - 2 * Y)
         focus = ce * G * mm ** (G - 1) * dm if gamma else mpf(0)
         g = at * (dce * mg + focus) * scale
-        cond = 1 + G * abs(mpmath.log(mm)) if mm > 0 else mpf(1)
-        if loss == 0 or f32(loss) == 0:
-            losses.append(ref(loss, 8 * cond * ulp32(loss)))
-        else:
-            losses.append(ref(loss, 8 * ulp32(loss) + G * abs(mpmath.log(mm)) * mpf(2) ** -23 * loss))
-        # No documented gradient bound: 16 ULP × the conditioning, of the
-        # larger of the two (non-cancelling) terms' magnitudes.
-        gm = at * (abs(dce) * mg + abs(focus)) * scale
-        grads.append(ref(g, 16 * cond * ulp32(max(abs(g), gm))))
+        # The documented bounds: the conditioning of x ↦ x^γ enters as
+        # γ·|ln(1 − p_t)|·2⁻²³ relative; a subnormal (1 − p_t)^γ as an
+        # absolute (1 + γ)(1 + |z|)·2⁻¹⁴⁸.
+        cond = G * abs(mpmath.log(mm)) * B("focal", "conditioning_log2") if mm > 0 else mpf(0)
+        sub = (1 + G) * (1 + abs(Z)) * B("focal", "subnormal_log2")
+        losses.append(ref(loss, B("focal", "loss_ulp") * ulp32(loss) + cond * loss + sub))
+        grads.append(ref(g, B("focal", "grad_ulp") * ulp32(g)
+                         + (B("focal", "grad_rel_log2") + cond) * abs(g) + sub * scale))
         total += loss
         tol_sum += mpf(losses[-1].tol)
     T = total * scale
     return dict(name=name, z=z, y=y, gamma=gamma, alpha=alpha, reduction=reduction,
                 loss=losses, grad=grads,
-                total=ref(T, tol_sum * scale + ulp32(T) + mpf(2) ** -22 * T))
+                total=ref(T, tol_sum * scale + ulp32(T) + B("sum", "rel_log2") * T))
 
 
 def bce_cases(rng):

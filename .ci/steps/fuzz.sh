@@ -34,11 +34,17 @@ for t in "${targets[@]}"; do
 done
 
 log=$(mktemp)
+# Fuzzing writes every new input into its first corpus directory: that is a
+# scratch copy, so the committed corpora change only by a deliberate commit.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch" "$log"' EXIT
 fuzz_for() { # target, extra cargo-fuzz options (e.g. --target-dir)
   local t=$1
   shift
-  if ! cargo +nightly fuzz run "$@" "$t" -- -max_total_time="$seconds" -rss_limit_mb=4096 \
-    -print_final_stats=1 >"$log" 2>&1; then
+  rm -rf "${scratch:?}/$t"
+  cp -r "corpus/$t" "$scratch/$t"
+  if ! cargo +nightly fuzz run "$@" "$t" "$scratch/$t" "regressions/$t" -- \
+    -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
     echo "fuzz: $t found an input that fails its check:" >&2
     grep -E -A3 "panicked at|ERROR|Test unit written" "$log" >&2 || tail -40 "$log" >&2
     exit 1
