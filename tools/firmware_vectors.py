@@ -262,13 +262,21 @@ def row_refs(z, t, q):
     ce_sub = n * B("cross_entropy", "subnormal_log2")
     loss = lse - m(z[t]) if z[t] != -INF else mpf("inf")
     out["loss"] = (
-        exact(INF) if mpmath.isinf(loss) else ref(loss, B("cross_entropy", "loss_ulp") * ulp32(loss) + ce_sub)
+        exact(INF) if mpmath.isinf(loss) else ref(
+            loss,
+            B("cross_entropy", "loss_ulp") * ulp32(loss) + B("cross_entropy", "loss_rel_log2") * loss + ce_sub,
+        )
     )
     g = [p[i] - (1 if i == t else 0) for i in range(n)]
     gmax = max(abs(v) for v in g)
     floor = B("cross_entropy", "grad_floor_log2") * gmax
     out["grad"] = [
-        ref(v, B("cross_entropy", "grad_ulp") * ulp32(max(abs(v), floor)) + (ce_sub if i == t else 0))
+        ref(
+            v,
+            B("cross_entropy", "grad_ulp") * ulp32(max(abs(v), floor))
+            + B("cross_entropy", "grad_rel_log2") * abs(v)
+            + (ce_sub if i == t else 0),
+        )
         for i, v in enumerate(g)
     ]
     ploss = mpf(0)
@@ -286,7 +294,12 @@ def row_refs(z, t, q):
     )
     pg = [p[i] * Q - m(q[i]) for i in range(n)]
     out["probs_grad"] = [
-        ref(v, B("cross_entropy_probs", "grad_ulp") * ulp32(max(abs(v), p[i] * Q, m(q[i]))) + probs_sub)
+        ref(
+            v,
+            B("cross_entropy_probs", "grad_ulp") * ulp32(max(abs(v), p[i] * Q, m(q[i])))
+            + B("cross_entropy_probs", "grad_rel_log2") * p[i] * Q
+            + probs_sub,
+        )
         if (v != 0 or p[i] * Q != 0) else exact(0.0)
         for i, v in enumerate(pg)
     ]

@@ -180,18 +180,26 @@ fn check_shapes(
 /// `per_element`, when `Some`, each element's loss.
 ///
 /// # Accuracy
-/// For labels in [0, 1], each element's loss within 4 ULP (relative, tiny
-/// losses included: softplus is ≤ 2 ULP and both terms are non-negative);
-/// gradient within 6 ULP of max(|g|, w(1−y)σ(z), wpyσ(−z)) (σ from the
-/// shared logistic quotient, ≤ 2.83 ULP over all 2³² inputs
-/// (`tests/elementwise_ulp.rs`), then up to five roundings; the
-/// fuzzer reached 5.2 with the mean's 1/n). Both plus
-/// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute: a partial product that
-/// underflows to a subnormal (σ or softplus for |z| > 87.3, or y·softplus
-/// times a small weight) carries an absolute error that the other factors
-/// scale (found by fuzzing; only results below about that size feel it). The reduction
-/// is a blocked sum (error independent of n). Checked against f64 in
-/// `tests/sigmoid_family.rs`.
+/// For labels in [0, 1] (smoothed labels as rounded to f32), each
+/// element's loss within 4 ULP and its gradient within 6 ULP of
+/// max(|g|, w(1−y)σ(z), wpyσ(−z)), both plus
+/// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute. The loss is relative, tiny
+/// losses included: softplus is ≤ 2 ULP and both terms are non-negative.
+/// The gradient takes σ from the shared logistic quotient, ≤ 2.83 ULP over
+/// all 2³² inputs (`tests/elementwise_ulp.rs`), then up to five roundings;
+/// the fuzzer reached 5.2 with the mean's 1/n, which multiplies the
+/// gradient and its max(…) but not the absolute term. That term is for a
+/// partial product that underflows to a subnormal (σ or softplus for
+/// |z| > 87.3, or y·softplus times a small weight): it carries an absolute
+/// error that the other factors scale (found by fuzzing; only results below
+/// about that size feel it). At an infinite logit 1 + |z| reads as 1: the
+/// loss is exactly 0 or +inf (special values), but y·σ(−z) times a tiny
+/// weight can still underflow in the gradient (found by fuzzing). The
+/// reduced loss is a blocked sum of the element losses, within 2⁻²² of
+/// their sum (relative, error independent of n), then times 1/n for a mean
+/// and rounded to f32: within the element bounds summed (times 1/n), plus
+/// 2⁻²² relative, plus ½ ULP; +inf if an element loss is. Checked against
+/// f64 in `tests/sigmoid_family.rs` and by the `bce` fuzz target.
 ///
 /// # Special values
 /// | z | y | loss | gradient |
@@ -354,16 +362,19 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// element's loss into `per_element` when it is `Some`.
 ///
 /// # Accuracy
-/// Relative error ≤ 8 ULP + γ·|ln(1 − p_t)|·2⁻²³ (the conditioning of
-/// x ↦ x^γ), for labels in {0, 1} and γ ≤ 64; with γ = 0 it is the
-/// α-weighted BCE. The gradient's two terms have the same sign for binary
-/// labels, so it is relatively accurate too: ≤ 12 ULP, plus 2⁻²² and
-/// γ·|ln(1 − p_t)|·2⁻²³ relative. Larger γ is accepted (no NaN from NaN-free input) but
-/// its products underflow: σ(∓z) vanishes in f32 where γ·σ(∓z) does not.
-/// Loss and gradient also carry (1 + γ)(1 + |z|)·2⁻¹⁴⁸ absolute where
-/// (1 − p_t)^γ is subnormal (found by fuzzing).
-/// Checked against f64 in `tests/sigmoid_family.rs` and by the `bce` fuzz
-/// target.
+/// For labels in {0, 1} and γ ≤ 64: relative error ≤ 8 ULP +
+/// γ·|ln(1 − p_t)|·2⁻²³ (the conditioning of x ↦ x^γ); the gradient within
+/// 12 ULP, plus 2⁻²² and γ·|ln(1 − p_t)|·2⁻²³ relative; both plus
+/// (1 + γ)(1 + |z|)·2⁻¹⁴⁸ absolute where (1 − p_t)^γ is subnormal (found by
+/// fuzzing). The gradient's two terms have the same sign for binary labels,
+/// so it is relatively accurate too; the mean's 1/n multiplies it and its
+/// bound but not the absolute term. Infinite logits give the limits. The
+/// reduced loss is bounded as [`bce_with_logits_with_grad`]'s. With γ = 0
+/// it is the α-weighted BCE: for labels 0 and 1 and a sum, loss and
+/// gradient within 2 ULP of [`bce_with_logits_with_grad`] with weights α_t.
+/// Larger γ is accepted (no NaN from NaN-free input) but its products
+/// underflow: σ(∓z) vanishes in f32 where γ·σ(∓z) does not. Checked against
+/// f64 in `tests/sigmoid_family.rs` and by the `bce` fuzz target.
 ///
 /// # Special values
 /// Infinite logits take the limits (loss 0 or +inf, gradient finite); NaN in

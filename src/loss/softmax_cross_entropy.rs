@@ -251,14 +251,31 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// loss = (m − z_t) + ln_1p(s′), m = max z, s′ = Σ_{zᵢ<m} e^{zᵢ−m} + ties − 1.
 ///
 /// # Accuracy
-/// Loss within 4 ULP (relative) of the exact value at any magnitude, tiny
-/// losses included: the terms are non-negative, the exponentials are
-/// corrected for the rounding of zᵢ − m and the sum's error does not grow
-/// with n. Plus n·2⁻¹⁴⁹ absolute: exponentials below 2⁻¹²⁶ (zᵢ < m − 87.3)
-/// are subnormal and carry absolute error, felt only by losses below about
-/// n·2⁻¹²⁶ (found by fuzzing). Gradient within 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|),
-/// plus the same n·2⁻¹⁴⁹ at the target. Checked against
-/// f64 and finite differences in `tests/softmax_family.rs`.
+/// Loss within 4 ULP + 2⁻²² relative, gradient within 4 ULP of
+/// max(|gᵢ|, 2⁻²⁴·max|g|) + 2⁻²¹·|gᵢ|, both plus n·2⁻¹⁴⁹ (absolute, in the
+/// loss and at the target's gradient only), of the exact values at any
+/// magnitude, tiny losses included: the terms are non-negative, the
+/// exponentials are corrected for the rounding of zᵢ − m and the sum's
+/// error does not grow with n. The n·2⁻¹⁴⁹: exponentials below 2⁻¹²⁶
+/// (zᵢ < m − 87.3) are subnormal and carry absolute error, felt only by
+/// values below about n·2⁻¹²⁶ (found by fuzzing).
+///
+/// Derivation, relative errors in units of u = 2⁻²⁴: each e^{zᵢ−m} is
+/// within 3u (`exp`'s 1 ULP and the rounding of the shift's correction);
+/// the blocked sum of those below m adds < 3u + 2⁻²⁹, so s′ = S − 1 is
+/// within < 6.1u (in the f32-pair kernel the compensated sum adds only
+/// n·u², and `ln_1p`'s 1.5 ULP adds 3u to ln S). The gap m − z_t is exact
+/// and ln S = ln(1 + s′) moves by at most s′'s relative error times
+/// s′/(1+s′) ≤ ln(1 + s′), so the loss is within < 6.1u (f32 pairs:
+/// 6u + n·u²) before its final rounding (≤ u): < 8u for n < 2²⁴, which
+/// 4 ULP (> 4u) + 2⁻²² covers. Each pᵢ is
+/// eᵢ (3u) over S (6.1u), with the roundings of 1/S and of the product:
+/// < 11.1u·|gᵢ|. At the target, p_t − 1 with p_t ≤ ½ ≤ |g_t| (< 10.1u·|g_t|)
+/// or, at a unique argmax, −s′/S, where the error of s′ cancels against
+/// S's (< 7.1u). 4 ULP (> 4u) + 2⁻²¹ (8u) covers each. Rows whose f32 sums
+/// round away the last bits of every lane reach 4.3 ULP on the loss and
+/// 5.6 ULP on the gradient. Checked against f64 and finite differences in
+/// `tests/softmax_family.rs`.
 ///
 /// Builds whose lane is one `f32` (Cortex-M, RISC-V, wasm without
 /// simd128), and rows of fewer than 16 logits on every build, compute the
@@ -320,13 +337,21 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 /// softmax·Σq − q written into `grad`.
 ///
 /// # Accuracy
-/// Loss within 4 ULP + 2⁻²² relative (the bound of its sums; all terms are
-/// non-negative) + n·2⁻¹⁴⁹·(1 + Σq) absolute (subnormal exponentials and
-/// products qᵢ·(m − zᵢ), as for
-/// [`softmax_cross_entropy_with_grad`]). Gradient within 4 ULP of
-/// max(|gᵢ|, pᵢ·Σq, qᵢ) + n·2⁻¹⁴⁹·(1 + Σq): where the
-/// target is close to the softmax, gᵢ is a difference of nearly equal
-/// numbers and only absolute accuracy is possible in f32.
+/// Loss within 4 ULP + 2⁻²² relative, gradient within 4 ULP of
+/// max(|gᵢ|, pᵢ·Σq, qᵢ) + 2⁻²⁰·pᵢ·Σq, both plus n·2⁻¹⁴⁹·(1 + Σq) absolute
+/// (subnormal exponentials and products qᵢ·(m − zᵢ), as for
+/// [`softmax_cross_entropy_with_grad`]). The loss's terms are all
+/// non-negative; where the target is close to the softmax, gᵢ is a
+/// difference of nearly equal numbers and only accuracy relative to
+/// pᵢ·Σq and qᵢ is possible in f32.
+///
+/// The gradient's relative term (u = 2⁻²⁴): pᵢ·Σq is eᵢ (3u, as for
+/// [`softmax_cross_entropy_with_grad`]) times Σq/S, where the blocked sum
+/// Σq carries 3u + 2⁻²⁹ and S 6.1u, rounded to f32 (u): < 13.1u·pᵢ·Σq before
+/// the product's and the difference's roundings (≤ 1 ULP of the larger
+/// term each); 4 ULP covers those and 2u·pᵢ·Σq, 2⁻²⁰ (16u) the rest. A
+/// target whose f32 lane sums round away their last bits reaches 5.1 ULP of
+/// max(|gᵢ|, pᵢ·Σq, qᵢ), beyond 4 ULP alone (`tests/softmax_family.rs`).
 ///
 /// # Special values
 /// As [`softmax_cross_entropy_with_grad`], with "the target" read as every
@@ -466,11 +491,30 @@ impl ProbsRow<'_> {
 /// smoothing ε, class weights, an ignore index, mean or sum.
 ///
 /// # Accuracy
-/// Each row's loss as [`softmax_cross_entropy_with_grad`] (4 ULP, and the
-/// smoothing sum's bound); the reduction is summed in f64. These bounds
-/// hold for ε, class weights and (with the mean) the total target weight
-/// that are 0 or within [2⁻⁶⁰, 2⁶⁰]; beyond, coefficients such as
-/// ε·w/C/Σw can be subnormal in f32 and the gradient loses relative
+/// Row r is a probability target q = (1 − ε)·w_t·onehot(t) + (ε/C)·w with
+/// Σq = (1 − ε)·w_t + ε·Σw/C, whose gradient before the reduction is
+/// g = softmax·Σq − q; the reduction scales by f = 1/Σ w_t over the rows
+/// not ignored (mean) or 1 (sum). Each row's loss (`per_row`) is within the
+/// bound of [`softmax_cross_entropy_probs_with_grad`]: 4 ULP + 2⁻²²
+/// relative, plus C·2⁻¹⁴⁹·(1 + Σq). The reduced loss is the rows' f64
+/// losses summed in f64, scaled and rounded once: within 4 ULP + 2⁻²² relative +
+/// f·C·2⁻¹⁴⁹·Σ_r(1 + Σq). The gradient, that kernel's bound scaled by f:
+/// each element within 4 ULP of f·max(|gᵢ|, pᵢ·Σq, qᵢ) +
+/// f·(2⁻²⁰·pᵢ·Σq + C·2⁻¹⁴⁹·(1 + Σq)).
+///
+/// Derivation (u = 2⁻²⁴): Σq is formed in f64 from the options, exact to
+/// 2⁻⁵⁰; the f32 coefficients f·Σq/S (S within 6.1u, rounded: u) and f·ε/C
+/// (u) and the product with wᵢ (u) leave pᵢ·Σq within < 10.1u and qᵢ
+/// within < 2u before the final roundings, inside the probability
+/// target's budget. A row's loss is (1 − ε)·w_t·(m − z_t) (exact in f64) +
+/// (ε/C)·Σ wᵢ·(m − zᵢ) (two roundings per term and the blocked sum:
+/// < 5.1u) + Σq·ln S (< 6.1u): < 6.1u; the f64 sum and scale add < 2⁻⁴⁸
+/// and the rounding to f32 u: < 8u. Checked element by element against
+/// PyTorch's definition written out in f64 in `tests/softmax_family.rs`.
+///
+/// These bounds hold for ε, class weights and (with the mean) the total
+/// target weight that are 0 or within [2⁻⁶⁰, 2⁶⁰]; beyond, coefficients
+/// such as ε·w/C/Σw can be subnormal in f32 and the gradient loses relative
 /// accuracy (found by fuzzing), though it stays finite and NaN-free.
 ///
 /// # Special values

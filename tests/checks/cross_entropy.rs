@@ -2,7 +2,10 @@
 //! with every option (label smoothing, class weights, ignore index, mean or
 //! sum, per-row losses), valid or not.
 
-use super::common::{ref_stats, ulp};
+use super::common::{
+    batch_grad_allowed, batch_loss_allowed, ce_grad_allowed, ce_loss_allowed, precision,
+    probs_grad_allowed, probs_loss_allowed, ref_stats,
+};
 use super::input::Input;
 use super::{has_nan, within};
 use logitkit::{
@@ -52,10 +55,11 @@ pub fn reference(z: &[f32], q: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     (loss, grad, scaled)
 }
 
-/// Loss bound: 4 ULP + the blocked sum's bound (relative) + `underflow`
-/// (absolute: n·2⁻¹⁴⁹·Σq from subnormal exponentials, documented).
+/// Panics unless the loss `got` is within `allowed` (a documented bound,
+/// absolute, from `tests/common`) of `want`, or both are the same special
+/// value.
 #[track_caller]
-fn assert_loss(what: &str, got: f32, want: f64, underflow: f64) {
+fn assert_loss(what: &str, got: f32, want: f64, allowed: f64) {
     if want.is_nan() {
         assert!(got.is_nan(), "{what}: loss {got:e}, want NaN");
         return;
@@ -64,24 +68,23 @@ fn assert_loss(what: &str, got: f32, want: f64, underflow: f64) {
         assert_eq!(got as f64, want, "{what}: loss");
         return;
     }
-    let allowed = 4.0 * ulp(want) + 2f64.powi(-22) * want.abs() + underflow;
     assert!(
         within(got, want, allowed),
-        "{what}: loss {got:e}, want {want:e}"
+        "{what}: loss {got:e}, want {want:e} (allowed {allowed:e})"
     );
     assert!(got >= 0.0 || want < 0.0, "{what}: negative loss {got:e}");
 }
 
-/// Gradient bound: 4 ULP of `scale[i]` (the magnitude the documented bound
-/// refers to) per element, + `underflow` (absolute, as for the loss).
+/// Panics unless each gradient element is within `allowed(i, want)` (a
+/// documented bound, absolute) of the reference, NaN exactly where it is.
 #[track_caller]
-fn assert_grad(what: &str, got: &[f32], want: &[f64], scale: &[f64], underflow: f64) {
-    for (i, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
+fn assert_grad(what: &str, got: &[f32], want: &[f64], allowed: impl Fn(usize, f64) -> f64) {
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         if w.is_nan() {
             assert!(g.is_nan(), "{what}: grad[{i}] = {g:e}, want NaN");
             continue;
         }
-        let allowed = 4.0 * ulp(s.max(w.abs())) + underflow;
+        let allowed = allowed(i, w);
         assert!(
             within(g, w, allowed),
             "{what}: grad[{i}] = {g:e}, want {w:e} (allowed {allowed:e})"
@@ -119,28 +122,31 @@ fn class_target(input: &mut Input) {
         .map(|i| if i == target { 1.0 } else { 0.0 })
         .collect();
     let (want, want_grad, _) = reference(&z, &q);
-    let underflow = n as f64 * 2f64.powi(-149);
-    assert_loss(
-        &format!("class target {target} of {z:?}"),
-        loss,
-        want,
-        underflow,
-    );
-    // Documented: 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|).
-    let floor = 2f64.powi(-24) * want_grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
-    let scale: Vec<f64> = want_grad.iter().map(|g| g.abs().max(floor)).collect();
     let what = format!("class target {target} of {z:?}");
-    assert_grad(&what, &grad, &want_grad, &scale, underflow);
+    // Documented: 4 ULP + 2⁻²² relative + n·2⁻¹⁴⁹.
+    assert_loss(&what, loss, want, ce_loss_allowed(want, n));
+    // Documented: 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|) + 2⁻²¹·|gᵢ|, plus n·2⁻¹⁴⁹
+    // at the target.
+    let gmax = want_grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let allowed = |i: usize, w: f64| ce_grad_allowed(w, gmax, n, i == target);
+    assert_grad(&what, &grad, &want_grad, allowed);
     if !has_nan(&z) {
         assert!(
             !has_nan(&grad) && !loss.is_nan(),
             "NaN from NaN-free logits"
         );
+        // Σg = 0 within the sum of the element bounds (what they imply).
         if z.iter().all(|x| x.is_finite()) {
             let sum: f64 = grad.iter().map(|&g| g as f64).sum();
+            let exact: f64 = want_grad.iter().sum();
+            let allowed_sum: f64 = want_grad
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| allowed(i, w))
+                .sum();
             assert!(
-                sum.abs() <= 2f64.powi(-20) + n as f64 * 2f64.powi(-148),
-                "Σ grad = {sum:e}"
+                (sum - exact).abs() <= allowed_sum,
+                "Σ grad = {sum:e}, beyond the element bounds' {allowed_sum:e}"
             );
         }
     }
@@ -189,17 +195,13 @@ fn probability_target(input: &mut Input) {
         format!("probability target, n = {n}")
     };
     let mass: f64 = q64.iter().sum();
-    assert_loss(&what, loss, want, n as f64 * 2f64.powi(-149) * (1.0 + mass));
-    // Documented: 4 ULP of max(|gᵢ|, pᵢ·Σq, qᵢ).
-    let scale: Vec<f64> = p_total.iter().zip(&q64).map(|(&a, &b)| a.max(b)).collect();
+    // Documented: 4 ULP + 2⁻²² relative + n·2⁻¹⁴⁹·(1 + Σq).
+    assert_loss(&what, loss, want, probs_loss_allowed(want, n, mass));
+    // Documented: 4 ULP of max(|gᵢ|, pᵢ·Σq, qᵢ) + 2⁻²⁰·pᵢ·Σq +
+    // n·2⁻¹⁴⁹·(1 + Σq).
     if !has_nan(&q) {
-        assert_grad(
-            &what,
-            &grad,
-            &want_grad,
-            &scale,
-            n as f64 * 2f64.powi(-149) * (1.0 + mass),
-        );
+        let allowed = |i: usize, w: f64| probs_grad_allowed(w, p_total[i], q64[i], n, mass);
+        assert_grad(&what, &grad, &want_grad, allowed);
     }
     if !has_nan(&z) && !has_nan(&q) {
         assert!(
@@ -312,7 +314,8 @@ fn batch(input: &mut Input) {
     let eps64 = eps as f64;
     let mut row_losses = Vec::new();
     let mut row_grads = Vec::new();
-    let mut row_scales = Vec::new();
+    let mut row_p_mass = Vec::new();
+    let mut row_q = Vec::new();
     let mut row_masses: Vec<f64> = Vec::new();
     let mut denom = 0.0;
     for (r, &t) in targets.iter().enumerate() {
@@ -321,7 +324,8 @@ fn batch(input: &mut Input) {
             row_losses.push(0.0);
             row_masses.push(0.0);
             row_grads.push(vec![0.0; c]);
-            row_scales.push(vec![0.0; c]);
+            row_p_mass.push(vec![0.0; c]);
+            row_q.push(vec![0.0; c]);
             continue;
         }
         denom += w(t);
@@ -334,7 +338,8 @@ fn batch(input: &mut Input) {
         row_masses.push(q.iter().sum());
         let (l, g, pq) = reference(zr, &q);
         row_losses.push(l);
-        row_scales.push(pq.iter().zip(&q).map(|(&a, &b)| a.max(b)).collect());
+        row_p_mass.push(pq);
+        row_q.push(q);
         row_grads.push(g);
     }
     let factor = match reduction {
@@ -365,32 +370,59 @@ fn batch(input: &mut Input) {
     if !in_domain {
         return;
     }
-    let underflow: f64 = row_masses.iter().sum::<f64>() * c as f64 * 2f64.powi(-149) * factor;
+    // Documented ([cross_entropy_batch]): the reduced loss within 4 ULP +
+    // 2⁻²² relative + f·C·2⁻¹⁴⁹·Σ_rows(1 + Σq); each row's loss within the
+    // probability-target bound; each gradient element within the
+    // probability-target bound of the unscaled row gradient, scaled by f.
+    let subnormal = precision::bound("cross_entropy_batch", "subnormal_log2");
+    let underflow: f64 = targets
+        .iter()
+        .zip(&row_masses)
+        .filter(|&(&t, _)| Some(t) != ignore)
+        .map(|(_, &mass)| 1.0 + mass)
+        .sum::<f64>()
+        * c as f64
+        * subnormal
+        * factor;
     let what = format!(
         "batch of {rows}×{c} ({options:?}), targets {targets:?}, row losses {row_losses:?}, kernel per row {per_row:?}"
     );
-    assert_loss(&what, loss, want, underflow);
+    assert_loss(&what, loss, want, batch_loss_allowed(want, underflow));
     for r in 0..rows {
+        if Some(targets[r]) == ignore {
+            let g = &grad[r * c..(r + 1) * c];
+            assert!(
+                g.iter().all(|&v| v == 0.0) && (plen == 0 || per_row[r] == 0.0),
+                "batch row {r}: ignored, but loss {:?} and gradient {g:?}",
+                per_row.get(r)
+            );
+            continue;
+        }
         if plen > 0 {
             let what = format!("batch row {r} (target {}, {options:?})", targets[r]);
-            assert_loss(
-                &what,
-                per_row[r],
-                row_losses[r],
-                c as f64 * 2f64.powi(-149) * row_masses[r],
-            );
+            let allowed = probs_loss_allowed(row_losses[r], c, row_masses[r]);
+            assert_loss(&what, per_row[r], row_losses[r], allowed);
         }
         let g: Vec<f64> = row_grads[r]
             .iter()
             .map(|&x| if factor == 0.0 { 0.0 } else { x * factor })
             .collect();
-        let s: Vec<f64> = row_scales[r].iter().map(|&x| x * factor).collect();
-        let underflow = c as f64 * 2f64.powi(-149) * row_masses[r] * factor;
         let what = format!(
             "batch row {r} of {rows} (target {}, logits {:?}, {options:?})",
             targets[r],
             &z[r * c..(r + 1) * c]
         );
-        assert_grad(&what, &grad[r * c..(r + 1) * c], &g, &s, underflow);
+        let allowed = |i: usize, _: f64| {
+            batch_grad_allowed(
+                row_grads[r][i],
+                row_p_mass[r][i],
+                row_q[r][i],
+                c,
+                row_masses[r],
+                factor,
+                "cross_entropy_batch",
+            )
+        };
+        assert_grad(&what, &grad[r * c..(r + 1) * c], &g, allowed);
     }
 }

@@ -1,88 +1,82 @@
 //! Lane math: exp, ln, ln_1p, sigmoid, softplus, log_sigmoid and the
-//! sigmoid-family backward products.
+//! sigmoid-family backward products, each held to its documented bound in
+//! `docs/precision.toml` (the section named after the kernel).
 
+use super::common::precision::bound;
 use super::common::{ref_sigmoid, ref_softplus, ulp};
 use super::input::Input;
 use super::{assert_near, assert_same_bits, within};
 use logitkit::Error;
 
-/// An elementwise kernel: its scalar and slice forms, f64 reference and
-/// documented ULP bound.
+/// An elementwise kernel: its scalar and slice forms and f64 reference;
+/// its documented bound is `ulp` of the table section of the same name.
 struct Elementwise {
     name: &'static str,
     scalar: fn(f32) -> f32,
     in_place: fn(&mut [f32]),
     into: fn(&[f32], &mut [f32]) -> Result<(), Error>,
     reference: fn(f64) -> f64,
-    bound: f64,
 }
 
 macro_rules! elementwise {
-    ($name:ident, $in_place:ident, $into:ident, $reference:expr, $bound:expr) => {
+    ($name:ident, $in_place:ident, $into:ident, $reference:expr) => {
         Elementwise {
             name: stringify!($name),
             scalar: logitkit::$name,
             in_place: logitkit::$in_place,
             into: logitkit::$into,
             reference: $reference,
-            bound: $bound,
         }
     };
 }
 
 const ELEMENTWISE: [Elementwise; 6] = [
-    elementwise!(exp, exp_in_place, exp_into, f64::exp, 1.0),
-    elementwise!(ln, ln_in_place, ln_into, f64::ln, 1.0),
-    elementwise!(ln_1p, ln_1p_in_place, ln_1p_into, f64::ln_1p, 1.5),
-    elementwise!(sigmoid, sigmoid_in_place, sigmoid_into, ref_sigmoid, 2.0),
-    elementwise!(
-        softplus,
-        softplus_in_place,
-        softplus_into,
-        ref_softplus,
-        2.0
-    ),
-    elementwise!(
-        log_sigmoid,
-        log_sigmoid_in_place,
-        log_sigmoid_into,
-        |x| -ref_softplus(-x),
-        2.0
-    ),
+    elementwise!(exp, exp_in_place, exp_into, f64::exp),
+    elementwise!(ln, ln_in_place, ln_into, f64::ln),
+    elementwise!(ln_1p, ln_1p_in_place, ln_1p_into, f64::ln_1p),
+    elementwise!(sigmoid, sigmoid_in_place, sigmoid_into, ref_sigmoid),
+    elementwise!(softplus, softplus_in_place, softplus_into, ref_softplus),
+    elementwise!(log_sigmoid, log_sigmoid_in_place, log_sigmoid_into, |x| {
+        -ref_softplus(-x)
+    }),
 ];
 
-type BackwardKernel = fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
+pub type BackwardKernel = fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>;
 
-/// A sigmoid-family backward product: the f64 reference of its local
-/// derivative and that factor's bound in ULP before the multiply by the
-/// upstream gradient.
-struct Backward {
-    name: &'static str,
-    kernel: BackwardKernel,
-    derivative: fn(f64) -> f64,
-    bound: f64,
+/// A sigmoid-family backward product and the f64 reference of its local
+/// derivative; its documented bound is the table section of the same name
+/// ([`backward_allowed`]).
+pub struct Backward {
+    pub name: &'static str,
+    pub kernel: BackwardKernel,
+    pub derivative: fn(f64) -> f64,
 }
 
-const BACKWARD: [Backward; 3] = [
+pub const BACKWARD: [Backward; 3] = [
     Backward {
         name: "sigmoid_backward",
         kernel: logitkit::sigmoid_backward,
         derivative: |x| ref_sigmoid(x) * ref_sigmoid(-x),
-        bound: 6.0,
     },
     Backward {
         name: "softplus_backward",
         kernel: logitkit::softplus_backward,
         derivative: ref_sigmoid,
-        bound: 2.0,
     },
     Backward {
         name: "log_sigmoid_backward",
         kernel: logitkit::log_sigmoid_backward,
         derivative: |x| ref_sigmoid(-x),
-        bound: 2.0,
     },
 ];
+
+/// |error| documented for the backward product `name` whose exact value is
+/// `want` = derivative(x)·g: `ulp` ULP of it plus `abs_log2`·|g| (the
+/// derivative's σ factors lose their relative accuracy where they are
+/// subnormal).
+pub fn backward_allowed(name: &str, want: f64, g: f32) -> f64 {
+    bound(name, "ulp") * ulp(want) + bound(name, "abs_log2") * (g as f64).abs()
+}
 
 pub fn check(data: &[u8]) {
     let mut input = Input::new(data);
@@ -94,9 +88,9 @@ pub fn check(data: &[u8]) {
         in_place,
         into,
         reference,
-        bound,
     } in ELEMENTWISE
     {
+        let ulps = bound(name, "ulp");
         let mut a = xs.clone();
         in_place(&mut a);
         let mut b = vec![0.0; n];
@@ -115,7 +109,7 @@ pub fn check(data: &[u8]) {
                 want.is_nan(),
                 "{name}({x:e}) = {y:e}: NaN contract"
             );
-            assert_near(format_args!("{name}({x:e})"), y, want, bound, 0.0);
+            assert_near(format_args!("{name}({x:e})"), y, want, ulps, 0.0);
         }
         let mut wrong = vec![0.0; n + 1];
         assert!(
@@ -137,7 +131,6 @@ pub fn check(data: &[u8]) {
         name,
         kernel,
         derivative,
-        bound,
     } in BACKWARD
     {
         let mut grad_in = vec![0.0; n];
@@ -152,10 +145,7 @@ pub fn check(data: &[u8]) {
             if g.is_infinite() {
                 continue; // IEEE arithmetic: 0·inf = NaN where the factor underflows
             }
-            // The factor is within `bound` ULP of d; the product adds one
-            // rounding, and an underflowed factor (d < 2⁻¹²⁶) loses its
-            // relative accuracy before the multiply (documented).
-            let allowed = bound * ulp(d) * (g as f64).abs() + 0.5 * ulp(want);
+            let allowed = backward_allowed(name, want, g);
             let err = super::distance(got, want);
             assert!(
                 within(got, want, allowed),

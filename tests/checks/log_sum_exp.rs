@@ -1,13 +1,13 @@
 //! log-sum-exp in one pass, and the streaming state split at arbitrary
 //! points, fed by `extend` or `push`, and merged in arbitrary order.
 
-use super::common::{ref_lse, ref_stats, ulp};
+use super::common::{lse_allowed, ref_lse, ref_stats};
 use super::input::Input;
 use super::{has_nan, within};
 use logitkit::{LogSumExp, log_sum_exp};
 
-/// The documented bound of `log_sum_exp` (absolute): ½ ulp(lse) +
-/// 2⁻²¹·s′/(1+s′) + n·2⁻¹⁴⁹, plus 2⁻⁴⁰·|lse| for the f64 reference's own rounding.
+/// The documented bound of `log_sum_exp` (`[log_sum_exp]` of
+/// `docs/precision.toml`, absolute): ½ ulp(lse) + 2⁻²¹·s′/(1+s′) + n·2⁻¹⁴⁹.
 pub fn assert_lse(what: &str, xs: &[f32], got: f32) {
     let want = ref_lse(xs);
     if want.is_nan() || want.is_infinite() {
@@ -18,20 +18,18 @@ pub fn assert_lse(what: &str, xs: &[f32], got: f32) {
         return;
     }
     let (m, s) = ref_stats(xs);
-    let underflow = xs.len() as f64 * 2f64.powi(-149);
-    let allowed =
-        0.5 * ulp(want) + 2f64.powi(-21) * s / (1.0 + s) + underflow + 2f64.powi(-40) * want.abs();
+    let allowed = lse_allowed(want, s, xs.len());
     let err = super::distance(got, want);
     assert!(
         within(got, want, allowed),
         "{what} of {} values: got {got:e}, want {want:e}, |Δ| {err:e} > {allowed:e}",
         xs.len()
     );
-    // max ≤ lse ≤ max + ln n, up to the final rounding.
+    // max ≤ lse exactly; lse ≤ max + ln n up to the bound.
     let n = xs.len() as f64;
     assert!(got as f64 >= m, "{what}: {got:e} below the max {m:e}");
     assert!(
-        got as f64 <= m + n.ln() + ulp(m + n.ln()),
+        got as f64 <= m + n.ln() + allowed,
         "{what}: {got:e} above max + ln n = {:e}",
         m + n.ln()
     );

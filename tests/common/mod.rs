@@ -405,3 +405,106 @@ pub fn ref_sigmoid(x: f64) -> f64 {
 pub fn ref_softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
+
+// ---- The documented bounds of the softmax family and the cross-entropy ----
+//
+// Each function returns the largest |got − exact| that a doc comment allows,
+// with the values of `docs/precision.toml` (one function per documented
+// bound, shared by `tests/softmax_family.rs` and the fuzz checks). ULPs are
+// f32 ULPs of the exact value ([`ulp`]: 2⁻¹⁴⁹ among subnormals).
+
+/// `[log_sum_exp]`: ½ ulp(lse) + 2⁻²¹·s′/(1+s′) + n·2⁻¹⁴⁹, with
+/// s′ = Σ e^{xᵢ−m} − 1.
+pub fn lse_allowed(lse: f64, excess: f64, n: usize) -> f64 {
+    let b = |key| precision::bound("log_sum_exp", key);
+    b("ulp") * ulp(lse) + b("rel_log2") * excess / (1.0 + excess) + n as f64 * b("subnormal_log2")
+}
+
+/// `[softmax]`: 2 ULP + 2⁻²¹·pᵢ.
+pub fn softmax_allowed(p: f64) -> f64 {
+    let b = |key| precision::bound("softmax", key);
+    b("ulp") * ulp(p) + b("rel_log2") * p.abs()
+}
+
+/// `[log_softmax]`: 2 ULP + 2⁻²¹.
+pub fn log_softmax_allowed(lp: f64) -> f64 {
+    let b = |key| precision::bound("log_softmax", key);
+    b("ulp") * ulp(lp) + b("abs_log2")
+}
+
+/// `[softmax_backward]`: 1.5 ULP of pᵢ·(gᵢ − ⟨g, p⟩) (`want`), plus pᵢ
+/// times the dot product's error 2⁻²¹·Σ|pⱼgⱼ| + ½ ulp(⟨g, p⟩) + n·2⁻¹⁵⁰.
+pub fn softmax_backward_allowed(want: f64, p: f64, dot: f64, dot_abs: f64, n: usize) -> f64 {
+    let b = |key| precision::bound("softmax_backward", key);
+    let dot_err =
+        b("dot_rel_log2") * dot_abs + b("dot_ulp") * ulp(dot) + n as f64 * b("dot_subnormal_log2");
+    b("ulp") * ulp(want) + p * dot_err
+}
+
+/// `[log_softmax_backward]`: 4 ULP of max(|gᵢ − pᵢ·Σg|, pᵢ·|Σg|) +
+/// 2⁻²¹·pᵢ·Σ|g| + 2⁻¹⁴⁸·Σ|g|, with pᵢ = e^{log_probsᵢ}, `want` = gᵢ − pᵢ·Σg.
+pub fn log_softmax_backward_allowed(want: f64, p: f64, total: f64, total_abs: f64) -> f64 {
+    let b = |key| precision::bound("log_softmax_backward", key);
+    let scale = want.abs().max(p * total.abs());
+    b("ulp") * ulp(scale) + b("sum_rel_log2") * p * total_abs + b("subnormal_log2") * total_abs
+}
+
+/// `[cross_entropy]` loss: 4 ULP + 2⁻²¹ relative + n·2⁻¹⁴⁹.
+pub fn ce_loss_allowed(loss: f64, n: usize) -> f64 {
+    let b = |key| precision::bound("cross_entropy", key);
+    b("loss_ulp") * ulp(loss) + b("loss_rel_log2") * loss.abs() + n as f64 * b("subnormal_log2")
+}
+
+/// `[cross_entropy]` gradient element gᵢ: 4 ULP of max(|gᵢ|, 2⁻²⁴·max|g|) +
+/// 2⁻²¹·|gᵢ|, plus n·2⁻¹⁴⁹ at the target.
+pub fn ce_grad_allowed(g: f64, gmax: f64, n: usize, at_target: bool) -> f64 {
+    let b = |key| precision::bound("cross_entropy", key);
+    let scale = g.abs().max(b("grad_floor_log2") * gmax);
+    let underflow = if at_target {
+        n as f64 * b("subnormal_log2")
+    } else {
+        0.0
+    };
+    b("grad_ulp") * ulp(scale) + b("grad_rel_log2") * g.abs() + underflow
+}
+
+/// `[cross_entropy_probs]` loss: 4 ULP + 2⁻²¹ relative + n·2⁻¹⁴⁹·(1 + Σq).
+pub fn probs_loss_allowed(loss: f64, n: usize, mass: f64) -> f64 {
+    let b = |key| precision::bound("cross_entropy_probs", key);
+    b("loss_ulp") * ulp(loss)
+        + b("sum_rel_log2") * loss.abs()
+        + n as f64 * b("subnormal_log2") * (1.0 + mass)
+}
+
+/// `[cross_entropy_probs]` gradient element gᵢ = pᵢ·Σq − qᵢ: 4 ULP of
+/// max(|gᵢ|, pᵢ·Σq, qᵢ) + 2⁻²⁰·pᵢ·Σq + n·2⁻¹⁴⁹·(1 + Σq); `p_mass` = pᵢ·Σq.
+pub fn probs_grad_allowed(g: f64, p_mass: f64, q: f64, n: usize, mass: f64) -> f64 {
+    batch_grad_allowed(g, p_mass, q, n, mass, 1.0, "cross_entropy_probs")
+}
+
+/// `[cross_entropy_batch]` gradient element: the probability-target bound of
+/// the row's unscaled gᵢ = pᵢ·Σq − qᵢ scaled by the reduction's factor f:
+/// 4 ULP of f·max(|gᵢ|, pᵢ·Σq, qᵢ) + f·(2⁻²⁰·pᵢ·Σq + C·2⁻¹⁴⁹·(1 + Σq)).
+/// `kernel` names the table section (`cross_entropy_probs` is f = 1).
+pub fn batch_grad_allowed(
+    g: f64,
+    p_mass: f64,
+    q: f64,
+    classes: usize,
+    mass: f64,
+    factor: f64,
+    kernel: &str,
+) -> f64 {
+    let b = |key| precision::bound(kernel, key);
+    let scale = g.abs().max(p_mass).max(q);
+    b("grad_ulp") * ulp(factor * scale)
+        + factor
+            * (b("grad_rel_log2") * p_mass + classes as f64 * b("subnormal_log2") * (1.0 + mass))
+}
+
+/// `[cross_entropy_batch]` reduced loss: 4 ULP + 2⁻²¹ relative +
+/// f·C·2⁻¹⁴⁹·Σ_rows(1 + Σq) (`underflow`, already summed and scaled).
+pub fn batch_loss_allowed(loss: f64, underflow: f64) -> f64 {
+    let b = |key| precision::bound("cross_entropy_batch", key);
+    b("loss_ulp") * ulp(loss) + b("loss_rel_log2") * loss.abs() + underflow
+}
