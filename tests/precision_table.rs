@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::precision::{Value, entries, render_quote};
+use common::precision::{Value, entries, render, render_quote};
 use std::path::Path;
 
 #[test]
@@ -33,6 +33,21 @@ fn every_documented_bound_quotes_the_table() {
                     "{file} does not state [{}]: {quote:?}",
                     entry.kernel
                 ));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_readme_accuracy_table_quotes_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let mut missing = Vec::new();
+    for entry in entries() {
+        if let Some(row) = render(entry, "readme") {
+            if !readme.lines().any(|line| line.starts_with(&row)) {
+                missing.push(format!("README.md has no row starting {row:?}"));
             }
         }
     }

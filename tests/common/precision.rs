@@ -99,19 +99,22 @@ pub fn parse(source: &str) -> Vec<Entry> {
     entries
 }
 
+/// A basic string without escapes, or a literal ('…') string.
 fn unquote(s: &str) -> Option<String> {
-    s.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
+    ['"', '\'']
+        .iter()
+        .find_map(|&q| s.strip_prefix(q).and_then(|s| s.strip_suffix(q)))
         .map(str::to_string)
 }
 
 /// The line without a `#` comment (a `#` inside a string is kept).
 fn strip_comment(line: &str) -> &str {
-    let mut in_string = false;
+    let mut open: Option<char> = None;
     for (i, c) in line.char_indices() {
-        match c {
-            '"' => in_string = !in_string,
-            '#' if !in_string => return &line[..i],
+        match (c, open) {
+            ('"' | '\'', None) => open = Some(c),
+            (q, Some(o)) if q == o => open = None,
+            ('#', None) => return &line[..i],
             _ => {}
         }
     }
@@ -122,8 +125,15 @@ fn strip_comment(line: &str) -> &str {
 /// 0.5 as ½, whole numbers without a decimal point, `*_log2` fields as a
 /// power of two with a superscript exponent (2⁻²¹).
 pub fn render_quote(entry: &Entry) -> String {
-    let Some(Value::Text(quote)) = entry.field("quote") else {
-        panic!("docs/precision.toml: [{}] has no quote", entry.kernel);
+    render(entry, "quote")
+        .unwrap_or_else(|| panic!("docs/precision.toml: [{}] has no quote", entry.kernel))
+}
+
+/// The text field `key` of `entry` rendered as [`render_quote`] does, if
+/// the entry has it.
+pub fn render(entry: &Entry, key: &str) -> Option<String> {
+    let Some(Value::Text(quote)) = entry.field(key) else {
+        return None;
     };
     let mut out = quote.clone();
     for (key, value) in &entry.fields {
@@ -139,7 +149,7 @@ pub fn render_quote(entry: &Entry) -> String {
         };
         out = out.replace(&format!("{{{key}}}"), &written);
     }
-    out
+    Some(out)
 }
 
 fn superscript(n: i64) -> String {
