@@ -40,7 +40,7 @@ pub fn sigmoid_lane<V: Lane>(x: V) -> V {
 /// | x | σ(x) |
 /// |---|---|
 /// | NaN | NaN (payload kept) |
-/// | +inf, x > 16.7 | 1 |
+/// | +inf, x ≥ 17.32868 (`0x418aa123`) | 1 |
 /// | −inf, x < −103.98 | +0 |
 /// | ±0 | ½ |
 /// | −103.98 < x < −87.3 | subnormal, accurate (σ(−100) ≈ 3.7e−44) |
