@@ -546,20 +546,18 @@ unsafe fn bce(
             label_smoothing: opts.label_smoothing,
             reduction,
         };
-        // SAFETY: n writable floats unless NULL (contract), disjoint from
-        // the inputs and from grad (checked).
-        let per_element = unsafe { optional_mut(per_element, n) }?;
-        // SAFETY: n writable floats unless NULL (contract), disjoint from
-        // the inputs and from per_element (checked).
-        let grad = unsafe { optional_mut(grad, n) }?;
-        let value = match grad {
-            Some(grad) => {
-                logitkit::bce_with_logits_with_grad(logits, labels, &options, grad, per_element)?
-            }
-            None => logitkit::bce_with_logits(logits, labels, &options, per_element)?,
-        };
-        // SAFETY: one writable float (contract), checked above; written last.
-        unsafe { put(loss, value) }
+        // SAFETY: the outputs were checked and found disjoint from the
+        // inputs and from each other above.
+        unsafe {
+            write_elementwise_loss(
+                n,
+                grad,
+                per_element,
+                loss,
+                |g, per| logitkit::bce_with_logits_with_grad(logits, labels, &options, g, per),
+                |per| logitkit::bce_with_logits(logits, labels, &options, per),
+            )
+        }
     })())
 }
 
@@ -663,6 +661,33 @@ pub struct lk_focal_options {
     pub reduction: lk_reduction,
 }
 
+/// The outputs of an elementwise loss (BCE, focal): the gradient form when
+/// `grad` is not NULL, else the loss-only form; the loss is written last.
+///
+/// # Safety
+/// `grad` and `per_element` are NULL or `n` writable floats, disjoint from
+/// every input and from each other; `loss` is one writable float.
+unsafe fn write_elementwise_loss(
+    n: usize,
+    grad: *mut f32,
+    per_element: *mut f32,
+    loss: *mut f32,
+    with_grad: impl FnOnce(&mut [f32], Option<&mut [f32]>) -> Result<f32, logitkit::Error>,
+    loss_only: impl FnOnce(Option<&mut [f32]>) -> Result<f32, logitkit::Error>,
+) -> Result<(), lk_status> {
+    // SAFETY: n writable floats unless NULL, disjoint from the inputs and
+    // from grad (this function's contract).
+    let per_element = unsafe { optional_mut(per_element, n) }?;
+    // SAFETY: as for `per_element`.
+    let grad = unsafe { optional_mut(grad, n) }?;
+    let value = match grad {
+        Some(grad) => with_grad(grad, per_element)?,
+        None => loss_only(per_element)?,
+    };
+    // SAFETY: one writable float (this function's contract); written last.
+    unsafe { put(loss, value) }
+}
+
 /// Shared body of the focal forms (`grad` NULL for the loss only).
 ///
 /// # Safety
@@ -700,20 +725,18 @@ unsafe fn focal(
         let logits = unsafe { slice(logits, n) }?;
         // SAFETY: as for `logits`.
         let labels = unsafe { slice(labels, n) }?;
-        // SAFETY: n writable floats unless NULL (contract), disjoint from
-        // the inputs and from grad (checked).
-        let per_element = unsafe { optional_mut(per_element, n) }?;
-        // SAFETY: n writable floats unless NULL (contract), disjoint from
-        // the inputs and from per_element (checked).
-        let grad = unsafe { optional_mut(grad, n) }?;
-        let value = match grad {
-            Some(grad) => {
-                logitkit::sigmoid_focal_loss_with_grad(logits, labels, &options, grad, per_element)?
-            }
-            None => logitkit::sigmoid_focal_loss(logits, labels, &options, per_element)?,
-        };
-        // SAFETY: one writable float (contract), checked above; written last.
-        unsafe { put(loss, value) }
+        // SAFETY: the outputs were checked and found disjoint from the
+        // inputs and from each other above.
+        unsafe {
+            write_elementwise_loss(
+                n,
+                grad,
+                per_element,
+                loss,
+                |g, per| logitkit::sigmoid_focal_loss_with_grad(logits, labels, &options, g, per),
+                |per| logitkit::sigmoid_focal_loss(logits, labels, &options, per),
+            )
+        }
     })())
 }
 
