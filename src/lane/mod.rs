@@ -90,6 +90,10 @@ pub trait Lane:
     fn widen_add(self, into: &mut Self::Wide);
     /// Σ of the lanewise totals, in f64.
     fn wide_sum(totals: Self::Wide) -> f64;
+    /// Transposes a square block of `WIDTH` vectors in place (lane i of
+    /// vector j trades places with lane j of vector i); a block of any other
+    /// length is left as it is.
+    fn transpose(block: &mut [Self]);
     /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
     fn first_lanes(n: usize) -> Self::Mask {
         let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);

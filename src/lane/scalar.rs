@@ -64,6 +64,9 @@ impl Lane for f32 {
     const WIDTH: usize = 1;
 
     #[inline(always)]
+    fn transpose(_: &mut [Self]) {}
+
+    #[inline(always)]
     fn splat(x: f32) -> Self {
         x
     }

@@ -40,6 +40,12 @@ macro_rules! wide_lane {
                 }
             }
             #[inline(always)]
+            fn transpose(block: &mut [Self]) {
+                if let Ok(square) = <&mut [Self; $width]>::try_from(block) {
+                    *square = wide::$float::transpose(*square);
+                }
+            }
+            #[inline(always)]
             fn first(self) -> f32 {
                 self.as_array()[0]
             }

@@ -7,11 +7,12 @@
 //! 2021). The gradient is softmax·Q − q; at a unique argmax, where
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
-use super::one_lane_cross_entropy;
 use super::options::{CrossEntropyOptions, Reduction};
+use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::reduce::{blocked_sum, row_max};
+use crate::softmax::short_rows::is_short;
 use crate::softmax::{
     Row, RowStats, SeparateIo, analyze_with_max, exp_terms, scale_exps, weighted_gap,
 };
@@ -210,20 +211,17 @@ fn non_finite_row(
     }
 }
 
-/// Rows shorter than this take the f32-pair kernel on every build. Below
-/// it the vector kernel's fixed cost (partial vectors, the f64 `log1p`,
-/// lane bookkeeping) outweighs its lanes. Measured on x86-64 with a loop
-/// over rows, default and AVX-512 builds: the pair kernel was 1.2× to 3.7×
-/// faster for 2 to 11 logits, about even (0.94× to 1.3×) for 12 to 15, and
-/// slower from 16 on (0.7× at 16, 0.1× at 512).
-const SHORT_ROW: usize = 16;
-
-/// A plain class target's row: by the f32-pair kernel
-/// ([`one_lane_cross_entropy`]) on one-lane builds, where it links no f64
-/// arithmetic, and for short rows; elsewhere by the vector kernel.
+/// A plain class target's row: on one-lane builds by the f32-pair kernel
+/// ([`one_lane_cross_entropy`]), which links no f64 arithmetic; on vector
+/// builds by the short-row kernel ([`short_cross_entropy`]) for rows of
+/// at most two vectors, whose fixed cost is a few vector operations, and by
+/// the long-row kernel above that.
 fn class_row_any_width(logits: &[f32], target: &ClassTarget, grad: &mut [f32]) -> f32 {
-    if <Simd as Lane>::WIDTH == 1 || logits.len() < SHORT_ROW {
+    if <Simd as Lane>::WIDTH == 1 {
         one_lane_cross_entropy::class_row(logits, target.class, grad)
+    } else if is_short(logits.len()) {
+        let (hi, lo) = short_cross_entropy::class_row(logits, target.class, grad);
+        hi + lo
     } else {
         class_row(logits, target, 1.0, grad) as f32
     }
@@ -629,8 +627,20 @@ fn batch(
         weights: options.class_weights,
         weight_sum,
     };
+    let grad = grad.unwrap_or(&mut []);
+    if (is_short(classes) || <Simd as Lane>::WIDTH == 1) && epsilon == 0.0 {
+        return Ok(short_batch(
+            logits,
+            classes,
+            targets,
+            |t| (!ignored(t)).then(|| weight(t)),
+            scale,
+            grad,
+            per_row,
+        ));
+    }
     let mut total = 0.0;
-    let mut grad_rows = grad.unwrap_or(&mut []).chunks_exact_mut(classes.max(1));
+    let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
     for (r, &t) in targets.iter().enumerate() {
         let row = logits.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
         let g = grad_rows.next().unwrap_or(&mut []);
@@ -653,4 +663,94 @@ fn batch(
     } else {
         (total * scale) as f32
     })
+}
+
+/// [`batch`] for short rows without label smoothing: the short-row kernel
+/// computes each row's plain loss L and gradient g as the single-row call
+/// does; row r contributes w·L to the loss and f·w·g to the gradient, with
+/// w = `weight(t)` its target's weight (`None`: ignored) and f = `scale`.
+fn short_batch(
+    logits: &[f32],
+    classes: usize,
+    targets: &[usize],
+    weight: impl Fn(usize) -> Option<f64>,
+    scale: f64,
+    grad: &mut [f32],
+    per_row: Option<&mut [f32]>,
+) -> f32 {
+    let mut per_row = per_row;
+    // No target weight to average over: a zero gradient (see `batch`).
+    let grad = if scale == 0.0 {
+        grad.fill(0.0);
+        &mut []
+    } else {
+        grad
+    };
+    let target = |r: usize| targets.get(r).and_then(|&t| Some((t, weight(t)?)));
+    let mut total = 0.0;
+    let row_loss = |r: usize, w: f64, plain: f64| {
+        // A zero weight (or an ignored row) takes no part, even in an
+        // infinite loss.
+        let loss = if w != 0.0 || plain.is_nan() {
+            w * plain
+        } else {
+            0.0
+        };
+        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
+            *slot = loss as f32;
+        }
+        total += loss;
+    };
+    if <Simd as Lane>::WIDTH > 1 {
+        short_cross_entropy::batch(logits, classes, target, scale, grad, row_loss);
+    } else {
+        one_lane_batch(logits, targets.len(), target, scale, grad, row_loss);
+    }
+    if scale == 0.0 {
+        0.0
+    } else {
+        (total * scale) as f32
+    }
+}
+
+/// [`short_cross_entropy::batch`] on one-lane builds: each row by the
+/// single-row f32-pair kernel, so a batch row has its single-row bits and
+/// links no f64 kernel. A loss that overflows f32 (a gap m − z_t near
+/// 2·f32::MAX) is recomputed in f64, as its weighted value may be finite.
+fn one_lane_batch(
+    logits: &[f32],
+    rows: usize,
+    target: impl Fn(usize) -> Option<(usize, f64)>,
+    scale: f64,
+    grad: &mut [f32],
+    mut row_loss: impl FnMut(usize, f64, f64),
+) {
+    let classes = logits.len().checked_div(rows).unwrap_or(0);
+    for r in 0..rows {
+        let span = r * classes..(r + 1) * classes;
+        let row = logits.get(span.clone()).unwrap_or(&[]);
+        let g = grad.get_mut(span).unwrap_or(&mut []);
+        let Some((t, w)) = target(r) else {
+            g.fill(0.0);
+            row_loss(r, 0.0, 0.0);
+            continue;
+        };
+        let loss = one_lane_cross_entropy::class_row(row, t, g);
+        let s = (scale * w) as f32;
+        g.iter_mut().for_each(|x| *x *= s);
+        let finite_target = row.get(t).is_some_and(|z| z.is_finite());
+        let loss = if loss == f32::INFINITY && finite_target {
+            let plain = ClassTarget {
+                class: t,
+                a: 1.0,
+                b: 0.0,
+                weights: None,
+                weight_sum: classes as f64,
+            };
+            class_row(row, &plain, 1.0, &mut [])
+        } else {
+            loss as f64
+        };
+        row_loss(r, w, loss);
+    }
 }

@@ -1,0 +1,392 @@
+//! Short rows: at most two vectors (C ≤ 2W logits, W = [`Simd`]'s width),
+//! the shape of most classifier heads (10 to 100 classes).
+//!
+//! The long-row analysis pays a fixed cost per row (partial vectors,
+//! horizontal reductions, f64 bookkeeping) that a row of ten logits cannot
+//! amortize. Here a row's statistics are formed in f32 with compensated
+//! (TwoSum) arithmetic, in one of two layouts:
+//!
+//! - a single row is loaded as two vectors in row order ([`analyze_row`]);
+//! - a batch is transposed in groups of W rows, one row per lane, and the
+//!   loop runs over classes ([`RowGroup`]): every vector stays full, there
+//!   is no horizontal reduction, and one vector `ln` finishes W rows.
+//!
+//! Both layouts apply the same lanewise operations to each row: the same
+//! exponentials, the same compensated pairwise sum over the 2W positions
+//! in one fixed tree ([`tree_sum`]), the same finishing ([`ShortStats`]), so
+//! a row gets the same bits whichever layout computes it, and a batch form
+//! returns what its single-row form returns on each row.
+//!
+//! Accuracy of the statistics (u = 2⁻²⁴): each e^{xᵢ−m} within 3u
+//! ([`exp_shifted`]); the compensated pairwise sum of at most 2W ≤ 32
+//! terms is within u² per level of the exact sum of those values, so
+//! s′ = S − 1 (formed exactly from the ties) carries the terms' 3u and
+//! nothing more that counts; ln S = ln(S_hi) + S_lo/S_hi with `ln`'s
+//! 1 ULP (S ≥ 1, so no cancellation) is within 1 ULP + 3u·s′/(1+s′) of
+//! the exact value. These are the inputs of the derivations in
+//! `docs/accuracy.md`, which are no looser than for long rows.
+
+use super::exp_shifted;
+use crate::lane::{Lane, Simd, load_partial, store_partial};
+use crate::math::ln::ln_lane;
+use crate::math::two_sum;
+
+/// Lanes of [`Simd`].
+pub(crate) const W: usize = <Simd as Lane>::WIDTH;
+/// The longest row this module takes.
+pub(crate) const SHORT_ROW_MAX: usize = 2 * W;
+
+/// Whether rows of `classes` logits take this module's kernels: vector
+/// builds only (a one-lane build has no lanes to fill), rows of 1..=2W.
+#[inline(always)]
+pub(crate) fn is_short(classes: usize) -> bool {
+    W > 1 && (1..=SHORT_ROW_MAX).contains(&classes)
+}
+
+/// The statistics of rows with a finite maximum, one row per lane of `V`
+/// (`f32` for a single row, [`Simd`] for a group).
+#[derive(Clone, Copy)]
+pub(crate) struct ShortStats<V> {
+    /// m = max xᵢ.
+    pub max: V,
+    /// Number of xᵢ equal to m (exact).
+    pub ties: V,
+    /// s′ = Σ e^{xᵢ−m} − 1 as hi + lo.
+    pub excess: V,
+    pub excess_lo: V,
+    /// S = Σ e^{xᵢ−m} as hi + lo.
+    pub sum: V,
+    pub sum_lo: V,
+}
+
+impl<V: Lane> ShortStats<V> {
+    /// From the compensated sum of the terms below the max and the tie count.
+    #[inline(always)]
+    fn new(max: V, others: (V, V), ties: V) -> Self {
+        let one = V::splat(1.0);
+        let (excess, err) = two_sum(others.0, ties - one);
+        let excess_lo = err + others.1;
+        let (sum, err) = two_sum(excess, one);
+        Self {
+            max,
+            ties,
+            excess,
+            excess_lo,
+            sum,
+            sum_lo: err + excess_lo,
+        }
+    }
+
+    /// ln S as hi + lo: ln(S_hi) (1 ULP) and S_lo/S_hi.
+    #[inline(always)]
+    pub fn log_sum(&self) -> (V, V) {
+        (ln_lane(self.sum), self.sum_lo / self.sum)
+    }
+
+    /// 1/S, corrected for S_lo (one Newton step on the pair).
+    #[inline(always)]
+    pub fn inv_sum(&self) -> V {
+        let inv = V::splat(1.0) / self.sum;
+        inv.mul_add(-(self.sum_lo * inv), inv)
+    }
+}
+
+/// The compensated pairwise sum of W (hi, lo) pairs in the one fixed tree
+/// both layouts use: position j takes j + W/2, then j + W/4, …; the error
+/// terms follow the same tree.
+#[inline(always)]
+fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
+    let mut half = W / 2;
+    while half > 0 {
+        let (hi_a, hi_b) = hi.split_at_mut(half);
+        let (lo_a, lo_b) = lo.split_at_mut(half);
+        for (((ha, &hb), la), &lb) in hi_a.iter_mut().zip(hi_b.iter()).zip(lo_a).zip(lo_b.iter()) {
+            let (s, e) = two_sum(*ha, hb);
+            *ha = s;
+            *la = (*la + lb) + e;
+        }
+        half /= 2;
+    }
+    (hi[0], lo[0])
+}
+
+/// The per-position work: e = e^{x−m}, the term below the max and the tie.
+#[inline(always)]
+fn terms<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
+    let zero = V::splat(0.0);
+    let e = exp_shifted(x, -max);
+    (
+        e,
+        V::select(x.lt(max), e, zero),
+        V::select(x.eq(max) & valid, V::splat(1.0), zero),
+    )
+}
+
+/// The lanes of `v` as an array.
+#[inline(always)]
+pub(crate) fn lanes(v: Simd) -> [f32; W] {
+    let mut out = [0.0; W];
+    v.store(&mut out);
+    out
+}
+
+/// One short row analysed in row order.
+pub(crate) struct ShortRow {
+    pub stats: ShortStats<f32>,
+    /// e^{xᵢ−m} for positions 0..W and W..2W (padding lanes hold 1).
+    pub exps: [Simd; 2],
+}
+
+/// Analyses a row of 1..=2W logits: its statistics and exponentials, or,
+/// for the rare rows whose maximum is NaN or ±inf, that maximum (NaN if
+/// any element is NaN).
+#[inline(always)]
+pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
+    let (head, tail) = xs.split_at(xs.len().min(W));
+    let neg_inf = f32::NEG_INFINITY;
+    let (a, b) = (
+        load_partial::<Simd>(head, neg_inf),
+        load_partial::<Simd>(tail, neg_inf),
+    );
+    if <Simd as Lane>::any(a.is_nan() | b.is_nan()) {
+        return Err(f32::NAN);
+    }
+    let max = a.max(b).reduce_max();
+    if !max.is_finite() {
+        return Err(max);
+    }
+    // Padding with m keeps exp on its fast path; the masks drop it.
+    let (a, b) = (
+        load_partial::<Simd>(head, max),
+        load_partial::<Simd>(tail, max),
+    );
+    let m = <Simd as Lane>::splat(max);
+    let (ea, oa, ta) = terms(a, m, <Simd as Lane>::first_lanes(head.len()));
+    let (eb, ob, tb) = terms(b, m, <Simd as Lane>::first_lanes(tail.len()));
+    let (hi, lo) = two_sum(oa, ob);
+    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
+    let ties = lanes(ta + tb).into_iter().sum::<f32>();
+    Ok(ShortRow {
+        stats: ShortStats::new(max, others, ties),
+        exps: [ea, eb],
+    })
+}
+
+/// Up to W rows of the same length C ≤ 2W, transposed: vector i holds
+/// class i of every row, one row per lane.
+pub(crate) struct RowGroup {
+    x: [Simd; SHORT_ROW_MAX],
+    classes: usize,
+    rows: usize,
+}
+
+/// The W values of `xs` from `start`, padded with 0 past its end.
+#[inline(always)]
+fn load_from(xs: &[f32], start: usize) -> Simd {
+    match xs.get(start..start.saturating_add(W)) {
+        Some(full) => Simd::load(full),
+        None => load_partial(xs.get(start..).unwrap_or(&[]), 0.0),
+    }
+}
+
+impl RowGroup {
+    /// An empty group, to be filled by [`RowGroup::load`].
+    pub fn new() -> Self {
+        Self {
+            x: [<Simd as Lane>::splat(0.0); SHORT_ROW_MAX],
+            classes: 0,
+            rows: 0,
+        }
+    }
+
+    /// Takes the first rows of `xs` (rows of `classes`), at most W of them.
+    /// Each row is read as two whole vectors where `xs` is long enough (the
+    /// values past the row land in classes ≥ C, never read) and transposed
+    /// in registers; lanes without a row hold 0.
+    #[inline(always)]
+    pub fn load(&mut self, xs: &[f32], classes: usize) {
+        let classes = classes.clamp(1, SHORT_ROW_MAX);
+        self.classes = classes;
+        self.rows = (xs.len() / classes).min(W);
+        let zero = <Simd as Lane>::splat(0.0);
+        let (head, tail) = self.x.split_at_mut(W);
+        for (j, (a, b)) in head.iter_mut().zip(tail.iter_mut()).enumerate() {
+            let start = j * classes;
+            (*a, *b) = if j < self.rows {
+                (load_from(xs, start), load_from(xs, start + W))
+            } else {
+                (zero, zero)
+            };
+        }
+        <Simd as Lane>::transpose(head);
+        if classes > W {
+            <Simd as Lane>::transpose(tail);
+        }
+    }
+
+    /// Number of rows held.
+    #[cfg(test)]
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Writes the rows back into the first rows of `out` (rows of C),
+    /// leaving the group to be loaded again. With `spill`, whole vectors are stored where
+    /// `out` has room, overrunning a row into the next, which a later row
+    /// (or the next group) overwrites: only for outputs that are not also
+    /// the input still to be read.
+    #[inline(always)]
+    pub fn store(&mut self, out: &mut [f32], spill: bool) {
+        let classes = self.classes;
+        let (head, tail) = self.x.split_at_mut(W);
+        <Simd as Lane>::transpose(head);
+        if classes > W {
+            <Simd as Lane>::transpose(tail);
+        }
+        for (j, (&a, &b)) in head.iter().zip(tail.iter()).enumerate().take(self.rows) {
+            let start = j * classes;
+            let Some(row) = out.get_mut(start..) else {
+                return;
+            };
+            if spill && row.len() >= SHORT_ROW_MAX {
+                a.store(row);
+                if classes > W {
+                    b.store(row.get_mut(W..).unwrap_or(&mut []));
+                }
+            } else {
+                let row = row.get_mut(..classes).unwrap_or(&mut []);
+                let (ra, rb) = row.split_at_mut(row.len().min(W));
+                store_partial(a, ra);
+                store_partial(b, rb);
+            }
+        }
+    }
+
+    /// Class `i` of every row.
+    #[inline(always)]
+    pub fn class(&self, i: usize) -> Simd {
+        self.x.get(i).copied().unwrap_or(<Simd as Lane>::splat(0.0))
+    }
+
+    /// Overwrites class `i` of every row.
+    #[inline(always)]
+    pub fn set_class(&mut self, i: usize, v: Simd) {
+        if let Some(c) = self.x.get_mut(i) {
+            *c = v;
+        }
+    }
+
+    /// The row maxima, NaN in a row holding a NaN.
+    #[inline(always)]
+    pub fn max(&self) -> Simd {
+        let mut max = <Simd as Lane>::splat(f32::NEG_INFINITY);
+        let mut nan = max.is_nan();
+        for i in 0..self.classes {
+            let x = self.class(i);
+            nan |= x.is_nan();
+            max = max.max(x);
+        }
+        <Simd as Lane>::select(nan, <Simd as Lane>::splat(f32::NAN), max)
+    }
+
+    /// The statistics of every row, given the maxima of [`RowGroup::max`],
+    /// overwriting the logits with e^{xᵢ−m}. Lanes whose maximum is not
+    /// finite hold meaningless values: the caller treats those rows apart.
+    #[inline(always)]
+    pub fn analyze(&mut self, max: Simd) -> ShortStats<Simd> {
+        let zero = <Simd as Lane>::splat(0.0);
+        // A row with a non-finite maximum computes with m = 0 (and is
+        // overwritten later), so its lanes do not slow the others down.
+        let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
+        let m = <Simd as Lane>::select(finite, max, zero);
+        let all = <Simd as Lane>::first_lanes(W);
+        let mut hi = [zero; W];
+        let mut lo = [zero; W];
+        let mut ties = zero;
+        let classes = self.classes;
+        for (j, (h, l)) in hi.iter_mut().zip(lo.iter_mut()).enumerate() {
+            let mut term = |i: usize| {
+                if i >= classes {
+                    return zero;
+                }
+                let (e, o, t) = terms(self.class(i), m, all);
+                self.set_class(i, e);
+                ties += t;
+                o
+            };
+            let first = term(j);
+            // A position past the row adds an exact 0: (a, 0) = two_sum(a, 0).
+            if j + W < classes {
+                (*h, *l) = two_sum(first, term(j + W));
+            } else {
+                *h = first;
+            }
+        }
+        ShortStats::new(max, tree_sum(hi, lo), ties)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn rows(classes: usize, count: usize) -> Vec<f32> {
+        let mut s = 0x1234_5678u32;
+        (0..classes * count)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32 - 0.5) * 40.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_layouts_give_the_same_bits() {
+        for classes in 1..=SHORT_ROW_MAX {
+            let xs = rows(classes, W);
+            let mut group = RowGroup::new();
+            group.load(&xs, classes);
+            assert_eq!(group.rows(), W);
+            let max = group.max();
+            let stats = group.analyze(max);
+            let mut exps = xs.clone();
+            group.store(&mut exps, true);
+            for (j, row) in xs.chunks_exact(classes).enumerate() {
+                let Ok(one) = analyze_row(row) else {
+                    panic!("finite row")
+                };
+                let lane = |v: Simd| lanes(v)[j].to_bits();
+                assert_eq!(lane(stats.max), one.stats.max.to_bits());
+                assert_eq!(lane(stats.ties), one.stats.ties.to_bits());
+                assert_eq!(lane(stats.excess), one.stats.excess.to_bits());
+                assert_eq!(lane(stats.excess_lo), one.stats.excess_lo.to_bits());
+                assert_eq!(lane(stats.sum_lo), one.stats.sum_lo.to_bits());
+                let [a, b] = one.exps.map(lanes);
+                for (i, e) in a.into_iter().chain(b).take(classes).enumerate() {
+                    assert_eq!(exps[j * classes + i].to_bits(), e.to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn statistics_match_f64() {
+        for classes in 1..=SHORT_ROW_MAX {
+            for row in rows(classes, 4).chunks_exact(classes) {
+                let Ok(one) = analyze_row(row) else {
+                    panic!("finite row")
+                };
+                let m = row.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+                let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+                let got = one.stats.sum as f64 + one.stats.sum_lo as f64;
+                assert!(((got - s) / s).abs() < 4.0 * f64::from(f32::EPSILON) / 2.0);
+                let excess = one.stats.excess as f64 + one.stats.excess_lo as f64;
+                let tol = 3.0 * (s - 1.0) * 2f64.powi(-24) + 1e-300;
+                assert!((excess - (s - 1.0)).abs() <= tol, "{excess} vs {}", s - 1.0);
+            }
+        }
+    }
+}
