@@ -9,8 +9,8 @@
 //! The pairs cost a few extra additions per element, which the vector
 //! kernel avoids by flushing f32 lane sums into f64; for one lane on a
 //! Cortex-M the f32 pair is the cheaper of the two as well. Vector builds
-//! use this kernel too for rows of fewer than 16 logits, where its small
-//! fixed cost wins (see `SHORT_ROW`).
+//! use it only for rows whose maximum is NaN or ±inf (special values) in
+//! the short-row kernel.
 
 use crate::lane::Lane;
 use crate::math::ln_1p::ln_1p_lane;

@@ -276,11 +276,14 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// `tests/softmax_family.rs`.
 ///
 /// Builds whose lane is one `f32` (Cortex-M, RISC-V, wasm without
-/// simd128), and rows of fewer than 16 logits on every build, compute the
-/// same forms one element at a time with f32 pairs in place of f64: no
-/// soft-float f64 in firmware (2 KiB of flash on a Cortex-M4F with its `exp`
-/// and `ln_1p`), and no vector bookkeeping on short rows. The same bounds
-/// hold there, checked by this crate's tests (short rows on every build)
+/// simd128) compute the same forms one element at a time with f32 pairs in
+/// place of f64: no soft-float f64 in firmware (2 KiB of flash on a
+/// Cortex-M4F with its `exp` and `ln_1p`). On vector builds, rows of at most
+/// two vectors (16 logits with 8-lane vectors, 32 with AVX-512) take the
+/// short-row kernel: f32 with compensated sums and ln S from `ln` (1 ULP),
+/// a few vector operations per row, and the same bits as the same row in a
+/// batch (`docs/accuracy.md`, "Short rows"). The same bounds hold there,
+/// checked by this crate's tests (short rows on every build)
 /// and by the whole suite built with `--cfg logitkit_one_lane`
 /// (`.ci/steps/one_lane.sh`).
 ///
@@ -531,7 +534,10 @@ impl ProbsRow<'_> {
 ///
 /// # Cost
 /// Per row, as the single-row kernel: two passes over the logits and one
-/// over the gradient.
+/// over the gradient. Rows of at most two vectors without label smoothing
+/// go W at a time, one row per vector lane (transposed in registers), and
+/// each row gets the bits of [`softmax_cross_entropy_with_grad`] on it, times
+/// its weight and the reduction's scale.
 ///
 /// # Examples
 /// ```
