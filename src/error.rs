@@ -31,6 +31,14 @@ pub enum Error {
         /// The number of logits given.
         found: usize,
     },
+    /// A row-major batch of rows of `classes` elements has a length that is
+    /// not a whole number of rows (or `classes` is 0 with elements given).
+    RaggedRows {
+        /// The row length the call was given.
+        classes: usize,
+        /// The number of elements given.
+        found: usize,
+    },
     /// A class index is not below the number of classes.
     ClassOutOfRange {
         /// The index given.
@@ -64,6 +72,12 @@ impl fmt::Display for Error {
             }
             Error::NotWholeRows { rows, found } => {
                 write!(f, "logits: {found} elements do not split into {rows} rows")
+            }
+            Error::RaggedRows { classes, found } => {
+                write!(
+                    f,
+                    "{found} elements are not whole rows of {classes} classes"
+                )
             }
             Error::ClassOutOfRange { class, classes } => {
                 write!(f, "class index {class} out of range for {classes} classes")
@@ -99,6 +113,35 @@ pub(crate) fn check_len(
 }
 
 /// [`check_len`] for an optional output: `None` always fits.
+/// The number of rows of `classes` elements in `len` elements.
+#[inline]
+pub(crate) fn whole_rows(len: usize, classes: usize) -> Result<usize, Error> {
+    match len.checked_div(classes) {
+        Some(rows) if rows * classes == len => Ok(rows),
+        None if len == 0 => Ok(0),
+        _ => Err(Error::RaggedRows {
+            classes,
+            found: len,
+        }),
+    }
+}
+
+/// [`check_len`] for a batch argument, naming the shape it comes from.
+#[inline]
+pub(crate) fn check_batch_len(
+    argument: &'static str,
+    expected: usize,
+    found: usize,
+    (rows, classes): (usize, usize),
+) -> Result<(), Error> {
+    check_len(argument, expected, found).map_err(|_| Error::LengthMismatch {
+        argument,
+        expected,
+        found,
+        shape: Some((rows, classes)),
+    })
+}
+
 #[inline]
 pub(crate) fn check_optional_len(
     argument: &'static str,
@@ -130,6 +173,12 @@ mod tests {
         );
         let row = super::check_len("out", 3, 2).unwrap_err();
         assert_eq!(row.to_string(), "out: expected 3 elements, found 2");
+        assert_eq!(
+            super::whole_rows(23, 10).unwrap_err().to_string(),
+            "23 elements are not whole rows of 10 classes"
+        );
+        assert_eq!(super::whole_rows(0, 0), Ok(0));
+        assert!(super::whole_rows(3, 0).is_err());
         let rows = Error::NotWholeRows { rows: 2, found: 7 };
         assert_eq!(
             rows.to_string(),

@@ -106,6 +106,10 @@ pub use sigmoid::softplus::{
 };
 pub use softmax::backward::{log_softmax_backward, softmax_backward};
 pub use softmax::log_sum_exp::{LogSumExp, log_sum_exp};
+pub use softmax::rows::{
+    argmax, argmax_rows, log_softmax_backward_rows, log_softmax_rows, log_softmax_rows_in_place,
+    log_sum_exp_rows, softmax_backward_rows, softmax_rows, softmax_rows_in_place,
+};
 pub use softmax::softmax::{log_softmax, log_softmax_in_place, softmax, softmax_in_place};
 
 /// The README's Rust examples, compiled and run as doctests.

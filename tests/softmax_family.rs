@@ -1273,3 +1273,168 @@ fn random_rows_keep_the_invariants() {
         check_ce(&name, &xs, rng.below(n));
     }
 }
+
+/// Rows of `classes` with every kind of row: random spreads, ties, masked
+/// entries, and (when `specials`) NaN, +inf and fully masked rows.
+fn batch_of_rows(classes: usize, rows: usize, seed: u64, specials: bool) -> Vec<f32> {
+    let mut rng = common::Rng(seed);
+    let mut xs = Vec::with_capacity(rows * classes);
+    for r in 0..rows {
+        let spread = [0.5f32, 8.0, 60.0, 200.0][r % 4];
+        let mut row: Vec<f32> = (0..classes)
+            .map(|_| (rng.uniform() as f32 - 0.5) * spread)
+            .collect();
+        match (specials, r % 7) {
+            (_, 1) if classes > 1 => row[classes - 1] = row[0],
+            (_, 2) => row[r % classes] = f32::NEG_INFINITY,
+            (true, 3) => row[r % classes] = f32::NAN,
+            (true, 4) => row[(r / 2) % classes] = f32::INFINITY,
+            (true, 5) => row.fill(f32::NEG_INFINITY),
+            _ => {}
+        }
+        xs.extend(row);
+    }
+    xs
+}
+
+fn bits(xs: &[f32]) -> Vec<u32> {
+    xs.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn rows_forms_give_the_single_row_bits() {
+    for classes in 1..=40 {
+        for rows in [0usize, 1, 3, 8, 17, 33] {
+            let xs = batch_of_rows(classes, rows, (classes * 1000 + rows) as u64, true);
+            let n = xs.len();
+            let (mut out, mut lse) = (vec![0.0f32; n], vec![0.0f32; rows]);
+            let mut want = vec![0.0f32; n];
+            let what = format!("{rows}×{classes}");
+
+            logitkit::softmax_rows(&xs, classes, &mut out).unwrap();
+            for (row, w) in xs.chunks_exact(classes).zip(want.chunks_exact_mut(classes)) {
+                logitkit::softmax(row, w).unwrap();
+            }
+            assert_eq!(bits(&out), bits(&want), "{what}: softmax_rows");
+            let mut in_place = xs.clone();
+            logitkit::softmax_rows_in_place(&mut in_place, classes).unwrap();
+            assert_eq!(
+                bits(&in_place),
+                bits(&want),
+                "{what}: softmax_rows_in_place"
+            );
+
+            logitkit::log_softmax_rows(&xs, classes, &mut out).unwrap();
+            for (row, w) in xs.chunks_exact(classes).zip(want.chunks_exact_mut(classes)) {
+                logitkit::log_softmax(row, w).unwrap();
+            }
+            assert_eq!(bits(&out), bits(&want), "{what}: log_softmax_rows");
+            let mut in_place = xs.clone();
+            logitkit::log_softmax_rows_in_place(&mut in_place, classes).unwrap();
+            assert_eq!(
+                bits(&in_place),
+                bits(&want),
+                "{what}: log_softmax_rows_in_place"
+            );
+
+            logitkit::log_sum_exp_rows(&xs, classes, &mut lse).unwrap();
+            let want_lse: Vec<f32> = xs
+                .chunks_exact(classes)
+                .map(logitkit::log_sum_exp)
+                .collect();
+            assert_eq!(bits(&lse), bits(&want_lse), "{what}: log_sum_exp_rows");
+
+            let grad_out = batch_of_rows(classes, rows, 7, false);
+            let probs = want.iter().map(|&y| logitkit::exp(y)).collect::<Vec<_>>();
+            logitkit::softmax_backward_rows(&probs, &grad_out, classes, &mut out).unwrap();
+            let zipped = probs
+                .chunks_exact(classes)
+                .zip(grad_out.chunks_exact(classes));
+            for ((p, g), w) in zipped.zip(want.chunks_exact_mut(classes)) {
+                logitkit::softmax_backward(p, g, w).unwrap();
+            }
+            assert_eq!(bits(&out), bits(&want), "{what}: softmax_backward_rows");
+        }
+    }
+}
+
+#[test]
+fn short_and_batched_rows_within_bound_against_f64() {
+    // The rows forms are checked bit for bit against the single-row forms
+    // above; here the short-row path itself against f64, every length.
+    for classes in 1..=40 {
+        let xs = batch_of_rows(classes, 24, classes as u64, false);
+        let mut p = vec![0.0f32; xs.len()];
+        let mut lp = vec![0.0f32; xs.len()];
+        let mut lse = vec![0.0f32; 24];
+        logitkit::softmax_rows(&xs, classes, &mut p).unwrap();
+        logitkit::log_softmax_rows(&xs, classes, &mut lp).unwrap();
+        logitkit::log_sum_exp_rows(&xs, classes, &mut lse).unwrap();
+        for (r, row) in xs.chunks_exact(classes).enumerate() {
+            let (m, excess) = ref_stats(row);
+            if !m.is_finite() {
+                continue; // a fully masked row: special values, tested apart
+            }
+            let s = 1.0 + excess;
+            let want_lse = ref_lse(row);
+            let allowed = lse_allowed(want_lse, excess, classes);
+            let got = lse[r] as f64;
+            assert!(
+                (got - want_lse).abs() <= allowed,
+                "{classes}: lse {got} vs {want_lse}"
+            );
+            for (i, &x) in row.iter().enumerate() {
+                let want_p = (x as f64 - m).exp() / s;
+                let got = p[r * classes + i] as f64;
+                let allowed = softmax_allowed(want_p);
+                assert!(
+                    (got - want_p).abs() <= allowed,
+                    "{classes}: p {got} vs {want_p}"
+                );
+                let want_lp = (x as f64 - m) - s.ln();
+                let got = lp[r * classes + i] as f64;
+                if want_lp.is_finite() {
+                    let allowed = log_softmax_allowed(want_lp);
+                    assert!(
+                        (got - want_lp).abs() <= allowed,
+                        "{classes}: lp {got} vs {want_lp}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rows_forms_check_their_shapes() {
+    let xs = [0.0f32; 6];
+    let mut out = [0.0f32; 6];
+    assert_eq!(
+        logitkit::softmax_rows(&xs, 4, &mut out),
+        Err(Error::RaggedRows {
+            classes: 4,
+            found: 6
+        })
+    );
+    assert_eq!(
+        logitkit::log_sum_exp_rows(&xs, 3, &mut out[..3]),
+        Err(Error::LengthMismatch {
+            argument: "out",
+            expected: 2,
+            found: 3,
+            shape: Some((2, 3))
+        })
+    );
+    assert!(logitkit::softmax_rows_in_place(&mut out, 0).is_err());
+    assert_eq!(logitkit::softmax_rows(&[], 0, &mut []), Ok(()));
+    let mut idx = [9usize; 2];
+    logitkit::argmax_rows(
+        &[1.0, 3.0, 3.0, /* row 2 */ f32::NAN, 5.0, f32::NAN],
+        3,
+        &mut idx,
+    )
+    .unwrap();
+    assert_eq!(idx, [1, 0]);
+    assert_eq!(logitkit::argmax(&[f32::NEG_INFINITY; 3]), Some(0));
+    assert!(logitkit::argmax_rows(&xs, 3, &mut idx[..1]).is_err());
+}

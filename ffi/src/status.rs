@@ -43,7 +43,9 @@ impl From<logitkit::Error> for lk_status {
     fn from(e: logitkit::Error) -> Self {
         match e {
             logitkit::Error::LengthMismatch { .. } => lk_status::LK_LENGTH_MISMATCH,
-            logitkit::Error::NotWholeRows { .. } => lk_status::LK_NOT_WHOLE_ROWS,
+            logitkit::Error::NotWholeRows { .. } | logitkit::Error::RaggedRows { .. } => {
+                lk_status::LK_NOT_WHOLE_ROWS
+            }
             logitkit::Error::ClassOutOfRange { .. } => lk_status::LK_CLASS_OUT_OF_RANGE,
             logitkit::Error::InvalidParameter { .. } => lk_status::LK_INVALID_PARAMETER,
             logitkit::Error::Empty => lk_status::LK_EMPTY,

@@ -100,7 +100,7 @@ pub(crate) fn batch(
         let grad_group = grad_groups.next().unwrap_or(&mut []);
         group.load(rows, classes);
         let max = group.max();
-        let stats = group.analyze(max);
+        let stats = group.analyze(max, true);
         let mut target_logit = [0.0f32; W];
         let mut target_class = [-1.0f32; W];
         let mut grad_scale = [0.0f32; W];

@@ -1,5 +1,6 @@
 //! log-sum-exp over a slice, and a mergeable streaming state.
 
+use super::short_rows::{self, is_short};
 use super::{Row, analyze_row};
 use crate::lane::Simd;
 
@@ -41,6 +42,11 @@ use crate::lane::Simd;
 /// ```
 #[doc(alias = "logsumexp")]
 pub fn log_sum_exp(xs: &[f32]) -> f32 {
+    if is_short(xs.len())
+        && let Ok(row) = short_rows::analyze_row(xs)
+    {
+        return short_rows::log_sum_exp(&row.stats);
+    }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Nan => f32::NAN,
         Row::Masked => f32::NEG_INFINITY,

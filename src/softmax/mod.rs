@@ -9,6 +9,7 @@
 
 pub(crate) mod backward;
 pub(crate) mod log_sum_exp;
+pub(crate) mod rows;
 pub(crate) mod short_rows;
 #[allow(clippy::module_inception)]
 pub(crate) mod softmax;

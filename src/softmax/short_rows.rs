@@ -91,6 +91,21 @@ impl<V: Lane> ShortStats<V> {
     }
 }
 
+/// log_softmax of x in a row with maximum m and ln S = ln_hi + ln_lo:
+/// ((x − m) − ln_hi) − ln_lo, for single rows and groups alike.
+#[inline(always)]
+pub(crate) fn log_softmax<V: Lane>(x: V, m: V, ln_hi: V, ln_lo: V) -> V {
+    ((x - m) - ln_hi) - ln_lo
+}
+
+/// log-sum-exp of rows with these statistics: m + ln S, rounded once.
+#[inline(always)]
+pub(crate) fn log_sum_exp<V: Lane>(stats: &ShortStats<V>) -> V {
+    let (ln_hi, ln_lo) = stats.log_sum();
+    let (s, err) = two_sum(stats.max, ln_hi);
+    s + (err + ln_lo)
+}
+
 /// The compensated pairwise sum of W (hi, lo) pairs in the one fixed tree
 /// both layouts use: position j takes j + W/2, then j + W/4, …; the error
 /// terms follow the same tree.
@@ -290,10 +305,10 @@ impl RowGroup {
     }
 
     /// The statistics of every row, given the maxima of [`RowGroup::max`],
-    /// overwriting the logits with e^{xᵢ−m}. Lanes whose maximum is not
+    /// overwriting the logits with e^{xᵢ−m} if `keep_exps`. Lanes whose maximum is not
     /// finite hold meaningless values: the caller treats those rows apart.
     #[inline(always)]
-    pub fn analyze(&mut self, max: Simd) -> ShortStats<Simd> {
+    pub fn analyze(&mut self, max: Simd, keep_exps: bool) -> ShortStats<Simd> {
         let zero = <Simd as Lane>::splat(0.0);
         // A row with a non-finite maximum computes with m = 0 (and is
         // overwritten later), so its lanes do not slow the others down.
@@ -310,7 +325,9 @@ impl RowGroup {
                     return zero;
                 }
                 let (e, o, t) = terms(self.class(i), m, all);
-                self.set_class(i, e);
+                if keep_exps {
+                    self.set_class(i, e);
+                }
                 ties += t;
                 o
             };
@@ -323,6 +340,89 @@ impl RowGroup {
             }
         }
         ShortStats::new(max, tree_sum(hi, lo), ties)
+    }
+}
+
+/// Rows of `classes` ≤ 2W from `xs` into `out` (same shape), W rows at a
+/// time: `finish` turns a group's logits (or exponentials, with
+/// `keep_exps`) into its outputs; rows whose maximum is NaN or ±inf are
+/// redone by `single`, the single-row form, which has their limits.
+#[inline(always)]
+pub(crate) fn map_groups(
+    xs: &[f32],
+    classes: usize,
+    out: &mut [f32],
+    keep_exps: bool,
+    finish: impl Fn(&mut RowGroup, &ShortStats<Simd>),
+    single: impl Fn(&[f32], &mut [f32]),
+) {
+    let group_len = W * classes.max(1);
+    let mut group = RowGroup::new();
+    for (rows, outs) in xs.chunks(group_len).zip(out.chunks_mut(group_len)) {
+        group.load(rows, classes);
+        let max = group.max();
+        let stats = group.analyze(max, keep_exps);
+        finish(&mut group, &stats);
+        group.store(outs, true);
+        let finite = lanes(max).map(f32::is_finite);
+        if finite.contains(&false) {
+            let pairs = rows
+                .chunks_exact(classes)
+                .zip(outs.chunks_exact_mut(classes));
+            for ((x, o), _) in pairs.zip(finite).filter(|&(_, f)| !f) {
+                single(x, o);
+            }
+        }
+    }
+}
+
+/// [`map_groups`] in place: a group with a non-finite row is done row by
+/// row by `single` (its logits are still unwritten then).
+#[inline(always)]
+pub(crate) fn map_groups_in_place(
+    xs: &mut [f32],
+    classes: usize,
+    keep_exps: bool,
+    finish: impl Fn(&mut RowGroup, &ShortStats<Simd>),
+    single: impl Fn(&mut [f32]),
+) {
+    let group_len = W * classes.max(1);
+    let mut group = RowGroup::new();
+    for rows in xs.chunks_mut(group_len) {
+        group.load(rows, classes);
+        let max = group.max();
+        if !<Simd as Lane>::all(max.abs().lt(<Simd as Lane>::splat(f32::INFINITY))) {
+            rows.chunks_exact_mut(classes).for_each(&single);
+            continue;
+        }
+        let stats = group.analyze(max, keep_exps);
+        finish(&mut group, &stats);
+        group.store(rows, false);
+    }
+}
+
+/// One value per row of `classes` ≤ 2W: `finish` gives a group's values
+/// from its statistics; rows whose maximum is not finite take `single`.
+#[inline(always)]
+pub(crate) fn reduce_groups(
+    xs: &[f32],
+    classes: usize,
+    out: &mut [f32],
+    finish: impl Fn(&ShortStats<Simd>) -> Simd,
+    single: impl Fn(&[f32]) -> f32,
+) {
+    let group_len = W * classes.max(1);
+    let mut group = RowGroup::new();
+    for (rows, outs) in xs.chunks(group_len).zip(out.chunks_mut(W)) {
+        group.load(rows, classes);
+        let max = group.max();
+        let stats = group.analyze(max, false);
+        let values = lanes(finish(&stats));
+        let finite = lanes(max).map(f32::is_finite);
+        let rows = rows.chunks_exact(classes);
+        for (((o, v), f), x) in outs.iter_mut().zip(values).zip(finite).zip(rows) {
+            *o = if f { v } else { single(x) };
+        }
     }
 }
 
@@ -351,7 +451,7 @@ mod tests {
             group.load(&xs, classes);
             assert_eq!(group.rows(), W);
             let max = group.max();
-            let stats = group.analyze(max);
+            let stats = group.analyze(max, true);
             let mut exps = xs.clone();
             group.store(&mut exps, true);
             for (j, row) in xs.chunks_exact(classes).enumerate() {

@@ -1,8 +1,9 @@
 //! softmax and log_softmax of one row.
 
+use super::short_rows::{self, ShortRow, ShortStats, W, is_short};
 use super::{InPlaceIo, Row, analyze_row, analyze_with_max};
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, map_in_place, map_into};
+use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into, store_partial};
 use crate::reduce::row_max;
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
@@ -38,6 +39,10 @@ use crate::reduce::row_max;
 /// ```
 pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
     check_len("out", xs.len(), out.len())?;
+    if let Some(row) = short_finite_row(xs) {
+        store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
+        return Ok(());
+    }
     match analyze_row::<Simd>(xs, out) {
         Row::Finite(s) => {
             let sum = <Simd as Lane>::splat(s.sum() as f32);
@@ -58,6 +63,10 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
 /// assert_eq!(z, [0.5, 0.0, 0.5]);
 /// ```
 pub fn softmax_in_place(xs: &mut [f32]) {
+    if let Some(row) = short_finite_row(xs) {
+        store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
+        return;
+    }
     let max = row_max::<Simd>(xs);
     match analyze_with_max::<Simd>(max, &mut InPlaceIo(xs)) {
         Row::Finite(s) => {
@@ -104,6 +113,10 @@ pub fn softmax_in_place(xs: &mut [f32]) {
 /// ```
 pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
     check_len("out", xs.len(), out.len())?;
+    if let Some(row) = short_finite_row(xs) {
+        store_short(short_log_softmax(xs, &row.stats), out);
+        return Ok(());
+    }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
@@ -120,6 +133,10 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
 /// log_softmax of `xs`, in place. Same accuracy, special values and passes
 /// as [`log_softmax`].
 pub fn log_softmax_in_place(xs: &mut [f32]) {
+    if let Some(row) = short_finite_row(xs) {
+        store_short(short_log_softmax(xs, &row.stats), xs);
+        return;
+    }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
@@ -135,6 +152,41 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
             }
         }
     }
+}
+
+fn splat(x: f32) -> Simd {
+    <Simd as Lane>::splat(x)
+}
+
+/// A short row with a finite maximum, analysed by the short-row kernel
+/// (`short_rows`); `None` for long rows and non-finite maxima, which take
+/// the general path.
+#[inline(always)]
+fn short_finite_row(xs: &[f32]) -> Option<ShortRow> {
+    if is_short(xs.len()) {
+        short_rows::analyze_row(xs).ok()
+    } else {
+        None
+    }
+}
+
+/// The two vectors of a short row's result into `out` (its length).
+#[inline(always)]
+fn store_short([a, b]: [Simd; 2], out: &mut [f32]) {
+    let (head, tail) = out.split_at_mut(out.len().min(W));
+    store_partial(a, head);
+    store_partial(b, tail);
+}
+
+/// log_softmax of a short row: ((x − m) − ln_hi) − ln_lo, the lanewise
+/// form [`short_rows::log_softmax`] applies to groups of rows.
+#[inline(always)]
+fn short_log_softmax(xs: &[f32], stats: &ShortStats<f32>) -> [Simd; 2] {
+    let (head, tail) = xs.split_at(xs.len().min(W));
+    let (ln_hi, ln_lo) = stats.log_sum();
+    let (m, ln_hi, ln_lo) = (splat(stats.max), splat(ln_hi), splat(ln_lo));
+    [head, tail]
+        .map(|part| short_rows::log_softmax(load_partial::<Simd>(part, 0.0), m, ln_hi, ln_lo))
 }
 
 /// The output of a non-finite row (`docs/contract.md`): NaN everywhere, or one value at

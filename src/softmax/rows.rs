@@ -1,0 +1,299 @@
+//! The softmax family over row-major batches: `rows × classes` values, a
+//! row of `classes` after another. Each form gives, row by row, the bits
+//! of its single-row form; rows of at most two vectors go W at a time, one
+//! row per vector lane (`short_rows`), longer rows one after another.
+
+use super::backward::{log_softmax_backward, softmax_backward};
+use super::log_sum_exp::log_sum_exp;
+use super::short_rows::{self, is_short};
+use super::softmax::{log_softmax, log_softmax_in_place, softmax, softmax_in_place};
+use crate::error::{Error, check_batch_len, whole_rows};
+
+/// Checks that `xs` is whole rows of `classes` and `out` holds `per_row`
+/// values per row; returns the number of rows.
+fn shape(xs: usize, classes: usize, out: usize, per_row: usize) -> Result<usize, Error> {
+    let rows = whole_rows(xs, classes)?;
+    check_batch_len("out", rows * per_row, out, (rows, classes))?;
+    Ok(rows)
+}
+
+/// [`log_sum_exp`] of each row of `xs` (rows of `classes` values) into
+/// `out`, one value per row: the bits of [`log_sum_exp`] on each row.
+///
+/// # Accuracy, special values
+/// As [`log_sum_exp`], row by row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes` (an empty `xs` is 0 rows, whatever `classes`);
+/// [`Error::LengthMismatch`] unless `out` has one value per row.
+///
+/// # Cost
+/// As [`log_sum_exp`] per row; rows of at most two vectors (16 values with
+/// 8-lane vectors) go W rows at a time, one row per lane, so a batch of
+/// short rows costs a few vector operations per row.
+///
+/// # Examples
+/// ```
+/// let mut lse = [0.0f32; 2];
+/// logitkit::log_sum_exp_rows(&[0.0, 0.0, /* row 2 */ 1.0, f32::NEG_INFINITY], 2, &mut lse)?;
+/// assert!((lse[0] - core::f32::consts::LN_2).abs() < 1e-7 && lse[1] == 1.0);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    shape(xs.len(), classes, out.len(), 1)?;
+    if is_short(classes) {
+        short_rows::reduce_groups(xs, classes, out, short_rows::log_sum_exp, log_sum_exp);
+    } else {
+        for (row, o) in xs.chunks_exact(classes.max(1)).zip(out.iter_mut()) {
+            *o = log_sum_exp(row);
+        }
+    }
+    Ok(())
+}
+
+/// [`softmax`] of each row of `xs` (rows of `classes` values) into `out`
+/// (same shape): the bits of [`softmax`] on each row.
+///
+/// # Accuracy, special values
+/// As [`softmax`], row by row: a NaN or a +inf stays in its row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes`; [`Error::LengthMismatch`] if `out.len() != xs.len()`.
+///
+/// # Cost
+/// As [`softmax`] per row; short rows W at a time, as [`log_sum_exp_rows`].
+///
+/// # Examples
+/// ```
+/// let logits = [1.0f32, 1.0, /* row 2 */ 0.0, f32::NEG_INFINITY];
+/// let mut p = [0.0f32; 4];
+/// logitkit::softmax_rows(&logits, 2, &mut p)?;
+/// assert_eq!(p, [0.5, 0.5, 1.0, 0.0]);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    shape(xs.len(), classes, out.len(), classes)?;
+    if is_short(classes) {
+        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
+            let inv = stats.inv_sum();
+            for i in 0..classes {
+                group.set_class(i, group.class(i) * inv);
+            }
+        };
+        short_rows::map_groups(xs, classes, out, true, finish, |x, o| {
+            let _ = softmax(x, o);
+        });
+    } else {
+        for (row, o) in xs
+            .chunks_exact(classes.max(1))
+            .zip(out.chunks_exact_mut(classes.max(1)))
+        {
+            let _ = softmax(row, o);
+        }
+    }
+    Ok(())
+}
+
+/// [`softmax_rows`] in place: the bits of [`softmax_in_place`] on each row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes`; nothing is written then.
+pub fn softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
+    whole_rows(xs.len(), classes)?;
+    if is_short(classes) {
+        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
+            let inv = stats.inv_sum();
+            for i in 0..classes {
+                group.set_class(i, group.class(i) * inv);
+            }
+        };
+        short_rows::map_groups_in_place(xs, classes, true, finish, softmax_in_place);
+    } else {
+        xs.chunks_exact_mut(classes.max(1))
+            .for_each(softmax_in_place);
+    }
+    Ok(())
+}
+
+/// The lanewise log_softmax of a group, as the single-row form computes it.
+fn log_softmax_group(
+    group: &mut short_rows::RowGroup,
+    stats: &short_rows::ShortStats<crate::lane::Simd>,
+    classes: usize,
+) {
+    let (ln_hi, ln_lo) = stats.log_sum();
+    for i in 0..classes {
+        let y = short_rows::log_softmax(group.class(i), stats.max, ln_hi, ln_lo);
+        group.set_class(i, y);
+    }
+}
+
+/// [`log_softmax`] of each row of `xs` (rows of `classes` values) into
+/// `out` (same shape): the bits of [`log_softmax`] on each row.
+///
+/// # Accuracy, special values
+/// As [`log_softmax`], row by row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes`; [`Error::LengthMismatch`] if `out.len() != xs.len()`.
+///
+/// # Cost
+/// As [`log_softmax`] per row; short rows W at a time, as
+/// [`log_sum_exp_rows`].
+pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
+    shape(xs.len(), classes, out.len(), classes)?;
+    if is_short(classes) {
+        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
+            log_softmax_group(group, stats, classes);
+        };
+        short_rows::map_groups(xs, classes, out, false, finish, |x, o| {
+            let _ = log_softmax(x, o);
+        });
+    } else {
+        for (row, o) in xs
+            .chunks_exact(classes.max(1))
+            .zip(out.chunks_exact_mut(classes.max(1)))
+        {
+            let _ = log_softmax(row, o);
+        }
+    }
+    Ok(())
+}
+
+/// [`log_softmax_rows`] in place: the bits of [`log_softmax_in_place`] on
+/// each row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes`; nothing is written then.
+pub fn log_softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
+    whole_rows(xs.len(), classes)?;
+    if is_short(classes) {
+        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
+            log_softmax_group(group, stats, classes);
+        };
+        short_rows::map_groups_in_place(xs, classes, false, finish, log_softmax_in_place);
+    } else {
+        xs.chunks_exact_mut(classes.max(1))
+            .for_each(log_softmax_in_place);
+    }
+    Ok(())
+}
+
+/// [`softmax_backward`] of each row: `probs`, `grad_out` and `grad_in` are
+/// rows of `classes`; the bits of [`softmax_backward`] on each row.
+///
+/// # Accuracy, special values
+/// As [`softmax_backward`], row by row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `probs` is not whole rows of `classes`;
+/// [`Error::LengthMismatch`] if `grad_out` or `grad_in` differs from
+/// `probs` in length.
+///
+/// # Cost
+/// As [`softmax_backward`] per row.
+pub fn softmax_backward_rows(
+    probs: &[f32],
+    grad_out: &[f32],
+    classes: usize,
+    grad_in: &mut [f32],
+) -> Result<(), Error> {
+    backward_rows(probs, grad_out, classes, grad_in, softmax_backward)
+}
+
+/// [`log_softmax_backward`] of each row: `log_probs`, `grad_out` and
+/// `grad_in` are rows of `classes`; the bits of [`log_softmax_backward`] on
+/// each row.
+///
+/// # Accuracy, special values
+/// As [`log_softmax_backward`], row by row.
+///
+/// # Errors
+/// As [`softmax_backward_rows`].
+///
+/// # Cost
+/// As [`log_softmax_backward`] per row.
+pub fn log_softmax_backward_rows(
+    log_probs: &[f32],
+    grad_out: &[f32],
+    classes: usize,
+    grad_in: &mut [f32],
+) -> Result<(), Error> {
+    backward_rows(log_probs, grad_out, classes, grad_in, log_softmax_backward)
+}
+
+fn backward_rows(
+    ys: &[f32],
+    grad_out: &[f32],
+    classes: usize,
+    grad_in: &mut [f32],
+    row: impl Fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let rows = whole_rows(ys.len(), classes)?;
+    check_batch_len("grad_out", ys.len(), grad_out.len(), (rows, classes))?;
+    check_batch_len("grad_in", ys.len(), grad_in.len(), (rows, classes))?;
+    let c = classes.max(1);
+    for ((y, g), out) in ys
+        .chunks_exact(c)
+        .zip(grad_out.chunks_exact(c))
+        .zip(grad_in.chunks_exact_mut(c))
+    {
+        row(y, g, out)?;
+    }
+    Ok(())
+}
+
+/// The index of the largest element: the predicted class. Ties go to the
+/// first; a NaN counts as larger than everything (the first NaN wins), as
+/// in PyTorch and NumPy; `None` for an empty row.
+///
+/// # Cost
+/// One read pass.
+///
+/// # Examples
+/// ```
+/// assert_eq!(logitkit::argmax(&[0.1, 2.0, 2.0, -1.0]), Some(1));
+/// assert_eq!(logitkit::argmax(&[0.1, f32::NAN, 3.0]), Some(1));
+/// assert_eq!(logitkit::argmax(&[]), None);
+/// ```
+pub fn argmax(xs: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &x) in xs.iter().enumerate() {
+        if x.is_nan() {
+            return Some(i);
+        }
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// [`argmax`] of each row of `xs` (rows of `classes` values) into `out`,
+/// one class index per row.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
+/// `classes`; [`Error::LengthMismatch`] unless `out` has one index per row.
+/// `classes` = 0 is valid only with `xs` and `out` both empty (0 rows).
+///
+/// # Examples
+/// ```
+/// let mut predicted = [0usize; 2];
+/// logitkit::argmax_rows(&[0.0, 1.0, /* row 2 */ 5.0, 2.0], 2, &mut predicted)?;
+/// assert_eq!(predicted, [1, 0]);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn argmax_rows(xs: &[f32], classes: usize, out: &mut [usize]) -> Result<(), Error> {
+    let rows = whole_rows(xs.len(), classes)?;
+    check_batch_len("out", rows, out.len(), (rows, classes))?;
+    for (row, o) in xs.chunks_exact(classes.max(1)).zip(out.iter_mut()) {
+        *o = argmax(row).unwrap_or(0);
+    }
+    Ok(())
+}
