@@ -8,8 +8,9 @@ use super::common::{
 use super::input::Input;
 use super::{assert_same_bits, has_nan, within};
 use logitkit::{
-    log_softmax, log_softmax_backward, log_softmax_in_place, softmax, softmax_backward,
-    softmax_in_place,
+    log_softmax, log_softmax_backward, log_softmax_in_place, log_softmax_rows,
+    log_softmax_rows_in_place, log_sum_exp, log_sum_exp_rows, softmax, softmax_backward,
+    softmax_in_place, softmax_rows, softmax_rows_in_place,
 };
 
 /// f64 reference softmax and log_softmax with the special values of `docs/contract.md`.
@@ -44,10 +45,42 @@ pub fn reference(xs: &[f32]) -> (Vec<f64>, Vec<f64>) {
 /// Below this, no product or difference of upstream gradients overflows.
 const MODERATE: f32 = 1e30;
 
+/// The rows forms on the whole rows of `xs` (rows of `classes`) give the
+/// bits of the single-row forms on each row.
+fn check_rows(xs: &[f32], classes: usize) {
+    let xs = &xs[..xs.len() / classes * classes];
+    let n = xs.len();
+    let (mut got, mut want) = (vec![0.0; n], vec![0.0; n]);
+    let rows = || xs.chunks_exact(classes);
+    softmax_rows(xs, classes, &mut got).expect("whole rows");
+    for (row, w) in rows().zip(want.chunks_exact_mut(classes)) {
+        softmax(row, w).expect("equal lengths");
+    }
+    assert_same_bits(&format!("softmax_rows, C = {classes}"), &got, &want);
+    let mut in_place = xs.to_vec();
+    softmax_rows_in_place(&mut in_place, classes).expect("whole rows");
+    assert_same_bits("softmax_rows_in_place", &in_place, &want);
+    log_softmax_rows(xs, classes, &mut got).expect("whole rows");
+    for (row, w) in rows().zip(want.chunks_exact_mut(classes)) {
+        log_softmax(row, w).expect("equal lengths");
+    }
+    assert_same_bits(&format!("log_softmax_rows, C = {classes}"), &got, &want);
+    let mut in_place = xs.to_vec();
+    log_softmax_rows_in_place(&mut in_place, classes).expect("whole rows");
+    assert_same_bits("log_softmax_rows_in_place", &in_place, &want);
+    let mut lse = vec![0.0; n / classes];
+    log_sum_exp_rows(xs, classes, &mut lse).expect("whole rows");
+    let want: Vec<f32> = rows().map(log_sum_exp).collect();
+    assert_same_bits(&format!("log_sum_exp_rows, C = {classes}"), &lse, &want);
+}
+
 pub fn check(data: &[u8]) {
     let mut input = Input::new(data);
     let n = input.len();
     let xs = input.row(n);
+    for classes in [1, 3, 10, 16, 17, 32, 33] {
+        check_rows(&xs, classes);
+    }
     let (ref_p, ref_lp) = reference(&xs);
     let nan_in = has_nan(&xs);
 
