@@ -67,11 +67,20 @@ pub(crate) fn split_sqrt2<V: Lane>(u: V) -> (V, V) {
 /// one final rounding plus the error of the small low part (≤ ¼ of it).
 #[inline(always)]
 pub(crate) fn ln_1p_reduced<V: Lane>(k: V, f: V, tail: V) -> V {
+    let (hi, lo) = ln_1p_reduced_pair(k, f, tail);
+    hi + lo
+}
+
+/// [`ln_1p_reduced`] before its final rounding, as hi + lo: for callers that
+/// add it to something else (the row statistics' ln S), where that rounding
+/// would cost up to ½ ULP of a large logarithm.
+#[inline(always)]
+pub(crate) fn ln_1p_reduced_pair<V: Lane>(k: V, f: V, tail: V) -> (V, V) {
     let a = k * V::splat(LN2_HI);
     let hi = a + f;
     let hi_err = (a - hi) + f;
     let lo = (f * f).mul_add(horner(f, LN_TAIL), k.mul_add(V::splat(LN2_LO), tail));
-    hi + (lo + hi_err)
+    (hi, lo + hi_err)
 }
 
 /// Generates the slice forms of an elementwise kernel from its lane form.

@@ -1,8 +1,9 @@
 //! log-sum-exp over a slice, and a mergeable streaming state.
 
 use super::short_rows::{self, is_short};
-use super::{Row, analyze_row};
-use crate::lane::Simd;
+use super::{Row, SeparateIo, analyze_row};
+use crate::lane::{Lane, Simd};
+use crate::reduce::row_max;
 
 /// ln Σᵢ e^{xᵢ}, without overflow for any finite input.
 ///
@@ -42,6 +43,19 @@ use crate::lane::Simd;
 /// ```
 #[doc(alias = "logsumexp")]
 pub fn log_sum_exp(xs: &[f32]) -> f32 {
+    if <Simd as Lane>::WIDTH == 1 {
+        // One-lane builds: the f64-free statistics of `short_rows`.
+        let max = row_max::<f32>(xs);
+        if !max.is_finite() {
+            return if xs.is_empty() {
+                f32::NEG_INFINITY
+            } else {
+                max
+            };
+        }
+        let stats = short_rows::one_lane_stats(max, &mut SeparateIo { xs, exps: &mut [] });
+        return short_rows::log_sum_exp(&stats);
+    }
     if is_short(xs.len())
         && let Ok(row) = short_rows::analyze_row(xs)
     {

@@ -236,20 +236,8 @@ pub(crate) fn analyze_row<V: Lane>(xs: &[f32], exps: &mut [f32]) -> Row {
 /// entries is read back through it in the (rare) infinite case.
 #[inline(always)]
 pub(crate) fn analyze_with_max<V: Lane>(max: f32, io: &mut impl RowIo) -> Row {
-    if max.is_nan() {
-        return Row::Nan;
-    }
-    if max == f32::NEG_INFINITY {
-        return Row::Masked;
-    }
-    if max == f32::INFINITY {
-        let mut count = 0;
-        for k in 0..io.len() {
-            if io.load::<f32>(k, 0.0) == f32::INFINITY {
-                count += 1;
-            }
-        }
-        return Row::Infinite { count };
+    if !max.is_finite() {
+        return special_row(max, io);
     }
     let [others, ties] = blocked_sum::<V, 2>(io.len(), |k, valid| {
         let x = io.load::<V>(k, max);
@@ -258,6 +246,21 @@ pub(crate) fn analyze_with_max<V: Lane>(max: f32, io: &mut impl RowIo) -> Row {
         terms
     });
     Row::Finite(RowStats { max, others, ties })
+}
+
+/// The class of a row whose maximum `max` is NaN or ±inf; the count of
+/// +inf entries is read back through `io`.
+pub(crate) fn special_row(max: f32, io: &impl RowIo) -> Row {
+    if max.is_nan() {
+        Row::Nan
+    } else if max == f32::NEG_INFINITY {
+        Row::Masked
+    } else {
+        let count = (0..io.len())
+            .filter(|&k| io.load::<f32>(k, 0.0) == f32::INFINITY)
+            .count();
+        Row::Infinite { count }
+    }
 }
 
 /// The per-vector work of pass 2 shared by every kernel: e = e^{x−m}, and

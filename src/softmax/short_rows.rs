@@ -21,15 +21,14 @@
 //! ([`exp_shifted`]); the compensated pairwise sum of at most 2W ≤ 32
 //! terms is within u² per level of the exact sum of those values, so
 //! s′ = S − 1 (formed exactly from the ties) carries the terms' 3u and
-//! nothing more that counts; ln S = ln(S_hi) + S_lo/S_hi with `ln`'s
-//! 1 ULP (S ≥ 1, so no cancellation) is within 1 ULP + 3u·s′/(1+s′) of
-//! the exact value. These are the inputs of the derivations in
+//! nothing more that counts; ln S is kept unrounded as a pair (`ln`'s
+//! core on S_hi, plus S_lo/S_hi), within a fraction of u plus
+//! 3u·s′/(1+s′) of the exact value. These are the inputs of the derivations in
 //! `docs/accuracy.md`, which are no looser than for long rows.
 
-use super::exp_shifted;
+use super::{RowIo, exp_shifted};
 use crate::lane::{Lane, Simd, load_partial, store_partial};
-use crate::math::ln::ln_lane;
-use crate::math::two_sum;
+use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
 
 /// Lanes of [`Simd`].
 pub(crate) const W: usize = <Simd as Lane>::WIDTH;
@@ -77,10 +76,15 @@ impl<V: Lane> ShortStats<V> {
         }
     }
 
-    /// ln S as hi + lo: ln(S_hi) (1 ULP) and S_lo/S_hi.
+    /// ln S as hi + lo, unrounded: S_hi = 2ᵏ·(1 + f) with 1 + f ∈ [√½, √2)
+    /// (exact), ln S = k·ln2 + ln(1 + f) + S_lo/S_hi by `ln`'s core. The
+    /// pair carries only the rounding errors of its low part (|lo| < 0.1),
+    /// a fraction of 2⁻²⁴ absolute for every S ≥ 1, where a rounded ln S
+    /// would be off by up to ½ ULP of a logarithm that grows with the row.
     #[inline(always)]
     pub fn log_sum(&self) -> (V, V) {
-        (ln_lane(self.sum), self.sum_lo / self.sum)
+        let (k, f) = split_sqrt2(self.sum);
+        ln_1p_reduced_pair(k, f, self.sum_lo / self.sum)
     }
 
     /// 1/S, corrected for S_lo (one Newton step on the pair).
@@ -135,6 +139,30 @@ fn terms<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
         V::select(x.lt(max), e, zero),
         V::select(x.eq(max) & valid, V::splat(1.0), zero),
     )
+}
+
+/// The statistics of a row of any length with the finite maximum `max` on
+/// one-lane builds (Cortex-M, RISC-V, wasm without simd128), without f64:
+/// one pass of e^{xᵢ−m}, each stored through `io`, summed sequentially
+/// with TwoSum and the errors added in f32 (relative error ≤ 2u + n·u²,
+/// Higham 2002 §4.3, below 3u for n ≤ 2²⁴, no more than the vector builds'
+/// blocked sum). The finishing is the short rows'.
+pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
+    let neg_m = -max;
+    let (mut others, mut others_lo, mut ties) = (0.0f32, 0.0f32, 0.0f32);
+    for k in 0..io.len() {
+        let x = io.load::<f32>(k, max);
+        let e = exp_shifted(x, neg_m);
+        io.store(k, e);
+        if x < max {
+            let (s, err) = two_sum(e, others);
+            others = s;
+            others_lo += err;
+        } else {
+            ties += 1.0;
+        }
+    }
+    ShortStats::new(max, (others, others_lo), ties)
 }
 
 /// The lanes of `v` as an array.

@@ -1,7 +1,7 @@
 //! softmax and log_softmax of one row.
 
 use super::short_rows::{self, ShortRow, ShortStats, W, is_short};
-use super::{InPlaceIo, Row, analyze_row, analyze_with_max};
+use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into, store_partial};
 use crate::reduce::row_max;
@@ -39,6 +39,14 @@ use crate::reduce::row_max;
 /// ```
 pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
     check_len("out", xs.len(), out.len())?;
+    if ONE_LANE {
+        let max = row_max::<f32>(xs);
+        match one_lane_analysis(max, &mut SeparateIo { xs, exps: out }) {
+            Ok(stats) => scale_by(out, stats.inv_sum()),
+            Err(row) => fill_limit(xs, out, row, 0.0),
+        }
+        return Ok(());
+    }
     if let Some(row) = short_finite_row(xs) {
         store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
         return Ok(());
@@ -63,6 +71,14 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
 /// assert_eq!(z, [0.5, 0.0, 0.5]);
 /// ```
 pub fn softmax_in_place(xs: &mut [f32]) {
+    if ONE_LANE {
+        let max = row_max::<f32>(xs);
+        match one_lane_analysis(max, &mut InPlaceIo(xs)) {
+            Ok(stats) => scale_by(xs, stats.inv_sum()),
+            Err(row) => fill_limit_in_place(xs, row, 0.0),
+        }
+        return;
+    }
     if let Some(row) = short_finite_row(xs) {
         store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
         return;
@@ -113,6 +129,19 @@ pub fn softmax_in_place(xs: &mut [f32]) {
 /// ```
 pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
     check_len("out", xs.len(), out.len())?;
+    if ONE_LANE {
+        let max = row_max::<f32>(xs);
+        match one_lane_analysis(max, &mut SeparateIo { xs, exps: &mut [] }) {
+            Ok(stats) => {
+                let (ln_hi, ln_lo) = stats.log_sum();
+                for (o, &x) in out.iter_mut().zip(xs) {
+                    *o = short_rows::log_softmax(x, max, ln_hi, ln_lo);
+                }
+            }
+            Err(row) => fill_limit(xs, out, row, f32::NEG_INFINITY),
+        }
+        return Ok(());
+    }
     if let Some(row) = short_finite_row(xs) {
         store_short(short_log_softmax(xs, &row.stats), out);
         return Ok(());
@@ -133,6 +162,19 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
 /// log_softmax of `xs`, in place. Same accuracy, special values and passes
 /// as [`log_softmax`].
 pub fn log_softmax_in_place(xs: &mut [f32]) {
+    if ONE_LANE {
+        let max = row_max::<f32>(xs);
+        match one_lane_analysis(max, &mut SeparateIo { xs, exps: &mut [] }) {
+            Ok(stats) => {
+                let (ln_hi, ln_lo) = stats.log_sum();
+                for x in xs.iter_mut() {
+                    *x = short_rows::log_softmax(*x, max, ln_hi, ln_lo);
+                }
+            }
+            Err(row) => fill_limit_in_place(xs, row, f32::NEG_INFINITY),
+        }
+        return;
+    }
     if let Some(row) = short_finite_row(xs) {
         store_short(short_log_softmax(xs, &row.stats), xs);
         return;
@@ -151,6 +193,32 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
                 *x = limit.at(*x);
             }
         }
+    }
+}
+
+/// Builds whose lane is one `f32` take the f64-free row statistics of
+/// `short_rows::one_lane_stats` for rows of every length.
+const ONE_LANE: bool = <Simd as Lane>::WIDTH == 1;
+
+/// On one-lane builds: a finite row's statistics (its exponentials stored
+/// through `io`), or the class of a row whose maximum is not finite.
+#[inline(always)]
+fn one_lane_analysis(max: f32, io: &mut impl RowIo) -> Result<ShortStats<f32>, Row> {
+    if max.is_finite() {
+        Ok(short_rows::one_lane_stats(max, io))
+    } else {
+        Err(special_row(max, io))
+    }
+}
+
+fn scale_by(xs: &mut [f32], factor: f32) {
+    xs.iter_mut().for_each(|x| *x *= factor);
+}
+
+fn fill_limit_in_place(xs: &mut [f32], row: Row, zero: f32) {
+    let limit = limits(row, zero);
+    for x in xs.iter_mut() {
+        *x = limit.at(*x);
     }
 }
 
@@ -216,7 +284,7 @@ pub(crate) fn limits(row: Row, zero: f32) -> Limit {
             let share = if zero == 0.0 {
                 1.0 / count as f32
             } else {
-                -libm::logf(count as f32)
+                -crate::math::ln::ln_lane(count as f32)
             };
             Limit {
                 at_inf: share,
