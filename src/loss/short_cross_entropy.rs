@@ -93,12 +93,15 @@ pub(crate) fn batch(
     mut row_loss: impl FnMut(usize, f64, f64),
 ) {
     let group_len = W * classes.max(1);
-    let mut grad_groups = grad.chunks_mut(group_len);
     let mut group = RowGroup::new();
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
-        let grad_group = grad_groups.next().unwrap_or(&mut []);
-        group.load(rows, classes);
+        // The rest of the gradient: stores may spill into the next group's
+        // rows, which that group overwrites.
+        let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
+        // Loaded from the rest of the batch, so only its last rows need
+        // partial vectors.
+        group.load(logits.get(first * classes..).unwrap_or(rows), classes);
         let max = group.max();
         let stats = group.analyze(max, true);
         let mut target_logit = [0.0f32; W];
@@ -118,7 +121,7 @@ pub(crate) fn batch(
         }
         let target_logit = Simd::load(&target_logit);
         let done = finish(&stats, target_logit);
-        if !grad_group.is_empty() {
+        if !grad_rest.is_empty() {
             let grad_scale = Simd::load(&grad_scale);
             let target_class = Simd::load(&target_class);
             for i in 0..classes {
@@ -129,7 +132,7 @@ pub(crate) fn batch(
                     <Simd as Lane>::select(own, done.target_grad, g) * grad_scale,
                 );
             }
-            group.store(grad_group, true);
+            group.store(grad_rest, true);
         }
         let (hi, lo) = (lanes(done.loss.0), lanes(done.loss.1));
         let finite = lanes(max).map(f32::is_finite);
@@ -146,7 +149,7 @@ pub(crate) fn batch(
         } else {
             [0.0f64; W]
         };
-        let mut grad_rows = grad_group.chunks_exact_mut(classes);
+        let mut grad_rows = grad_rest.chunks_exact_mut(classes);
         for (j, row) in rows.chunks_exact(classes).enumerate().take(W) {
             let lane = j & (W - 1);
             let grad_row = grad_rows.next().unwrap_or(&mut []);
