@@ -1186,6 +1186,19 @@ fn batch_edge_cases() {
         short.map_err(|e| e.to_string()),
         Err("grad: expected 6 elements (2 rows × 3 classes), found 5".to_string())
     );
+    // An empty batch (a variable last batch) is valid with class weights.
+    let weighted = CrossEntropyOptions {
+        class_weights: Some(&[1.0, 2.0, 3.0]),
+        ..Default::default()
+    };
+    assert_eq!(
+        softmax_cross_entropy_batch_with_grad(&[], &[], &weighted, &mut [], None),
+        Ok(0.0)
+    );
+    assert_eq!(
+        softmax_cross_entropy_batch(&[], &[], &weighted, Some(&mut [])),
+        Ok(0.0)
+    );
     // The loss-only form takes no gradient; per-row losses are optional in both.
     assert_eq!(
         softmax_cross_entropy_batch(&[1.0; 6], &[0, 1], &d, Some(&mut [0.0; 3])),

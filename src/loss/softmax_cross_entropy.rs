@@ -528,7 +528,8 @@ impl ProbsRow<'_> {
 /// [`Error::NotWholeRows`] if `logits.len()` is not a multiple of
 /// `targets.len()`; [`Error::LengthMismatch`] if `grad` differs from
 /// `logits` in length, if `per_row` is not one per row, or if the class
-/// weights are not one per class; [`Error::ClassOutOfRange`] for a target ≥ C that is not the ignore
+/// weights are not one per class (an empty batch, 0 rows, takes weights of
+/// any length: loss 0, nothing written); [`Error::ClassOutOfRange`] for a target ≥ C that is not the ignore
 /// index; [`Error::InvalidParameter`] for ε outside [0, 1] or a negative or
 /// non-finite class weight. Nothing is written on error.
 ///
@@ -597,7 +598,13 @@ fn batch(
         });
     }
     check_optional_len("per_row", rows, &per_row)?;
-    options.validate(classes)?;
+    // An empty batch (a variable last batch) is valid with any class
+    // weights: it has no class count to compare them with.
+    let weights_for = match (rows, options.class_weights) {
+        (0, Some(w)) => w.len(),
+        _ => classes,
+    };
+    options.validate(weights_for)?;
     let ignored = |t: usize| options.ignore_index == Some(t);
     if let Some(&class) = targets.iter().find(|&&t| t >= classes && !ignored(t)) {
         return Err(Error::ClassOutOfRange { class, classes });

@@ -282,9 +282,9 @@ fn batch(input: &mut Input) {
     // Validity, decided independently of the kernel.
     let c = n.checked_div(rows).unwrap_or(0);
     let shape_ok = rows * c == n && (plen == 0 || plen == rows);
-    let weights_ok = weights
-        .as_ref()
-        .is_none_or(|w| w.len() == c && w.iter().all(|&x| x.is_finite() && x >= 0.0));
+    let weights_ok = weights.as_ref().is_none_or(|w| {
+        (rows == 0 || w.len() == c) && w.iter().all(|&x| x.is_finite() && x >= 0.0)
+    });
     let eps_ok = (0.0..=1.0).contains(&eps);
     let targets_ok = targets.iter().all(|&t| t < c || Some(t) == ignore);
     let valid = shape_ok && weights_ok && eps_ok && targets_ok;
