@@ -101,3 +101,105 @@ impl<R: RowStorage> FixedRow for R {
         Ok((loss, grad))
     }
 }
+
+/// The batch forms as methods of a fixed-size batch `[[f32; C]; R]`
+/// (R rows of C classes, row-major), returning arrays by value. Each method
+/// is the slice kernel of the same name on the flattened batch, with its
+/// accuracy, special values and cost; the shape is static, so the only
+/// errors left are those of the targets and options.
+///
+/// # Examples
+/// ```
+/// use logitkit::{CrossEntropyOptions, FixedBatch};
+/// let logits = [[2.0f32, 1.0, 0.1], [0.0, 5.0, 0.0]];
+/// let p = logits.softmax_rows();
+/// assert!((p[1].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+/// let (loss, grad) = logits.softmax_cross_entropy_batch_with_grad(&[0, 1], &Default::default())?;
+/// assert!(loss > 0.0 && grad[1][1] < 0.0);
+/// assert_eq!(logits.argmax_rows(), [0, 1]);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub trait FixedBatch<const R: usize>: Sized {
+    /// See [`log_sum_exp_rows`](crate::log_sum_exp_rows).
+    fn log_sum_exp_rows(&self) -> [f32; R];
+    /// See [`softmax_rows`](crate::softmax_rows).
+    fn softmax_rows(&self) -> Self;
+    /// See [`log_softmax_rows`](crate::log_softmax_rows).
+    fn log_softmax_rows(&self) -> Self;
+    /// See [`argmax_rows`](crate::argmax_rows); 0 for rows of 0 classes.
+    fn argmax_rows(&self) -> [usize; R];
+    /// See [`softmax_cross_entropy_batch`](crate::softmax_cross_entropy_batch):
+    /// returns the reduced loss and each row's loss.
+    ///
+    /// # Errors
+    /// As that function, for the targets and the options.
+    fn softmax_cross_entropy_batch(
+        &self,
+        targets: &[usize; R],
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, [f32; R]), Error>;
+    /// See [`softmax_cross_entropy_batch_with_grad`](crate::softmax_cross_entropy_batch_with_grad):
+    /// returns the reduced loss and its gradient.
+    ///
+    /// # Errors
+    /// As that function, for the targets and the options.
+    fn softmax_cross_entropy_batch_with_grad(
+        &self,
+        targets: &[usize; R],
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, Self), Error>;
+}
+
+impl<const C: usize, const R: usize> FixedBatch<R> for [[f32; C]; R] {
+    fn log_sum_exp_rows(&self) -> [f32; R] {
+        // A row of 0 classes is empty: −inf, as `log_sum_exp(&[])`.
+        let mut out = [f32::NEG_INFINITY; R];
+        if C > 0 {
+            // Whole rows of C by construction: always Ok.
+            let _ = crate::log_sum_exp_rows(self.as_flattened(), C, &mut out);
+        }
+        out
+    }
+    fn softmax_rows(&self) -> Self {
+        let mut out = *self;
+        let _ = crate::softmax_rows_in_place(out.as_flattened_mut(), C);
+        out
+    }
+    fn log_softmax_rows(&self) -> Self {
+        let mut out = *self;
+        let _ = crate::log_softmax_rows_in_place(out.as_flattened_mut(), C);
+        out
+    }
+    fn argmax_rows(&self) -> [usize; R] {
+        self.each_ref().map(|row| crate::argmax(row).unwrap_or(0))
+    }
+    fn softmax_cross_entropy_batch(
+        &self,
+        targets: &[usize; R],
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, [f32; R]), Error> {
+        let mut per_row = [0.0; R];
+        let loss = crate::softmax_cross_entropy_batch(
+            self.as_flattened(),
+            targets,
+            options,
+            Some(&mut per_row),
+        )?;
+        Ok((loss, per_row))
+    }
+    fn softmax_cross_entropy_batch_with_grad(
+        &self,
+        targets: &[usize; R],
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, Self), Error> {
+        let mut grad = [[0.0; C]; R];
+        let loss = crate::softmax_cross_entropy_batch_with_grad(
+            self.as_flattened(),
+            targets,
+            options,
+            grad.as_flattened_mut(),
+            None,
+        )?;
+        Ok((loss, grad))
+    }
+}

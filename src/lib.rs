@@ -86,7 +86,7 @@ pub use math::exp::{exp, exp_in_place, exp_into, exp_lane};
 pub use math::ln::{ln, ln_in_place, ln_into, ln_lane};
 pub use math::ln_1p::{ln_1p, ln_1p_in_place, ln_1p_into, ln_1p_lane};
 
-pub use fixed::FixedRow;
+pub use fixed::{FixedBatch, FixedRow};
 pub use loss::bce_with_logits::{
     BceOptions, FocalOptions, PosWeight, bce_with_logits, bce_with_logits_with_grad,
     sigmoid_focal_loss, sigmoid_focal_loss_with_grad,

@@ -1,9 +1,10 @@
-//! The fixed-size front ends (`[f32; N]`, `heapless::Vec<f32, N>`) give the
-//! same bits and the same errors as the slice kernels.
+//! The fixed-size front ends (`[f32; N]`, `heapless::Vec<f32, N>`,
+//! `[[f32; C]; R]`) give the same bits and the same errors as the slice
+//! kernels.
 
 use super::assert_same_bits;
 use super::input::Input;
-use logitkit::{Error, FixedRow};
+use logitkit::{CrossEntropyOptions, Error, FixedBatch, FixedRow};
 
 /// What the `FixedRow` methods of one row return, as slices.
 struct Outputs {
@@ -77,8 +78,67 @@ macro_rules! array_of_len {
     };
 }
 
+/// A fixed-size batch `[[f32; C]; R]` against the slice rows forms.
+fn batch<const C: usize, const R: usize>(input: &mut Input) {
+    let values = input.row(C * R);
+    let mut logits = [[0.0f32; C]; R];
+    logits.as_flattened_mut().copy_from_slice(&values);
+    let targets: [usize; R] = core::array::from_fn(|_| input.below(C + 1));
+    let n = C * R;
+    let mut out = vec![0.0; n];
+    logitkit::softmax_rows(&values, C, &mut out).expect("whole rows");
+    assert_same_bits("softmax_rows", logits.softmax_rows().as_flattened(), &out);
+    logitkit::log_softmax_rows(&values, C, &mut out).expect("whole rows");
+    assert_same_bits(
+        "log_softmax_rows",
+        logits.log_softmax_rows().as_flattened(),
+        &out,
+    );
+    let mut lse = [0.0; R];
+    if C > 0 {
+        logitkit::log_sum_exp_rows(&values, C, &mut lse).expect("whole rows");
+        assert_same_bits("log_sum_exp_rows", &logits.log_sum_exp_rows(), &lse);
+    }
+    let options = CrossEntropyOptions::default();
+    let mut per_row = [0.0; R];
+    let want =
+        logitkit::softmax_cross_entropy_batch(&values, &targets, &options, Some(&mut per_row));
+    match (logits.softmax_cross_entropy_batch(&targets, &options), want) {
+        (Ok((l, rows)), Ok(w)) => {
+            assert_eq!(l.to_bits(), w.to_bits(), "batch loss");
+            assert_same_bits("batch per-row losses", &rows, &per_row);
+        }
+        (a, b) => assert_eq!(a.err(), b.err(), "batch errors"),
+    }
+    let want = logitkit::softmax_cross_entropy_batch_with_grad(
+        &values, &targets, &options, &mut out, None,
+    );
+    match (
+        logits.softmax_cross_entropy_batch_with_grad(&targets, &options),
+        want,
+    ) {
+        (Ok((l, g)), Ok(w)) => {
+            assert_eq!(l.to_bits(), w.to_bits(), "batch loss with grad");
+            assert_same_bits("batch gradient", g.as_flattened(), &out);
+        }
+        (a, b) => assert_eq!(a.err(), b.err(), "batch errors"),
+    }
+}
+
 pub fn check(data: &[u8]) {
     let mut input = Input::new(data);
+    if input.byte().is_multiple_of(5) {
+        // Fixed-size batches: empty, short and long rows, one row and many.
+        match input.below(6) {
+            0 => batch::<0, 3>(&mut input),
+            1 => batch::<1, 1>(&mut input),
+            2 => batch::<3, 9>(&mut input),
+            3 => batch::<10, 17>(&mut input),
+            4 => batch::<16, 8>(&mut input),
+            _ => batch::<33, 5>(&mut input),
+        }
+        return;
+    }
     if input.byte().is_multiple_of(6) {
         let n = input.below(65);
         let values = input.row(n);
