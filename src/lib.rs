@@ -91,7 +91,7 @@ pub use loss::bce_with_logits::{
     BceOptions, FocalOptions, PosWeight, bce_with_logits, bce_with_logits_with_grad,
     sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
 };
-pub use loss::options::{CrossEntropyOptions, Reduction};
+pub use loss::options::{ClassIndex, CrossEntropyOptions, Reduction};
 pub use loss::softmax_cross_entropy::{
     softmax_cross_entropy, softmax_cross_entropy_batch, softmax_cross_entropy_batch_with_grad,
     softmax_cross_entropy_probs, softmax_cross_entropy_probs_with_grad,

@@ -903,7 +903,7 @@ fn ref_batch(
     let mut rows = Vec::new();
     let mut denom = 0.0;
     for (r, &t) in targets.iter().enumerate() {
-        if o.ignore_index == Some(t) {
+        if o.ignore_index == Some(t as i64) {
             rows.push(RowRef {
                 ignored: true,
                 q: vec![0.0; c],
@@ -1090,7 +1090,7 @@ fn batch_matches_pytorch_definition_within_bound() {
                         let o = CrossEntropyOptions {
                             label_smoothing: smoothing,
                             class_weights: weights,
-                            ignore_index: ignore,
+                            ignore_index: ignore.map(|i| i as i64),
                             reduction,
                         };
                         let what = format!(
@@ -1129,7 +1129,7 @@ fn batch_reference_gradient_matches_finite_differences() {
                     let o = CrossEntropyOptions {
                         label_smoothing: smoothing,
                         class_weights: weighted.then_some(&weights[..]),
-                        ignore_index: Some(targets[0]).filter(|_| rows > 1),
+                        ignore_index: Some(targets[0] as i64).filter(|_| rows > 1),
                         reduction,
                     };
                     let (_, factor, refs) = ref_batch(&logits, &targets, &o);
@@ -1186,17 +1186,30 @@ fn batch_edge_cases() {
         short.map_err(|e| e.to_string()),
         Err("grad: expected 6 elements (2 rows × 3 classes), found 5".to_string())
     );
+    // Signed targets: a negative target is an error unless it is the ignore
+    // index, as PyTorch's −100.
+    assert_eq!(
+        softmax_cross_entropy_batch(&[0.0; 4], &[-1i64, 0], &d, None),
+        Err(Error::InvalidParameter { name: "targets" })
+    );
+    let pytorch = CrossEntropyOptions {
+        ignore_index: Some(-100),
+        ..Default::default()
+    };
+    let signed = softmax_cross_entropy_batch(&[0.0, 1.0, 2.0, 0.0], &[-100i32, 0], &pytorch, None);
+    let unsigned = softmax_cross_entropy_batch(&[2.0, 0.0], &[0u8], &d, None);
+    assert_eq!(signed.map(f32::to_bits), unsigned.map(f32::to_bits));
     // An empty batch (a variable last batch) is valid with class weights.
     let weighted = CrossEntropyOptions {
         class_weights: Some(&[1.0, 2.0, 3.0]),
         ..Default::default()
     };
     assert_eq!(
-        softmax_cross_entropy_batch_with_grad(&[], &[], &weighted, &mut [], None),
+        softmax_cross_entropy_batch_with_grad(&[], &[0usize; 0], &weighted, &mut [], None),
         Ok(0.0)
     );
     assert_eq!(
-        softmax_cross_entropy_batch(&[], &[], &weighted, Some(&mut [])),
+        softmax_cross_entropy_batch(&[], &[0u8; 0], &weighted, Some(&mut [])),
         Ok(0.0)
     );
     // The loss-only form takes no gradient; per-row losses are optional in both.
@@ -1237,7 +1250,10 @@ fn batch_edge_cases() {
             name: "class_weights"
         })
     );
-    assert_eq!(softmax_cross_entropy_batch(&[], &[], &d, None), Ok(0.0));
+    assert_eq!(
+        softmax_cross_entropy_batch(&[], &[0usize; 0], &d, None),
+        Ok(0.0)
+    );
 }
 
 #[test]

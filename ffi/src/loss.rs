@@ -334,7 +334,7 @@ unsafe fn batch(
             label_smoothing: opts.label_smoothing,
             class_weights,
             // Negative: none. Beyond usize: no target can equal it.
-            ignore_index: usize::try_from(opts.ignore_index).ok(),
+            ignore_index: (opts.ignore_index >= 0).then_some(opts.ignore_index),
             reduction,
         };
         // SAFETY: `rows` writable floats unless NULL (contract), disjoint

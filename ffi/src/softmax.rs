@@ -2,8 +2,6 @@
 //! log-softmax (one row, in place, and a row-major batch), and their
 //! backward products.
 
-use core::num::NonZeroUsize;
-
 use logitkit::{Error, LogSumExp};
 
 use crate::lane::{backward_form, in_place_form, into_form};
@@ -251,7 +249,8 @@ pub unsafe extern "C" fn lk_log_softmax_in_place(xs: *mut f32, n: usize) -> lk_s
     unsafe { in_place_form(xs, n, logitkit::log_softmax_in_place) }
 }
 
-/// A row kernel over `rows` rows of `classes` floats (row-major).
+/// A rows kernel of the core crate over `rows` rows of `classes` floats
+/// (row-major).
 ///
 /// # Safety
 /// Unless rows * classes == 0, xs points to that many readable floats and
@@ -261,28 +260,20 @@ unsafe fn rows_form(
     out: *mut f32,
     rows: usize,
     classes: usize,
-    row_into: impl Fn(&[f32], &mut [f32]) -> Result<(), Error>,
-    row_in_place: impl Fn(&mut [f32]),
+    rows_into: impl Fn(&[f32], usize, &mut [f32]) -> Result<(), Error>,
+    rows_in_place: impl Fn(&mut [f32], usize) -> Result<(), Error>,
 ) -> lk_status {
     let Some(n) = rows.checked_mul(classes) else {
         return lk_status::LK_LENGTH_MISMATCH;
     };
-    let Some(classes) = NonZeroUsize::new(classes) else {
-        // rows of no classes: nothing to read or write.
+    if n == 0 {
+        // rows of no classes, or no rows: nothing to read or write.
         return lk_status::LK_OK;
-    };
-    let c = classes.get();
-    let batch_into = |xs: &[f32], out: &mut [f32]| {
-        for (x, o) in xs.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
-            // Cannot fail: both rows have `c` elements.
-            row_into(x, o)?;
-        }
-        Ok(())
-    };
+    }
+    // Cannot fail: n is a whole number of rows of `classes`.
+    let batch_into = |xs: &[f32], out: &mut [f32]| rows_into(xs, classes, out);
     let batch_in_place = |xs: &mut [f32]| {
-        for row in xs.chunks_exact_mut(c) {
-            row_in_place(row);
-        }
+        let _ = rows_in_place(xs, classes);
     };
     // SAFETY: n = rows * classes readable floats at xs and writable at out
     // (contract).
@@ -314,8 +305,8 @@ pub unsafe extern "C" fn lk_softmax_rows(
             out,
             rows,
             classes,
-            logitkit::softmax,
-            logitkit::softmax_in_place,
+            logitkit::softmax_rows,
+            logitkit::softmax_rows_in_place,
         )
     }
 }
@@ -344,8 +335,8 @@ pub unsafe extern "C" fn lk_log_softmax_rows(
             out,
             rows,
             classes,
-            logitkit::log_softmax,
-            logitkit::log_softmax_in_place,
+            logitkit::log_softmax_rows,
+            logitkit::log_softmax_rows_in_place,
         )
     }
 }

@@ -29,8 +29,10 @@ pub struct CrossEntropyOptions<'a> {
     pub label_smoothing: f32,
     /// One finite, non-negative weight per class.
     pub class_weights: Option<&'a [f32]>,
-    /// Rows whose target equals this contribute no loss and a zero gradient.
-    pub ignore_index: Option<usize>,
+    /// Rows whose target equals this contribute no loss and a zero
+    /// gradient. Signed, so PyTorch's default −100 can be kept with `i32` or
+    /// `i64` targets (see [`ClassIndex`]).
+    pub ignore_index: Option<i64>,
     /// Mean or sum over rows.
     pub reduction: Reduction,
 }
@@ -72,3 +74,23 @@ impl CrossEntropyOptions<'_> {
         Ok(())
     }
 }
+
+/// An integer type a dataset stores class targets in: `u8`, `u16`, `u32`,
+/// `u64`, `usize`, and the signed `i8` … `i64` and `isize`, whose negative
+/// values are allowed only as the ignore index (PyTorch's −100).
+pub trait ClassIndex: Copy {
+    /// The target's value, exactly.
+    fn value(self) -> i128;
+}
+
+macro_rules! class_index {
+    ($($t:ty)*) => {$(
+        impl ClassIndex for $t {
+            #[inline(always)]
+            fn value(self) -> i128 {
+                self as i128
+            }
+        }
+    )*};
+}
+class_index!(u8 u16 u32 u64 usize i8 i16 i32 i64 isize);

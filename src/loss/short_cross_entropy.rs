@@ -109,7 +109,7 @@ pub(crate) fn batch(
         let mut grad_scale = [0.0f32; W];
         let mut targets = [None; W];
         let mut weights = [0.0f64; W];
-        for (j, row) in rows.chunks_exact(classes).enumerate().take(W) {
+        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
             let lane = j & (W - 1);
             if let Some((t, w)) = target(first + j).filter(|&(t, _)| t < classes) {
                 target_logit[lane] = row.get(t).map_or(0.0, |&z| z);
@@ -149,8 +149,8 @@ pub(crate) fn batch(
         } else {
             [0.0f64; W]
         };
-        let mut grad_rows = grad_rest.chunks_exact_mut(classes);
-        for (j, row) in rows.chunks_exact(classes).enumerate().take(W) {
+        let mut grad_rows = grad_rest.chunks_exact_mut(classes.max(1));
+        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
             let lane = j & (W - 1);
             let grad_row = grad_rows.next().unwrap_or(&mut []);
             let Some(t) = targets[lane] else {

@@ -7,7 +7,7 @@
 //! 2021). The gradient is softmax·Q − q; at a unique argmax, where
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
-use super::options::{CrossEntropyOptions, Reduction};
+use super::options::{ClassIndex, CrossEntropyOptions, Reduction};
 use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
@@ -489,7 +489,10 @@ impl ProbsRow<'_> {
 /// `Some` (with [`Reduction::Sum`] that is PyTorch's `reduction='none'`).
 ///
 /// Options ([`CrossEntropyOptions`]) follow PyTorch's `cross_entropy`: label
-/// smoothing ε, class weights, an ignore index, mean or sum.
+/// smoothing ε, class weights, an ignore index, mean or sum. The targets may
+/// be any integer type a dataset stores ([`ClassIndex`]: `u8` … `usize`,
+/// `i8` … `i64`); with signed targets the ignore index may be negative,
+/// as PyTorch's −100.
 ///
 /// # Accuracy
 /// Row r is a probability target q = (1 − ε)·w_t·onehot(t) + (ε/C)·w with
@@ -530,7 +533,8 @@ impl ProbsRow<'_> {
 /// `logits` in length, if `per_row` is not one per row, or if the class
 /// weights are not one per class (an empty batch, 0 rows, takes weights of
 /// any length: loss 0, nothing written); [`Error::ClassOutOfRange`] for a target ≥ C that is not the ignore
-/// index; [`Error::InvalidParameter`] for ε outside [0, 1] or a negative or
+/// index; [`Error::InvalidParameter`] (`"targets"`) for a negative target that
+/// is not the ignore index, and for ε outside [0, 1] or a negative or
 /// non-finite class weight. Nothing is written on error.
 ///
 /// # Cost
@@ -550,9 +554,9 @@ impl ProbsRow<'_> {
 /// assert!(loss > 0.0 && grad.iter().sum::<f32>().abs() < 1e-6);
 /// # Ok::<(), logitkit::Error>(())
 /// ```
-pub fn softmax_cross_entropy_batch_with_grad(
+pub fn softmax_cross_entropy_batch_with_grad<T: ClassIndex>(
     logits: &[f32],
-    targets: &[usize],
+    targets: &[T],
     options: &CrossEntropyOptions,
     grad: &mut [f32],
     per_row: Option<&mut [f32]>,
@@ -565,18 +569,18 @@ pub fn softmax_cross_entropy_batch_with_grad(
 ///
 /// # Errors
 /// As [`softmax_cross_entropy_batch_with_grad`].
-pub fn softmax_cross_entropy_batch(
+pub fn softmax_cross_entropy_batch<T: ClassIndex>(
     logits: &[f32],
-    targets: &[usize],
+    targets: &[T],
     options: &CrossEntropyOptions,
     per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     batch(logits, targets, options, None, per_row)
 }
 
-fn batch(
+fn batch<T: ClassIndex>(
     logits: &[f32],
-    targets: &[usize],
+    targets: &[T],
     options: &CrossEntropyOptions,
     grad: Option<&mut [f32]>,
     mut per_row: Option<&mut [f32]>,
@@ -605,10 +609,26 @@ fn batch(
         _ => classes,
     };
     options.validate(weights_for)?;
-    let ignored = |t: usize| options.ignore_index == Some(t);
-    if let Some(&class) = targets.iter().find(|&&t| t >= classes && !ignored(t)) {
-        return Err(Error::ClassOutOfRange { class, classes });
+    // Each row's class, or `None` where its target is the ignore index.
+    let ignore = options.ignore_index.map(i128::from);
+    let class_of = |t: T| (Some(t.value()) != ignore).then(|| t.value());
+    for &t in targets {
+        match class_of(t) {
+            Some(c) if c < 0 => return Err(Error::InvalidParameter { name: "targets" }),
+            Some(c) if c >= classes as i128 => {
+                return Err(Error::ClassOutOfRange {
+                    class: usize::try_from(c).unwrap_or(usize::MAX),
+                    classes,
+                });
+            }
+            _ => {}
+        }
     }
+    // Validated: every class is in 0..C, so it fits a usize.
+    let row_class = |r: usize| {
+        let class = targets.get(r).and_then(|&t| class_of(t))?;
+        usize::try_from(class).ok()
+    };
     let weight = |i: usize| {
         options
             .class_weights
@@ -618,11 +638,7 @@ fn batch(
         .class_weights
         .map_or(classes as f64, |w| w.iter().map(|&v| v as f64).sum());
     let denominator: f64 = match options.reduction {
-        Reduction::Mean => targets
-            .iter()
-            .filter(|&&t| !ignored(t))
-            .map(|&t| weight(t))
-            .sum(),
+        Reduction::Mean => (0..rows).filter_map(row_class).map(weight).sum(),
         Reduction::Sum => 1.0,
     };
     // No target weight to average over: loss 0 and a zero gradient, but the
@@ -642,25 +658,22 @@ fn batch(
     };
     let grad = grad.unwrap_or(&mut []);
     if (is_short(classes) || <Simd as Lane>::WIDTH == 1) && epsilon == 0.0 {
-        return Ok(short_batch(
-            logits,
-            classes,
-            targets,
-            |t| (!ignored(t)).then(|| weight(t)),
-            scale,
-            grad,
-            per_row,
-        ));
+        let target = |r: usize| row_class(r).map(|t| (t, weight(t)));
+        return Ok(short_batch(logits, rows, target, scale, grad, per_row));
     }
     let mut total = 0.0;
     let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
-    for (r, &t) in targets.iter().enumerate() {
+    for r in 0..rows {
         let row = logits.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
         let g = grad_rows.next().unwrap_or(&mut []);
-        let loss = if ignored(t) {
+        let Some(t) = row_class(r) else {
             g.fill(0.0);
-            0.0
-        } else if scale == 0.0 {
+            if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
+                *slot = 0.0;
+            }
+            continue;
+        };
+        let loss = if scale == 0.0 {
             g.fill(0.0);
             class_row(row, &target_of(t), 1.0, &mut [])
         } else {
@@ -681,12 +694,11 @@ fn batch(
 /// [`batch`] for short rows without label smoothing: the short-row kernel
 /// computes each row's plain loss L and gradient g as the single-row call
 /// does; row r contributes w·L to the loss and f·w·g to the gradient, with
-/// w = `weight(t)` its target's weight (`None`: ignored) and f = `scale`.
+/// (class, w) = `target(r)` (`None`: ignored) and f = `scale`.
 fn short_batch(
     logits: &[f32],
-    classes: usize,
-    targets: &[usize],
-    weight: impl Fn(usize) -> Option<f64>,
+    rows: usize,
+    target: impl Fn(usize) -> Option<(usize, f64)>,
     scale: f64,
     grad: &mut [f32],
     per_row: Option<&mut [f32]>,
@@ -699,7 +711,7 @@ fn short_batch(
     } else {
         grad
     };
-    let target = |r: usize| targets.get(r).and_then(|&t| Some((t, weight(t)?)));
+    let classes = logits.len().checked_div(rows).unwrap_or(0);
     let mut total = 0.0;
     let row_loss = |r: usize, w: f64, plain: f64| {
         // A zero weight (or an ignored row) takes no part, even in an
@@ -717,7 +729,7 @@ fn short_batch(
     if <Simd as Lane>::WIDTH > 1 {
         short_cross_entropy::batch(logits, classes, target, scale, grad, row_loss);
     } else {
-        one_lane_batch(logits, targets.len(), target, scale, grad, row_loss);
+        one_lane_batch(logits, rows, target, scale, grad, row_loss);
     }
     if scale == 0.0 {
         0.0

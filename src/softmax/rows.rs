@@ -9,6 +9,36 @@ use super::short_rows::{self, is_short};
 use super::softmax::{log_softmax, log_softmax_in_place, softmax, softmax_in_place};
 use crate::error::{Error, check_batch_len, whole_rows};
 
+/// Calls `f(r, row)` for each of the `rows` rows of `classes` in `xs`.
+/// Indexes rather than zipping chunk iterators: their lengths are divisions
+/// whose divisor an optimizer at opt-level "s" may not see is nonzero,
+/// which would link a panic path into firmware.
+#[inline(always)]
+fn each_row<'a>(xs: &'a [f32], rows: usize, classes: usize, mut f: impl FnMut(usize, &'a [f32])) {
+    for r in 0..rows {
+        if let Some(row) = xs.get(r * classes..(r + 1) * classes) {
+            f(r, row);
+        }
+    }
+}
+
+/// [`each_row`] over a mutable batch.
+#[inline(always)]
+fn each_row_mut(xs: &mut [f32], rows: usize, classes: usize, mut f: impl FnMut(usize, &mut [f32])) {
+    for r in 0..rows {
+        if let Some(row) = xs.get_mut(r * classes..(r + 1) * classes) {
+            f(r, row);
+        }
+    }
+}
+
+/// Row r of `out`, or nothing.
+#[inline(always)]
+fn row_of(out: &mut [f32], r: usize, classes: usize) -> &mut [f32] {
+    out.get_mut(r * classes..(r + 1) * classes)
+        .unwrap_or(&mut [])
+}
+
 /// Checks that `xs` is whole rows of `classes` and `out` holds `per_row`
 /// values per row; returns the number of rows.
 fn shape(xs: usize, classes: usize, out: usize, per_row: usize) -> Result<usize, Error> {
@@ -41,13 +71,15 @@ fn shape(xs: usize, classes: usize, out: usize, per_row: usize) -> Result<usize,
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    shape(xs.len(), classes, out.len(), 1)?;
+    let rows = shape(xs.len(), classes, out.len(), 1)?;
     if is_short(classes) {
         short_rows::reduce_groups(xs, classes, out, short_rows::log_sum_exp, log_sum_exp);
     } else {
-        for (row, o) in xs.chunks_exact(classes.max(1)).zip(out.iter_mut()) {
-            *o = log_sum_exp(row);
-        }
+        each_row(xs, rows, classes, |r, row| {
+            if let Some(o) = out.get_mut(r) {
+                *o = log_sum_exp(row);
+            }
+        });
     }
     Ok(())
 }
@@ -74,7 +106,7 @@ pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    shape(xs.len(), classes, out.len(), classes)?;
+    let rows = shape(xs.len(), classes, out.len(), classes)?;
     if is_short(classes) {
         let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
             let inv = stats.inv_sum();
@@ -86,12 +118,9 @@ pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), E
             let _ = softmax(x, o);
         });
     } else {
-        for (row, o) in xs
-            .chunks_exact(classes.max(1))
-            .zip(out.chunks_exact_mut(classes.max(1)))
-        {
-            let _ = softmax(row, o);
-        }
+        each_row(xs, rows, classes, |r, row| {
+            let _ = softmax(row, row_of(out, r, classes));
+        });
     }
     Ok(())
 }
@@ -102,7 +131,7 @@ pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), E
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
-    whole_rows(xs.len(), classes)?;
+    let rows = whole_rows(xs.len(), classes)?;
     if is_short(classes) {
         let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
             let inv = stats.inv_sum();
@@ -112,8 +141,7 @@ pub fn softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error
         };
         short_rows::map_groups_in_place(xs, classes, true, finish, softmax_in_place);
     } else {
-        xs.chunks_exact_mut(classes.max(1))
-            .for_each(softmax_in_place);
+        each_row_mut(xs, rows, classes, |_, row| softmax_in_place(row));
     }
     Ok(())
 }
@@ -145,7 +173,7 @@ fn log_softmax_group(
 /// As [`log_softmax`] per row; short rows W at a time, as
 /// [`log_sum_exp_rows`].
 pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    shape(xs.len(), classes, out.len(), classes)?;
+    let rows = shape(xs.len(), classes, out.len(), classes)?;
     if is_short(classes) {
         let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
             log_softmax_group(group, stats, classes);
@@ -154,12 +182,9 @@ pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
             let _ = log_softmax(x, o);
         });
     } else {
-        for (row, o) in xs
-            .chunks_exact(classes.max(1))
-            .zip(out.chunks_exact_mut(classes.max(1)))
-        {
-            let _ = log_softmax(row, o);
-        }
+        each_row(xs, rows, classes, |r, row| {
+            let _ = log_softmax(row, row_of(out, r, classes));
+        });
     }
     Ok(())
 }
@@ -171,15 +196,14 @@ pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn log_softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
-    whole_rows(xs.len(), classes)?;
+    let rows = whole_rows(xs.len(), classes)?;
     if is_short(classes) {
         let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
             log_softmax_group(group, stats, classes);
         };
         short_rows::map_groups_in_place(xs, classes, false, finish, log_softmax_in_place);
     } else {
-        xs.chunks_exact_mut(classes.max(1))
-            .for_each(log_softmax_in_place);
+        each_row_mut(xs, rows, classes, |_, row| log_softmax_in_place(row));
     }
     Ok(())
 }
@@ -237,15 +261,12 @@ fn backward_rows(
     let rows = whole_rows(ys.len(), classes)?;
     check_batch_len("grad_out", ys.len(), grad_out.len(), (rows, classes))?;
     check_batch_len("grad_in", ys.len(), grad_in.len(), (rows, classes))?;
-    let c = classes.max(1);
-    for ((y, g), out) in ys
-        .chunks_exact(c)
-        .zip(grad_out.chunks_exact(c))
-        .zip(grad_in.chunks_exact_mut(c))
-    {
-        row(y, g, out)?;
-    }
-    Ok(())
+    let mut result = Ok(());
+    each_row(ys, rows, classes, |r, y| {
+        let g = grad_out.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
+        result = result.and(row(y, g, row_of(grad_in, r, classes)));
+    });
+    result
 }
 
 /// The index of the largest element: the predicted class. Ties go to the
@@ -292,8 +313,10 @@ pub fn argmax(xs: &[f32]) -> Option<usize> {
 pub fn argmax_rows(xs: &[f32], classes: usize, out: &mut [usize]) -> Result<(), Error> {
     let rows = whole_rows(xs.len(), classes)?;
     check_batch_len("out", rows, out.len(), (rows, classes))?;
-    for (row, o) in xs.chunks_exact(classes.max(1)).zip(out.iter_mut()) {
-        *o = argmax(row).unwrap_or(0);
-    }
+    each_row(xs, rows, classes, |r, row| {
+        if let Some(o) = out.get_mut(r) {
+            *o = argmax(row).unwrap_or(0);
+        }
+    });
     Ok(())
 }

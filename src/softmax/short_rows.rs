@@ -117,8 +117,11 @@ pub(crate) fn log_sum_exp<V: Lane>(stats: &ShortStats<V>) -> V {
 fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
     let mut half = W / 2;
     while half > 0 {
-        let (hi_a, hi_b) = hi.split_at_mut(half);
-        let (lo_a, lo_b) = lo.split_at_mut(half);
+        let (Some((hi_a, hi_b)), Some((lo_a, lo_b))) =
+            (hi.split_at_mut_checked(half), lo.split_at_mut_checked(half))
+        else {
+            break;
+        };
         for (((ha, &hb), la), &lb) in hi_a.iter_mut().zip(hi_b.iter()).zip(lo_a).zip(lo_b.iter()) {
             let (s, e) = two_sum(*ha, hb);
             *ha = s;
@@ -250,9 +253,9 @@ impl RowGroup {
     pub fn load(&mut self, xs: &[f32], classes: usize) {
         let classes = classes.clamp(1, SHORT_ROW_MAX);
         self.classes = classes;
-        self.rows = (xs.len() / classes).min(W);
+        self.rows = xs.len().checked_div(classes).unwrap_or(0).min(W);
         let zero = <Simd as Lane>::splat(0.0);
-        let (head, tail) = self.x.split_at_mut(W);
+        let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
         for (j, (a, b)) in head.iter_mut().zip(tail.iter_mut()).enumerate() {
             let start = j * classes;
             (*a, *b) = if j < self.rows {
@@ -281,7 +284,7 @@ impl RowGroup {
     #[inline(always)]
     pub fn store(&mut self, out: &mut [f32], spill: bool) {
         let classes = self.classes;
-        let (head, tail) = self.x.split_at_mut(W);
+        let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
         <Simd as Lane>::transpose(head);
         if classes > W {
             <Simd as Lane>::transpose(tail);
@@ -395,8 +398,8 @@ pub(crate) fn map_groups(
         let finite = lanes(max).map(f32::is_finite);
         if finite.contains(&false) {
             let pairs = rows
-                .chunks_exact(classes)
-                .zip(outs.chunks_exact_mut(classes));
+                .chunks_exact(classes.max(1))
+                .zip(outs.chunks_exact_mut(classes.max(1)));
             for ((x, o), _) in pairs.zip(finite).filter(|&(_, f)| !f) {
                 single(x, o);
             }
@@ -420,7 +423,7 @@ pub(crate) fn map_groups_in_place(
         group.load(rows, classes);
         let max = group.max();
         if !<Simd as Lane>::all(max.abs().lt(<Simd as Lane>::splat(f32::INFINITY))) {
-            rows.chunks_exact_mut(classes).for_each(&single);
+            rows.chunks_exact_mut(classes.max(1)).for_each(&single);
             continue;
         }
         let stats = group.analyze(max, keep_exps);
@@ -447,7 +450,7 @@ pub(crate) fn reduce_groups(
         let stats = group.analyze(max, false);
         let values = lanes(finish(&stats));
         let finite = lanes(max).map(f32::is_finite);
-        let rows = rows.chunks_exact(classes);
+        let rows = rows.chunks_exact(classes.max(1));
         for (((o, v), f), x) in outs.iter_mut().zip(values).zip(finite).zip(rows) {
             *o = if f { v } else { single(x) };
         }

@@ -257,7 +257,7 @@ fn batch(input: &mut Input) {
     let options = CrossEntropyOptions {
         label_smoothing: eps,
         class_weights: weights.as_deref(),
-        ignore_index: ignore,
+        ignore_index: ignore.map(|i| i as i64),
         reduction,
     };
     let glen = if input.byte() < 8 { n + 1 } else { n };
@@ -303,6 +303,22 @@ fn batch(input: &mut Input) {
     }
     let loss = got.expect("valid batch");
     super::assert_same_loss(loss, loss_only);
+    // The same batch with i64 targets and PyTorch's ignore index −100 in
+    // place of the ignored class: the same bits.
+    let signed: Vec<i64> = targets
+        .iter()
+        .map(|&t| if Some(t) == ignore { -100 } else { t as i64 })
+        .collect();
+    let signed_options = CrossEntropyOptions {
+        ignore_index: Some(-100),
+        ..options
+    };
+    let mut signed_grad = vec![SENTINEL; glen];
+    let signed_loss =
+        softmax_cross_entropy_batch_with_grad(&z, &signed, &signed_options, &mut signed_grad, None)
+            .expect("valid batch, i64 targets");
+    super::assert_same_loss(signed_loss, Ok(loss));
+    super::assert_same_bits("gradient with i64 targets", &signed_grad, &grad);
     assert_eq!(
         per_row.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
         per_row_only.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
