@@ -11,7 +11,8 @@ use cortex_m_rt::entry;
 use heapless::Vec;
 use logitkit::lane::Simd;
 use logitkit::{
-    BceOptions, CrossEntropyOptions, FixedRow, FocalOptions, LogSumExp, PosWeight, Reduction,
+    BceOptions, CrossEntropyOptions, FixedBatch, FixedRow, FocalOptions, LogSumExp, PosWeight,
+    Reduction,
 };
 
 #[panic_handler]
@@ -105,6 +106,30 @@ fn main() -> ! {
     black_box(b).ok();
     let b = logitkit::log_softmax_backward(slice(&xs), slice(&ys), slice_mut(&mut out));
     black_box(b).ok();
+    // The rows forms, with a class count that need not divide the length.
+    let c = black_box(5usize);
+    black_box(logitkit::softmax_rows(slice(&xs), c, slice_mut(&mut out))).ok();
+    black_box(logitkit::log_softmax_rows(
+        slice(&xs),
+        c,
+        slice_mut(&mut out),
+    ))
+    .ok();
+    black_box(logitkit::softmax_rows_in_place(slice_mut(&mut out), c)).ok();
+    black_box(logitkit::log_softmax_rows_in_place(slice_mut(&mut out), c)).ok();
+    black_box(logitkit::log_sum_exp_rows(
+        slice(&xs),
+        c,
+        slice_mut(&mut per),
+    ))
+    .ok();
+    let b = logitkit::softmax_backward_rows(slice(&xs), slice(&ys), c, slice_mut(&mut out));
+    black_box(b).ok();
+    let b = logitkit::log_softmax_backward_rows(slice(&xs), slice(&ys), c, slice_mut(&mut out));
+    black_box(b).ok();
+    black_box(logitkit::argmax(slice(&xs)));
+    let mut classes_of = black_box([0usize; 8]);
+    black_box(logitkit::argmax_rows(slice(&xs), c, &mut classes_of)).ok();
 
     // Cross-entropy: class, probability and batch forms, every option.
     let t = black_box(3usize);
@@ -149,6 +174,27 @@ fn main() -> ! {
         Some(slice_mut(&mut per)),
     );
     black_box(l).ok();
+    let signed: [i64; 4] = black_box([0, -100, 1, 7]);
+    let pytorch = black_box(CrossEntropyOptions {
+        ignore_index: Some(-100),
+        ..CrossEntropyOptions::default()
+    });
+    let l = logitkit::softmax_cross_entropy_batch_with_grad(
+        slice(&xs),
+        signed.get(..rows).unwrap_or(&[]),
+        &pytorch,
+        slice_mut(&mut grad),
+        None,
+    );
+    black_box(l).ok();
+    let batch: [[f32; 10]; 3] = black_box([[0.5; 10]; 3]);
+    black_box(batch.softmax_rows());
+    black_box(batch.log_softmax_rows());
+    black_box(batch.log_sum_exp_rows());
+    black_box(batch.argmax_rows());
+    let batch_targets = black_box([1usize, 2, 3]);
+    black_box(batch.softmax_cross_entropy_batch(&batch_targets, &plain)).ok();
+    black_box(batch.softmax_cross_entropy_batch_with_grad(&batch_targets, &plain)).ok();
 
     // BCE with logits and focal loss, every option.
     for pos_weight in [
