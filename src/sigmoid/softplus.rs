@@ -1,7 +1,7 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
 use super::sigmoid::sigmoid_lane;
-use super::{backward_with, softplus_pair};
+use super::{backward_with, logistic};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
@@ -9,15 +9,13 @@ use crate::math::elementwise_slices;
 /// softplus on every lane: max(x, 0) + ln_1p(e^{−|x|}).
 #[inline(always)]
 pub fn softplus_lane<V: Lane>(x: V) -> V {
-    let (sp, _) = softplus_pair(x);
-    V::select(x.is_nan(), x, sp)
+    V::select(x.is_nan(), x, logistic(x).sp)
 }
 
 /// log σ on every lane: −softplus(−x) = min(x, 0) − ln_1p(e^{−|x|}).
 #[inline(always)]
 pub fn log_sigmoid_lane<V: Lane>(x: V) -> V {
-    let (_, sp_neg) = softplus_pair(x);
-    V::select(x.is_nan(), x, -sp_neg)
+    V::select(x.is_nan(), x, -logistic(x).sp_neg)
 }
 
 /// softplus(x) = ln(1 + eˣ) = max(x, 0) + ln_1p(e^{−|x|}).
@@ -115,5 +113,5 @@ pub fn log_sigmoid_backward(
     grad_out: &[f32],
     grad_in: &mut [f32],
 ) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| sigmoid_lane(-x))
+    backward_with(xs, grad_out, grad_in, |x| logistic(x).sig_neg)
 }
