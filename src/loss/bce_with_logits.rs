@@ -116,6 +116,18 @@ fn bce_lane<V: Lane>(z: V, [y, not_y]: [V; 2], p: V, w: V, loss_scale: V, grad_s
     (negative + positive, grad)
 }
 
+/// Vector k of `xs`, padded past its end: [`load_at`], whose 64-byte tail
+/// buffer a one-lane build (where every vector is one element) does not
+/// need on its stack.
+#[inline(always)]
+fn load(xs: &[f32], k: usize) -> Simd {
+    if <Simd as Lane>::WIDTH == 1 {
+        <Simd as Lane>::splat(xs.get(k).copied().unwrap_or(0.0))
+    } else {
+        load_at(xs, k, 0.0)
+    }
+}
+
 /// Vector k of a per-output array broadcast over rows: lanes
 /// `values[(k·W + j) % C]`, C = `values.len()`. The offset of the next
 /// vector is carried in `cursor` (vector index, offset), so the sequential
@@ -237,26 +249,43 @@ fn one_lane_total(
 ) -> f32 {
     let count = n as f32;
     let mean = reduction == Reduction::Mean && n > 0;
-    let grad_scale = <Simd as Lane>::splat(if mean { 1.0 / count } else { 1.0 });
-    let mut total = |loss_scale: f32, grad: &mut [f32], per_element: &mut [f32]| {
-        let (mut sum, mut compensation) = (0.0f32, 0.0f32);
-        for k in 0..n {
-            let (loss, g) = lane(k, <Simd as Lane>::splat(loss_scale), grad_scale);
-            store_at(g, grad, k);
-            store_at(loss, per_element, k);
-            let y = loss.first() - compensation;
-            let t = sum + y;
-            compensation = if t.is_finite() { (t - sum) - y } else { 0.0 };
-            sum = t;
-        }
-        if mean { sum / count } else { sum }
-    };
-    let first = total(1.0, grad, per_element);
+    let grad_scale = if mean { 1.0 / count } else { 1.0 };
+    let divide = |sum: f32| if mean { sum / count } else { sum };
+    let first = divide(kahan_pass(n, &mut lane, 1.0, grad_scale, grad, per_element));
     if first.is_finite() {
         first
     } else {
-        total(DOWN, &mut [], &mut []) * UP
+        divide(kahan_pass(n, &mut lane, DOWN, grad_scale, &mut [], &mut [])) * UP
     }
+}
+
+/// One pass of [`one_lane_total`]: stores each element's gradient and
+/// loss (where the outputs are non-empty) and returns the compensated sum
+/// of the losses times `loss_scale`.
+#[inline(always)]
+fn kahan_pass(
+    n: usize,
+    lane: &mut impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+    loss_scale: f32,
+    grad_scale: f32,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+) -> f32 {
+    let (mut sum, mut compensation) = (0.0f32, 0.0f32);
+    for k in 0..n {
+        let (loss, g) = lane(
+            k,
+            <Simd as Lane>::splat(loss_scale),
+            <Simd as Lane>::splat(grad_scale),
+        );
+        store_at(g, grad, k);
+        store_at(loss, per_element, k);
+        let y = loss.first() - compensation;
+        let t = sum + y;
+        compensation = if t.is_finite() { (t - sum) - y } else { 0.0 };
+        sum = t;
+    }
+    sum
 }
 
 /// The optional-output convention of every loss: `labels` and a requested
@@ -388,6 +417,27 @@ fn bce(
         PosWeight::PerOutput(ps) => check_per_output("pos_weight", n, ps)?,
         PosWeight::None => {}
     }
+    Ok(bce_elements(
+        logits,
+        labels,
+        options,
+        grad.unwrap_or(&mut []),
+        per_element.unwrap_or(&mut []),
+    ))
+}
+
+/// The pass of [`bce`] once the arguments are valid. Not inlined: its
+/// frame (the element closure's captures) and the validation's are then
+/// not one frame, which keeps a Cortex-M4F's stack smaller.
+#[inline(never)]
+fn bce_elements(
+    logits: &[f32],
+    labels: &[f32],
+    options: &BceOptions,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+) -> f32 {
+    let n = logits.len();
     let eps = options.label_smoothing;
     // 1 − ε as keep + keep_lo exactly (TwoSum), and ε/2 (exact unless ε is
     // subnormal, where the absolute term of the bound covers it): the
@@ -396,7 +446,7 @@ fn bce(
     // so only the products and the last addition round. Forming the label
     // first and 1 − y′ from it cancelled: 4.17 ULP for y = 1, ε small.
     let (keep, keep_lo) = two_sum(1.0, -eps);
-    let smooth = |y: Simd| {
+    let smooth = move |y: Simd| {
         let (keep, keep_lo, half) = (
             <Simd as Lane>::splat(keep),
             <Simd as Lane>::splat(keep_lo),
@@ -407,21 +457,20 @@ fn bce(
     let one = <Simd as Lane>::splat(1.0);
     let mut pos_cursor = (0, 0);
     let mut weight_cursor = (0, 0);
-    Ok(reduce_elements(
+    reduce_elements(
         n,
         options.reduction,
-        grad.unwrap_or(&mut []),
-        per_element.unwrap_or(&mut []),
-        |k, loss_scale, grad_scale| {
-            let z = load_at::<Simd>(logits, k, 0.0);
-            let y = load_at::<Simd>(labels, k, 0.0);
+        grad,
+        per_element,
+        move |k, loss_scale, grad_scale| {
+            let (z, y) = (load(logits, k), load(labels, k));
             let labels = if eps > 0.0 {
                 [smooth(y), smooth(one - y)]
             } else {
                 [y, one - y]
             };
             let w = match options.weights {
-                ElementWeights::PerElement(w) => load_at::<Simd>(w, k, 0.0),
+                ElementWeights::PerElement(w) => load(w, k),
                 ElementWeights::PerOutput(w) => broadcast_lanes(w, k, &mut weight_cursor),
                 ElementWeights::None => one,
             };
@@ -432,7 +481,7 @@ fn bce(
             };
             bce_lane(z, labels, p, w, loss_scale, grad_scale)
         },
-    ))
+    )
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).
@@ -580,8 +629,7 @@ fn focal(
         grad.unwrap_or(&mut []),
         per_element.unwrap_or(&mut []),
         |k, loss_scale, grad_scale| {
-            let z = load_at::<Simd>(logits, k, 0.0);
-            let y = load_at::<Simd>(labels, k, 0.0);
+            let (z, y) = (load(logits, k), load(labels, k));
             let (loss, grad) = focal_lane(z, y, options.gamma, options.alpha);
             (loss * loss_scale, grad * grad_scale)
         },

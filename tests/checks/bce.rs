@@ -262,7 +262,7 @@ fn loss_and_outputs(
 
 /// A per-output array of `len` values broadcasts over `n` elements.
 fn divides(len: usize, n: usize) -> bool {
-    len > 0 && n % len == 0
+    len > 0 && n.is_multiple_of(len)
 }
 
 fn reduction(input: &mut Input) -> Reduction {

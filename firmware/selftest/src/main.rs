@@ -16,7 +16,8 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use heapless::Vec;
 use logitkit::lane::{Lane, Simd};
 use logitkit::{
-    BceOptions, CrossEntropyOptions, Error, FixedRow, FocalOptions, LogSumExp, PosWeight, Reduction,
+    BceOptions, CrossEntropyOptions, ElementWeights, Error, FixedRow, FocalOptions, LogSumExp,
+    PosWeight, Reduction,
 };
 use semihosting::{eprintln, println, process};
 
@@ -422,7 +423,9 @@ fn bce() -> Families {
                 [p] => PosWeight::All(*p),
                 ps => PosWeight::PerOutput(ps),
             },
-            weights: c.weights,
+            weights: c
+                .weights
+                .map_or(ElementWeights::None, ElementWeights::PerElement),
             label_smoothing: 0.0,
             reduction: reduction(c.sum),
         };
