@@ -6,7 +6,7 @@ use crate::lane::Lane;
 use crate::math::elementwise_slices;
 
 /// σ on every lane. The algorithm behind [`sigmoid`]: the σ(x) of the
-/// shared [`logistic`](super::logistic), which BCE and the focal loss use
+/// shared `logistic` (`src/sigmoid/mod.rs`), which BCE and the focal loss use
 /// too.
 ///
 /// t = e^{−|x|} is taken as hi + lo (the exponential's last rounding kept)
