@@ -455,6 +455,26 @@ fn bce_elements(
         y.mul_add(keep, y.mul_add(keep_lo, half))
     };
     let one = <Simd as Lane>::splat(1.0);
+    if <Simd as Lane>::WIDTH > 1
+        && eps == 0.0
+        && matches!(options.weights, ElementWeights::None)
+        && matches!(options.pos_weight, PosWeight::None)
+    {
+        // The default options: the same arithmetic with w = p = 1 as
+        // constants, so the compiler drops the zero-weight selects and
+        // multiplies (same bits as the general closure; vector builds only,
+        // where it is worth its code size).
+        return reduce_elements(
+            n,
+            options.reduction,
+            grad,
+            per_element,
+            move |k, loss_scale, grad_scale| {
+                let (z, y) = (load(logits, k), load(labels, k));
+                bce_lane(z, [y, one - y], one, one, loss_scale, grad_scale)
+            },
+        );
+    }
     let mut pos_cursor = (0, 0);
     let mut weight_cursor = (0, 0);
     reduce_elements(
