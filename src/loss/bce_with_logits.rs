@@ -317,8 +317,8 @@ fn check_shapes(
 /// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute. The loss is relative, tiny
 /// losses included: softplus is ≤ 2 ULP and both terms are non-negative.
 /// The gradient takes σ(±z) from the algorithm of the public
-/// [`sigmoid`](crate::sigmoid()), ≤ 2 ULP, and softplus from
-/// [`softplus`](crate::softplus), the same bits (swept over all 2³²
+/// [`sigmoid`](crate::sigmoid()), ≤ 2 ULP, the same bits, and the loss a
+/// softplus within 2 ULP from the same exponential (both swept over all 2³²
 /// inputs by `tests/elementwise_ulp.rs`), then up to five roundings;
 /// the fuzzer reached 5.2 with the mean's 1/n, which multiplies the
 /// gradient and its max(…) but not the absolute term. That term is for a

@@ -1,7 +1,7 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
 use super::sigmoid::sigmoid_lane;
-use super::{backward_with, logistic};
+use super::{backward_with, logistic, softplus_pair};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
@@ -9,13 +9,15 @@ use crate::math::elementwise_slices;
 /// softplus on every lane: max(x, 0) + ln_1p(e^{−|x|}).
 #[inline(always)]
 pub fn softplus_lane<V: Lane>(x: V) -> V {
-    V::select(x.is_nan(), x, logistic(x).sp)
+    let (sp, _) = softplus_pair(x);
+    V::select(x.is_nan(), x, sp)
 }
 
 /// log σ on every lane: −softplus(−x) = min(x, 0) − ln_1p(e^{−|x|}).
 #[inline(always)]
 pub fn log_sigmoid_lane<V: Lane>(x: V) -> V {
-    V::select(x.is_nan(), x, -logistic(x).sp_neg)
+    let (_, sp_neg) = softplus_pair(x);
+    V::select(x.is_nan(), x, -sp_neg)
 }
 
 /// softplus(x) = ln(1 + eˣ) = max(x, 0) + ln_1p(e^{−|x|}).
