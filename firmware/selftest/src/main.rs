@@ -423,10 +423,12 @@ fn bce() -> Families {
                 [p] => PosWeight::All(*p),
                 ps => PosWeight::PerOutput(ps),
             },
-            weights: c
-                .weights
-                .map_or(ElementWeights::None, ElementWeights::PerElement),
-            label_smoothing: 0.0,
+            weights: match c.weights {
+                None => ElementWeights::None,
+                Some(w) if c.weights_per_output => ElementWeights::PerOutput(w),
+                Some(w) => ElementWeights::PerElement(w),
+            },
+            label_smoothing: c.label_smoothing,
             reduction: reduction(c.sum),
         };
         let with_grad = |grad: &mut [f32], per: &mut [f32]| {
