@@ -1,12 +1,21 @@
-//! Fused BCE with logits + gradient (`docs/performance.md`) against the naive two-step
-//! `libm` version (sigmoid, then −y ln p − (1−y) ln(1−p)), the stable scalar
-//! `libm` version and one SIMD `exp` pass, in one run. Ratios:
-//! `python3 tools/bench_ratios.py --lead fused bce` after
-//! `cargo bench --features std --bench sigmoid`.
+//! The sigmoid family against one SIMD `exp` pass over the same data, in one
+//! run (`docs/performance.md`): group `sigmoid_family` has `exp_pass`
+//! (`exp_into`), `sigmoid`, `softplus`, `log_sigmoid` (the `_into` forms),
+//! `bce` (`bce_with_logits_with_grad`, mean) and `focal`
+//! (`sigmoid_focal_loss_with_grad`, γ = 2, α = ¼, mean); group `bce` has the
+//! fused BCE against the naive two-step `libm` version (sigmoid, then
+//! −y ln p − (1−y) ln(1−p)) and the stable scalar `libm` version. Sizes 1024,
+//! 64×1000 and 2²⁰ elements. Cost in `exp` passes:
+//! `python3 tools/bench_ratios.py --lead exp_pass sigmoid_family`; BCE
+//! against the scalar loops: `python3 tools/bench_ratios.py --lead fused bce`,
+//! after `cargo bench --features std --bench sigmoid`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
+
+/// (label, elements): 64×1000 is a batch of 64 rows of 1000 outputs.
+const SIZES: [(&str, usize); 3] = [("1024", 1024), ("64x1000", 64_000), ("1048576", 1 << 20)];
 
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
     let mut s = 0x9e37_79b9u64;
@@ -52,17 +61,65 @@ fn stable_scalar(z: &[f32], y: &[f32], grad: &mut [f32]) -> f32 {
     total * inv_n
 }
 
+fn family(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sigmoid_family");
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    let bce_options = logitkit::BceOptions::default();
+    let focal_options = logitkit::FocalOptions::default();
+    type Map = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
+    for (label, n) in SIZES {
+        let (z, y) = data(n);
+        let mut out = vec![0.0f32; n];
+        g.throughput(Throughput::Elements(n as u64));
+        for (name, f) in [
+            ("exp_pass", logitkit::exp_into as Map),
+            ("sigmoid", logitkit::sigmoid_into),
+            ("softplus", logitkit::softplus_into),
+            ("log_sigmoid", logitkit::log_sigmoid_into),
+        ] {
+            g.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| f(black_box(&z), black_box(&mut out)))
+            });
+        }
+        g.bench_function(BenchmarkId::new("bce", label), |b| {
+            b.iter(|| {
+                logitkit::bce_with_logits_with_grad(
+                    black_box(&z),
+                    &y,
+                    &bce_options,
+                    black_box(&mut out),
+                    None,
+                )
+            })
+        });
+        g.bench_function(BenchmarkId::new("focal", label), |b| {
+            b.iter(|| {
+                logitkit::sigmoid_focal_loss_with_grad(
+                    black_box(&z),
+                    &y,
+                    &focal_options,
+                    black_box(&mut out),
+                    None,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bce(c: &mut Criterion) {
     let mut g = c.benchmark_group("bce");
     g.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(800))
         .sample_size(20);
     let options = logitkit::BceOptions::default();
-    for n in [16usize, 1024, 16384, 1 << 20] {
+    for (label, n) in SIZES {
         let (z, y) = data(n);
         let mut grad = vec![0.0f32; n];
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(BenchmarkId::new("fused", n), |b| {
+        g.bench_function(BenchmarkId::new("fused", label), |b| {
             b.iter(|| {
                 logitkit::bce_with_logits_with_grad(
                     black_box(&z),
@@ -74,20 +131,20 @@ fn bce(c: &mut Criterion) {
             })
         });
         type Kernel = fn(&[f32], &[f32], &mut [f32]) -> f32;
-        for (label, f) in [
+        for (name, f) in [
             ("naive_libm", naive_two_step as Kernel),
             ("stable_libm", stable_scalar),
         ] {
-            g.bench_function(BenchmarkId::new(label, n), |b| {
+            g.bench_function(BenchmarkId::new(name, label), |b| {
                 b.iter(|| f(black_box(&z), &y, black_box(&mut grad)))
             });
         }
-        g.bench_function(BenchmarkId::new("exp_pass", n), |b| {
+        g.bench_function(BenchmarkId::new("exp_pass", label), |b| {
             b.iter(|| logitkit::exp_into(black_box(&z), black_box(&mut grad)))
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, bce);
+criterion_group!(benches, family, bce);
 criterion_main!(benches);

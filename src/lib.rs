@@ -88,8 +88,8 @@ pub use math::ln_1p::{ln_1p, ln_1p_in_place, ln_1p_into, ln_1p_lane};
 
 pub use fixed::{FixedBatch, FixedRow};
 pub use loss::bce_with_logits::{
-    BceOptions, FocalOptions, PosWeight, bce_with_logits, bce_with_logits_with_grad,
-    sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
+    BceOptions, ElementWeights, FocalOptions, PosWeight, bce_with_logits,
+    bce_with_logits_with_grad, sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
 };
 pub use loss::options::{ClassIndex, CrossEntropyOptions, Reduction};
 pub use loss::softmax_cross_entropy::{

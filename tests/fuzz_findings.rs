@@ -9,7 +9,7 @@ mod common;
 use common::precision::bound;
 use common::{ref_sigmoid, ref_softplus, ulp, ulp_error};
 use logitkit::{
-    BceOptions, CrossEntropyOptions, Error, FocalOptions, PosWeight, Reduction,
+    BceOptions, CrossEntropyOptions, ElementWeights, Error, FocalOptions, PosWeight, Reduction,
     bce_with_logits_with_grad, sigmoid_focal_loss_with_grad, softmax_cross_entropy_batch_with_grad,
     softmax_cross_entropy_probs, softmax_cross_entropy_probs_with_grad,
 };
@@ -98,7 +98,7 @@ fn bce_weight_times_pos_weight_beyond_f32_max() {
     let (w, p, z) = (1e30f32, 1e30f32, 80.0f32);
     let options = BceOptions {
         pos_weight: PosWeight::All(p),
-        weights: Some(&[w]),
+        weights: ElementWeights::PerElement(&[w]),
         label_smoothing: 0.0,
         reduction: Reduction::Sum,
     };
@@ -124,7 +124,7 @@ fn bce_weight_times_pos_weight_beyond_f32_max() {
 #[test]
 fn bce_zero_weight_keeps_nan() {
     let options = BceOptions {
-        weights: Some(&[0.0, 0.0, 1.0]),
+        weights: ElementWeights::PerElement(&[0.0, 0.0, 1.0]),
         reduction: Reduction::Sum,
         ..Default::default()
     };

@@ -131,7 +131,7 @@ fn bce_matches_f64_reference() {
                     bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
                 let (mut want, mut allowed) = (Vec::new(), Vec::new());
                 for i in 0..n {
-                    let yy = smoothed_label(y[i], eps) as f64;
+                    let yy = smoothed_label(y[i], eps);
                     let (wl, wg, magnitude) = bce_reference(z[i], yy, p as f64, 1.0);
                     let (wg, magnitude) = (wg * scale, magnitude * scale);
                     let (l, g) = (per[i], grad[i]);
@@ -151,10 +151,10 @@ fn bce_matches_f64_reference() {
                     assert!(matches(g, wg, ag), "grad {}: {g:e} vs {wg:e}", at());
                     worst_g.see(delta(g, wg) / ulp(magnitude), delta(g, wg), ag, at);
                     // Gradient sign: y = 1 pulls z up, y = 0 pushes it down.
-                    if yy == 1.0 {
+                    if yy[0] == 1.0 {
                         assert!(g <= 0.0);
                     }
-                    if yy == 0.0 {
+                    if yy[0] == 0.0 {
                         assert!(g >= 0.0);
                     }
                 }
@@ -171,14 +171,6 @@ fn bce_matches_f64_reference() {
             }
         }
     }
-    println!(
-        "bce_with_logits: label smoothing rounded {} on this build",
-        if checks::bce::smoothing_is_fused() {
-            "once (fused multiply-add)"
-        } else {
-            "twice (multiply, add)"
-        }
-    );
     println!("bce_with_logits: element loss {worst_l}");
     println!("bce_with_logits: gradient (ULP of max(|g|, w(1−y)σ(z), wpyσ(−z))) {worst_g}");
     println!("bce_with_logits: reduced loss {worst_t}");
@@ -228,7 +220,7 @@ fn bce_limits_and_errors() {
     );
     let w = [1.0f32, -2.0];
     let bad = BceOptions {
-        weights: Some(&w),
+        weights: ElementWeights::PerElement(&w),
         ..Default::default()
     };
     assert_eq!(
@@ -240,6 +232,45 @@ fn bce_limits_and_errors() {
         ..Default::default()
     };
     assert!(bce_with_logits(&[0.0; 2], &[1.0; 2], &bad, None).is_err());
+    // A per-output length must divide the number of elements (it was
+    // wrapped with i % len before); the error names the argument.
+    let three = [1.0f32, 2.0, 0.5];
+    for (pos_weight, weights, argument) in [
+        (
+            PosWeight::PerOutput(&three),
+            ElementWeights::None,
+            "pos_weight",
+        ),
+        (
+            PosWeight::None,
+            ElementWeights::PerOutput(&three),
+            "weights",
+        ),
+        (PosWeight::None, ElementWeights::PerOutput(&[]), "weights"),
+    ] {
+        let bad = BceOptions {
+            pos_weight,
+            weights,
+            ..Default::default()
+        };
+        let mut grad = [0.0f32; 4];
+        for got in [
+            bce_with_logits(&[0.0; 4], &[1.0; 4], &bad, None),
+            bce_with_logits_with_grad(&[0.0; 4], &[1.0; 4], &bad, &mut grad, None),
+        ] {
+            assert!(
+                matches!(got, Err(Error::LengthMismatch { argument: a, .. }) if a == argument),
+                "{argument}: {got:?}"
+            );
+        }
+        assert_eq!(grad, [0.0; 4], "nothing written on error");
+        // Six elements split into rows of three (and the empty batch into
+        // any): accepted.
+        if argument != "weights" || !matches!(weights, ElementWeights::PerOutput([])) {
+            assert!(bce_with_logits(&[0.0; 6], &[1.0; 6], &bad, None).is_ok());
+            assert!(bce_with_logits(&[], &[], &bad, None).is_ok());
+        }
+    }
     assert_eq!(
         bce_with_logits(&[], &[], &BceOptions::default(), None),
         Ok(0.0)
@@ -261,7 +292,7 @@ fn bce_options_match_definition_and_finite_differences() {
         for reduction in [Reduction::Mean, Reduction::Sum] {
             let opts = BceOptions {
                 pos_weight: PosWeight::PerOutput(&pw),
-                weights: Some(&w),
+                weights: ElementWeights::PerElement(&w),
                 label_smoothing: eps,
                 reduction,
             };
@@ -273,10 +304,10 @@ fn bce_options_match_definition_and_finite_differences() {
             let mut grad = vec![0.0; n];
             let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, None).unwrap();
             // The documented bounds, against the f64 definition at the
-            // labels as the kernel rounds them.
+            // exact smoothed labels.
             let (mut want, mut allowed) = (Vec::new(), Vec::new());
             for i in 0..n {
-                let yy = smoothed_label(y[i], eps) as f64;
+                let yy = smoothed_label(y[i], eps);
                 let (p, wi) = (pw[i % outputs] as f64, w[i] as f64);
                 let (wl, wg, magnitude) = bce_reference(z[i], yy, p, wi);
                 want.push(wl);
@@ -298,7 +329,7 @@ fn bce_options_match_definition_and_finite_differences() {
                 let total: f64 = (0..n)
                     .map(|i| {
                         let yy = y[i] as f64 * (1.0 - eps as f64) + 0.5 * eps as f64;
-                        bce_reference(z[i], yy, pw[i % outputs] as f64, w[i] as f64).0
+                        bce_reference(z[i], [yy, 1.0 - yy], pw[i % outputs] as f64, w[i] as f64).0
                     })
                     .sum();
                 total * scale
@@ -423,7 +454,7 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
                         .map(|&t| alpha.map_or(1.0, |a| if t == 1.0 { a } else { 1.0 - a }))
                         .collect();
                     let bo = BceOptions {
-                        weights: Some(&w),
+                        weights: ElementWeights::PerElement(&w),
                         reduction: Reduction::Sum,
                         ..Default::default()
                     };
@@ -560,4 +591,109 @@ fn elementwise_backward_products() {
     assert!(ulp_error(sigmoid(-100.0), ref_sigmoid(-100.0)) <= bound("sigmoid", "ulp"));
     assert!(sigmoid(-100.0) > 0.0);
     assert!(softplus(-100.0) > 0.0 && log_sigmoid(100.0) < 0.0);
+}
+
+/// Per-output weights and pos_weight of shape `[C]` broadcast over rows:
+/// the same bits as the weights written out per element (and, for
+/// pos_weight, as the reference with p = pos_weight[i % C]), for row
+/// lengths that straddle, match and divide the vector width.
+#[test]
+fn per_output_weights_broadcast_over_rows() {
+    let mut rng = Rng(15);
+    for outputs in [1usize, 2, 3, 7, 8, 10, 16, 17, 80] {
+        for rows in [1usize, 2, 5, 64] {
+            let n = rows * outputs;
+            let z = logits(&mut rng, n);
+            let y: Vec<f32> = (0..n).map(|_| rng.uniform() as f32).collect();
+            let wc: Vec<f32> = (0..outputs).map(|_| rng.uniform() as f32 * 3.0).collect();
+            let pc: Vec<f32> = (0..outputs).map(|_| rng.uniform() as f32 * 5.0).collect();
+            let w_full: Vec<f32> = (0..n).map(|i| wc[i % outputs]).collect();
+            for reduction in [Reduction::Sum, Reduction::Mean] {
+                let run = |weights: ElementWeights| {
+                    let opts = BceOptions {
+                        pos_weight: PosWeight::PerOutput(&pc),
+                        weights,
+                        label_smoothing: 0.1,
+                        reduction,
+                    };
+                    let (mut grad, mut per) = (vec![0.0f32; n], vec![0.0f32; n]);
+                    let loss = bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per))
+                        .unwrap();
+                    (loss, grad, per)
+                };
+                let (loss, grad, per) = run(ElementWeights::PerOutput(&wc));
+                let (loss_full, grad_full, per_full) = run(ElementWeights::PerElement(&w_full));
+                let at = format!("C={outputs} rows={rows} {reduction:?}");
+                assert_eq!(loss.to_bits(), loss_full.to_bits(), "{at}: loss");
+                for i in 0..n {
+                    assert_eq!(grad[i].to_bits(), grad_full[i].to_bits(), "{at}: grad[{i}]");
+                    assert_eq!(per[i].to_bits(), per_full[i].to_bits(), "{at}: per[{i}]");
+                    let (p, w) = (pc[i % outputs] as f64, wc[i % outputs] as f64);
+                    let (wl, _, _) = bce_reference(z[i], smoothed_label(y[i], 0.1), p, w);
+                    assert!(
+                        matches(per[i], wl, bce_loss_allowed(wl, z[i], w, p)),
+                        "{at}: per[{i}] = {:e}, want {wl:e}",
+                        per[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Label smoothing where the complement 1 − y′ of the smoothed label is
+/// small (y = 1, small ε, large positive z: the loss is about (ε/2)·z) or
+/// the label itself is (y = 0, large negative z), against the exact
+/// smoothed label: within the documented element bounds. Rounding y′ to
+/// f32 first and taking 1 − y′ reached 4.17 ULP here (4 documented).
+#[test]
+fn label_smoothing_keeps_small_complements() {
+    let mut rng = Rng(4);
+    let mut worst = Worst::default();
+    let mut worst_g = Worst::default();
+    for eps in [1e-6f32, 1e-3, 0.01, 0.1, 0.3, 0.7, 1.0] {
+        for &label in &[1.0f32, 0.0, 0.75, 0.25] {
+            let n = 4096;
+            let sign = if label >= 0.5 { 1.0 } else { -1.0 };
+            let z: Vec<f32> = (0..n)
+                .map(|_| sign * (2.0f64.powf(rng.uniform() * 20.0 - 3.0)) as f32)
+                .collect();
+            let y = vec![label; n];
+            let opts = BceOptions {
+                label_smoothing: eps,
+                reduction: Reduction::Sum,
+                ..Default::default()
+            };
+            let (mut grad, mut per) = (vec![0.0f32; n], vec![0.0f32; n]);
+            bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
+            for i in 0..n {
+                let (wl, wg, magnitude) = bce_reference(z[i], smoothed_label(label, eps), 1.0, 1.0);
+                let at = || format!("z={:e} y={label} ε={eps:e}", z[i]);
+                let al = bce_loss_allowed(wl, z[i], 1.0, 1.0);
+                assert!(
+                    matches(per[i], wl, al),
+                    "loss {}: {:e} vs {wl:e} ({} ULP)",
+                    at(),
+                    per[i],
+                    ulp_error(per[i], wl)
+                );
+                worst.see(ulp_error(per[i], wl), delta(per[i], wl), al, at);
+                let ag = bce_grad_allowed(magnitude, z[i], 1.0, 1.0);
+                assert!(
+                    matches(grad[i], wg, ag),
+                    "grad {}: {:e} vs {wg:e}",
+                    at(),
+                    grad[i]
+                );
+                worst_g.see(
+                    delta(grad[i], wg) / ulp(magnitude),
+                    delta(grad[i], wg),
+                    ag,
+                    at,
+                );
+            }
+        }
+    }
+    println!("label smoothing: element loss {worst}");
+    println!("label smoothing: gradient {worst_g}");
 }

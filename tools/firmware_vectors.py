@@ -350,22 +350,29 @@ def rows(rng):
 
 
 # ---------------------------------------------------------------- BCE/focal
-def bce_case(name, z, y, pw, w, reduction):
-    """PyTorch's BCE with logits written as (1−y)·softplus(z) + p·y·softplus(−z)."""
+def bce_case(name, z, y, pw, w, reduction, eps=0.0, w_per_output=False):
+    """PyTorch's BCE with logits written as (1−y)·softplus(z) + p·y·softplus(−z).
+
+    With label smoothing ε the label is the exact y·(1 − ε) + ε/2 and its
+    complement (1 − y)·(1 − ε) + ε/2; per-output weights w of shape [C]
+    broadcast over rows (element i takes w[i % C]).
+    """
     n = len(z)
     scale = mpf(1) / n if reduction == "Mean" else mpf(1)
     losses, grads, total, nan, tol_sum = [], [], mpf(0), False, mpf(0)
     for i in range(n):
         zi, yi = z[i], y[i]
         p = m(pw[i % len(pw)]) if pw else mpf(1)
-        wi = m(w[i]) if w else mpf(1)
+        wi = m(w[i % len(w)] if w_per_output else w[i]) if w else mpf(1)
         if math.isnan(zi) or math.isnan(yi):
             losses.append(Ref(NAN, 0.0))
             grads.append(Ref(NAN, 0.0))
             nan = True
             continue
-        Y = m(yi)
-        a, b = wi * (1 - Y), wi * p * Y
+        E = m(eps)
+        Y = m(yi) * (1 - E) + E / 2
+        notY = (1 - m(yi)) * (1 - E) + E / 2
+        a, b = wi * notY, wi * p * Y
         if zi == INF:
             sp, spn, sg, sgn = mpf("inf"), mpf(0), mpf(1), mpf(0)
         elif zi == -INF:
@@ -394,8 +401,8 @@ def bce_case(name, z, y, pw, w, reduction):
     else:
         T = total * scale
         tot = ref(T, tol_sum * scale + ulp32(T) + B("sum", "rel_log2") * T)
-    return dict(name=name, z=z, y=y, pw=pw, w=w, reduction=reduction,
-                loss=losses, grad=grads, total=tot)
+    return dict(name=name, z=z, y=y, pw=pw, w=w, reduction=reduction, eps=eps,
+                w_per_output=w_per_output, loss=losses, grad=grads, total=tot)
 
 
 def focal_case(name, z, y, gamma, alpha, reduction):
@@ -445,6 +452,12 @@ def bce_cases(rng):
         bce_case("pos_weight_mean8", z2, y2, [3.5], w2, "Mean"),
         bce_case("per_output_pw", z2, y2, [1.0, 2.0], None, "Sum"),
         bce_case("nan_element", z3, y3, [], None, "Sum"),
+        # y = 1 with small ε and large z: the loss is about (ε/2)·z, where a
+        # complement taken from the rounded smoothed label cancelled.
+        bce_case("smoothing_small_complement", [f32(v) for v in [30.0, 80.0, 5.0, -40.0]],
+                 [1.0, 1.0, 0.0, 0.0], [], None, "Sum", eps=f32(1e-3)),
+        bce_case("per_output_weights_smoothed", z2, y2, [2.0, 0.5], w2[:4], "Mean",
+                 eps=f32(0.1), w_per_output=True),
     ]
 
 
@@ -511,6 +524,8 @@ def main():
         w(f"        y: {f32s(c['y'])},")
         w(f"        pos_weight: {f32s(c['pw'])},")
         w(f"        weights: {('Some(' + f32s(c['w']) + ')') if c['w'] else 'None'},")
+        w(f"        weights_per_output: {'true' if c['w_per_output'] else 'false'},")
+        w(f"        label_smoothing: f32::from_bits(0x{f32_bits(c['eps']):08x}),")
         w(f"        sum: {'true' if c['reduction'] == 'Sum' else 'false'},")
         w(f"        loss: {refs(c['loss'])},")
         w(f"        grad: {refs(c['grad'])},")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Firmware (docs/firmware.md): the self-test on emulated Cortex-M4F (QEMU
 # mps2-an386) and Cortex-M0 (QEMU microbit) with semihosting exit codes,
-# link-time panic freedom (thumbv7em and thumbv6m), and the .text budget of
-# the fused softmax cross-entropy (tools/code_size.sh). Each firmware crate
+# link-time panic freedom (thumbv7em and thumbv6m), and the .text budgets of
+# the fused softmax cross-entropy, BCE and focal loss (tools/code_size.sh). Each firmware crate
 # is its own workspace and is built from inside its directory, where its
 # .cargo/config.toml (target, link.x, runners) is found. About 2 min on 2
 # cores from clean.

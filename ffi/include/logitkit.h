@@ -186,7 +186,8 @@ typedef struct lk_cross_entropy_options {
  * Which positive weight p BCE uses: one of `LK_POS_WEIGHT_NONE` (p = 1,
  * also the value 0), `LK_POS_WEIGHT_ALL` (`pos_weight` for every element)
  * and `LK_POS_WEIGHT_PER_OUTPUT` (`pos_weights[i % num_pos_weights]` for
- * element i). Any other value is `LK_INVALID_PARAMETER`.
+ * element i; `num_pos_weights` must divide n). Any other value is
+ * `LK_INVALID_PARAMETER`.
  */
 typedef int32_t lk_pos_weight_kind;
 
@@ -205,13 +206,14 @@ typedef struct lk_bce_options {
      */
     float pos_weight;
     /**
-     * The p of LK_POS_WEIGHT_PER_OUTPUT (finite, >= 0): element i uses
+     * The p of LK_POS_WEIGHT_PER_OUTPUT (finite, >= 0), one per output of
+     * a row-major batch, broadcast over rows: element i uses
      * pos_weights[i % num_pos_weights]. Ignored for the other kinds.
      */
     const float *pos_weights;
     /**
-     * Length of pos_weights; 0 with LK_POS_WEIGHT_PER_OUTPUT is
-     * LK_LENGTH_MISMATCH.
+     * Length of pos_weights; with LK_POS_WEIGHT_PER_OUTPUT, 0 or a length
+     * that does not divide n is LK_LENGTH_MISMATCH.
      */
     size_t num_pos_weights;
     /**
@@ -280,7 +282,8 @@ typedef struct lk_focal_options {
 
 /**
  * p = `pos_weights[i % num_pos_weights]` for element i: a row-major batch
- * of `num_pos_weights` outputs per row.
+ * of `num_pos_weights` outputs per row (a length that does not divide n is
+ * `LK_LENGTH_MISMATCH`).
  */
 #define LK_POS_WEIGHT_PER_OUTPUT 2
 
@@ -969,7 +972,7 @@ lk_status lk_softmax_cross_entropy_batch(const float *logits,
  * element.
  *
  * Errors: LK_LENGTH_MISMATCH (LK_POS_WEIGHT_PER_OUTPUT with
- * num_pos_weights == 0), LK_INVALID_PARAMETER (eps outside [0, 1], a
+ * num_pos_weights 0 or not dividing n), LK_INVALID_PARAMETER (eps outside [0, 1], a
  * negative or non-finite weight or pos_weight, an unknown reduction or
  * pos_weight_kind, a misaligned pointer), LK_NULL_POINTER (loss NULL, or
  * a buffer NULL with a non-zero length), LK_OVERLAP (grad or per_element

@@ -2,7 +2,7 @@
 //! target, batch with PyTorch's options), binary cross-entropy with logits
 //! and the sigmoid focal loss, each with and without gradient.
 
-use logitkit::{BceOptions, CrossEntropyOptions, FocalOptions, PosWeight};
+use logitkit::{BceOptions, CrossEntropyOptions, ElementWeights, FocalOptions, PosWeight};
 
 use crate::raw::{Region, check, disjoint, put, slice, slice_mut};
 use crate::status::{
@@ -460,11 +460,12 @@ pub struct lk_bce_options {
     pub pos_weight_kind: lk_pos_weight_kind,
     /// The p of LK_POS_WEIGHT_ALL: finite, >= 0.
     pub pos_weight: f32,
-    /// The p of LK_POS_WEIGHT_PER_OUTPUT (finite, >= 0): element i uses
+    /// The p of LK_POS_WEIGHT_PER_OUTPUT (finite, >= 0), one per output of
+    /// a row-major batch, broadcast over rows: element i uses
     /// pos_weights[i % num_pos_weights]. Ignored for the other kinds.
     pub pos_weights: *const f32,
-    /// Length of pos_weights; 0 with LK_POS_WEIGHT_PER_OUTPUT is
-    /// LK_LENGTH_MISMATCH.
+    /// Length of pos_weights; with LK_POS_WEIGHT_PER_OUTPUT, 0 or a length
+    /// that does not divide n is LK_LENGTH_MISMATCH.
     pub num_pos_weights: usize,
     /// NULL = none; else one finite, non-negative weight per element (n).
     pub weights: *const f32,
@@ -528,10 +529,10 @@ unsafe fn bce(
         // SAFETY: as for `logits`.
         let labels = unsafe { slice(labels, n) }?;
         let weights = if opts.weights.is_null() {
-            None
+            ElementWeights::None
         } else {
             // SAFETY: n readable floats (contract), disjoint from the outputs.
-            Some(unsafe { slice(opts.weights, n) }?)
+            ElementWeights::PerElement(unsafe { slice(opts.weights, n) }?)
         };
         let pos_weight = match per_output {
             // SAFETY: num_pos_weights readable floats (contract; NULL with
@@ -582,7 +583,7 @@ unsafe fn bce(
 /// element.
 ///
 /// Errors: LK_LENGTH_MISMATCH (LK_POS_WEIGHT_PER_OUTPUT with
-/// num_pos_weights == 0), LK_INVALID_PARAMETER (eps outside [0, 1], a
+/// num_pos_weights 0 or not dividing n), LK_INVALID_PARAMETER (eps outside [0, 1], a
 /// negative or non-finite weight or pos_weight, an unknown reduction or
 /// pos_weight_kind, a misaligned pointer), LK_NULL_POINTER (loss NULL, or
 /// a buffer NULL with a non-zero length), LK_OVERLAP (grad or per_element

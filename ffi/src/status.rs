@@ -90,7 +90,8 @@ pub(crate) fn reduction(value: lk_reduction) -> Result<logitkit::Reduction, lk_s
 /// Which positive weight p BCE uses: one of `LK_POS_WEIGHT_NONE` (p = 1,
 /// also the value 0), `LK_POS_WEIGHT_ALL` (`pos_weight` for every element)
 /// and `LK_POS_WEIGHT_PER_OUTPUT` (`pos_weights[i % num_pos_weights]` for
-/// element i). Any other value is `LK_INVALID_PARAMETER`.
+/// element i; `num_pos_weights` must divide n). Any other value is
+/// `LK_INVALID_PARAMETER`.
 pub type lk_pos_weight_kind = i32;
 
 /// p = 1 for every element (PyTorch's `pos_weight=None`).
@@ -98,7 +99,8 @@ pub const LK_POS_WEIGHT_NONE: lk_pos_weight_kind = 0;
 /// p = `pos_weight` for every element.
 pub const LK_POS_WEIGHT_ALL: lk_pos_weight_kind = 1;
 /// p = `pos_weights[i % num_pos_weights]` for element i: a row-major batch
-/// of `num_pos_weights` outputs per row.
+/// of `num_pos_weights` outputs per row (a length that does not divide n is
+/// `LK_LENGTH_MISMATCH`).
 pub const LK_POS_WEIGHT_PER_OUTPUT: lk_pos_weight_kind = 2;
 
 /// `ignore_index` value meaning "no ignored class" (any negative value

@@ -1300,8 +1300,19 @@ static void test_bce(void) {
     check_bce(&c, "weights, pos_weight per output, mean");
     c.eps = 0.25f; /* y*(1 - eps) + eps/2 is exact in float for these labels */
     check_bce(&c, "label smoothing 0.25");
-    c.n = 7;
-    check_bce(&c, "7 elements");
+    c.n = 9;
+    check_bce(&c, "9 elements (3 rows of 3 outputs)");
+    {
+        /* per-output pos_weights broadcast over rows: 3 must divide n */
+        lk_bce_options o;
+        memset(&o, 0, sizeof o);
+        o.pos_weight_kind = LK_POS_WEIGHT_PER_OUTPUT;
+        o.pos_weights = pos_w;
+        o.num_pos_weights = 3;
+        poison(grad, BCE_N);
+        STATUS(lk_bce_with_logits_with_grad(z, y, 7, &o, grad, NULL, &loss), LK_LENGTH_MISMATCH);
+        UNTOUCHED(grad, BCE_N);
+    }
     c.n = 0;
     c.sum = 1;
     {

@@ -15,7 +15,8 @@ use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
-use crate::reduce::{blocked_sum, rescaled_sum};
+use crate::math::two_sum;
+use crate::reduce::{DOWN, UP, blocked_sum, rescaled_sum};
 use crate::sigmoid::logistic;
 
 /// `pos_weight` of [`BceOptions`]: the weight p of the positive term.
@@ -27,8 +28,25 @@ pub enum PosWeight<'a> {
     None,
     /// One p for every element.
     All(f32),
-    /// One p per output: element i uses `p[i % p.len()]` (a row-major batch
-    /// of `p.len()` outputs per row).
+    /// One p per output, broadcast over rows (PyTorch's `pos_weight` of
+    /// shape `[C]`): the elements are a row-major batch of rows of
+    /// `p.len()` outputs and element i uses `p[i % p.len()]`. A length that
+    /// does not divide the number of elements is an error.
+    PerOutput(&'a [f32]),
+}
+
+/// `weight` of [`BceOptions`]: the weight w of each element's loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum ElementWeights<'a> {
+    /// w = 1.
+    #[default]
+    None,
+    /// One w per element (PyTorch's `weight` of the logits' shape).
+    PerElement(&'a [f32]),
+    /// One w per output, broadcast over rows (PyTorch's `weight` of shape
+    /// `[C]`): element i uses `w[i % w.len()]`, and `w.len()` must divide
+    /// the number of elements, as for [`PosWeight::PerOutput`].
     PerOutput(&'a [f32]),
 }
 
@@ -37,9 +55,11 @@ pub enum PosWeight<'a> {
 pub struct BceOptions<'a> {
     /// Weight of the positive term (PyTorch's `pos_weight`); finite, ≥ 0.
     pub pos_weight: PosWeight<'a>,
-    /// One finite, non-negative weight per element (PyTorch's `weight`).
-    pub weights: Option<&'a [f32]>,
-    /// ε ∈ [0, 1]: labels become y·(1 − ε) + ε/2.
+    /// Finite, non-negative weights of the element losses (PyTorch's
+    /// `weight`), per element or per output.
+    pub weights: ElementWeights<'a>,
+    /// ε ∈ [0, 1]: labels become y·(1 − ε) + ε/2 (and 1 − y becomes
+    /// (1 − y)·(1 − ε) + ε/2, computed as such so it does not cancel).
     pub label_smoothing: f32,
     /// Mean over elements, or sum.
     pub reduction: Reduction,
@@ -75,9 +95,9 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
     V::select(c.eq(V::splat(0.0)) & v.eq(v), V::splat(0.0), c * v)
 }
 
-/// Per-lane BCE loss and gradient for labels `y`, positive weights `p` and
+/// Per-lane BCE loss and gradient for labels `y` (with `not_y` = 1 − y,
+/// formed by the caller without cancelling), positive weights `p` and
 /// element weights `w`.
-#[inline(always)]
 ///
 /// The factors are multiplied smallest first (y·softplus or y·σ, then the
 /// smaller of w and p, then the larger), so no product overflows unless
@@ -87,9 +107,8 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
 /// total); it scales the softplus values, so an infinite one stays infinite
 /// (scaling a tiny label instead underflowed it to 0 and dropped a +inf
 /// element from the total: found by fuzzing).
-fn bce_lane<V: Lane>(z: V, y: V, p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
+fn bce_lane<V: Lane>(z: V, [y, not_y]: [V; 2], p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
     let f = logistic(z);
-    let not_y = V::splat(1.0) - y;
     let negative = weighted(w, weighted(not_y, f.sp * loss_scale));
     let (low, high) = (w.min(p), w.max(p));
     let positive = weighted(high, weighted(low, weighted(y, f.sp_neg * loss_scale)));
@@ -97,21 +116,69 @@ fn bce_lane<V: Lane>(z: V, y: V, p: V, w: V, loss_scale: V, grad_scale: V) -> (V
     (negative + positive, grad)
 }
 
-fn pos_weight_lanes(pw: &PosWeight, k: usize) -> Simd {
-    match *pw {
-        PosWeight::None => <Simd as Lane>::splat(1.0),
-        PosWeight::All(p) => <Simd as Lane>::splat(p),
-        PosWeight::PerOutput(ps) => {
-            let mut buf = [1.0f32; MAX_WIDTH];
-            let start = k * <Simd as Lane>::WIDTH;
-            for (j, b) in buf.iter_mut().enumerate().take(<Simd as Lane>::WIDTH) {
-                if let Some(len) = core::num::NonZeroUsize::new(ps.len()) {
-                    *b = ps.get((start + j) % len).copied().unwrap_or(1.0);
-                }
+/// Vector k of `xs`, padded past its end: [`load_at`], whose 64-byte tail
+/// buffer a one-lane build (where every vector is one element) does not
+/// need on its stack.
+#[inline(always)]
+fn load(xs: &[f32], k: usize) -> Simd {
+    if <Simd as Lane>::WIDTH == 1 {
+        <Simd as Lane>::splat(xs.get(k).copied().unwrap_or(0.0))
+    } else {
+        load_at(xs, k, 0.0)
+    }
+}
+
+/// Vector k of a per-output array broadcast over rows: lanes
+/// `values[(k·W + j) % C]`, C = `values.len()`. The offset of the next
+/// vector is carried in `cursor` (vector index, offset), so the sequential
+/// passes take one contiguous load per vector and no division unless the
+/// vector wraps around the end of a row; a jump (the re-summing pass
+/// starts again at 0) recomputes it.
+#[inline(always)]
+fn broadcast_lanes(values: &[f32], k: usize, cursor: &mut (usize, usize)) -> Simd {
+    let width = <Simd as Lane>::WIDTH;
+    let c = values.len();
+    let offset = if cursor.0 == k {
+        cursor.1
+    } else {
+        k.saturating_mul(width).checked_rem(c).unwrap_or(0)
+    };
+    let next = offset + width;
+    *cursor = (
+        k + 1,
+        if next < c {
+            next
+        } else {
+            next.checked_rem(c).unwrap_or(0)
+        },
+    );
+    match values.get(offset..next) {
+        Some(full) => <Simd as Lane>::load(full),
+        None => {
+            let mut buf = [0.0f32; MAX_WIDTH];
+            let mut i = offset;
+            for b in buf.iter_mut().take(width) {
+                *b = values.get(i).copied().unwrap_or(0.0);
+                i = if i + 1 < c { i + 1 } else { 0 };
             }
-            load_at(&buf, 0, 1.0)
+            load_at(&buf, 0, 0.0)
         }
     }
+}
+
+/// Checks a per-output array against `n` elements: non-empty and dividing
+/// n (else [`Error::LengthMismatch`] with `expected` = n, a length that
+/// always divides), finite and non-negative.
+fn check_per_output(name: &'static str, n: usize, values: &[f32]) -> Result<(), Error> {
+    if values.is_empty() || n.checked_rem(values.len()) != Some(0) {
+        return Err(Error::LengthMismatch {
+            argument: name,
+            expected: n.max(1),
+            found: values.len(),
+            shape: None,
+        });
+    }
+    check_weights(name, values)
 }
 
 fn check_weights(name: &'static str, w: &[f32]) -> Result<(), Error> {
@@ -137,6 +204,9 @@ fn reduce_elements(
     per_element: &mut [f32],
     mut lane: impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
 ) -> f32 {
+    if <Simd as Lane>::WIDTH == 1 {
+        return one_lane_total(n, reduction, grad, per_element, lane);
+    }
     let scale = match reduction {
         Reduction::Mean if n > 0 => 1.0 / n as f64,
         _ => 1.0,
@@ -157,6 +227,65 @@ fn reduce_elements(
         })
     };
     (total * scale) as f32
+}
+
+/// [`reduce_elements`] on one-lane builds (Cortex-M, RISC-V, wasm without
+/// simd128), without f64, whose every operation is a soft-float call on a
+/// single-precision FPU (about 3 KB of flash for these two losses): the
+/// total is Kahan's compensated f32 sum, relative error ≤ 2u + 2n·u² for
+/// non-negative terms (u = 2⁻²⁴; Knuth, TAOCP vol. 2, 4.2.2), which is
+/// below the blocked sum's 2⁻²² for n ≤ 2²² (16 MiB of logits, beyond the
+/// RAM of the targets that use this path); the mean divides it by n once,
+/// exactly as the vector path's final rounding. A non-finite partial sum is
+/// not compensated (an infinite element keeps the total +inf instead of
+/// turning it into NaN); an overflowed total is summed again from the
+/// losses scaled by 2⁻⁶⁴, as [`rescaled_sum`] does.
+fn one_lane_total(
+    n: usize,
+    reduction: Reduction,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+    mut lane: impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+) -> f32 {
+    let count = n as f32;
+    let mean = reduction == Reduction::Mean && n > 0;
+    let grad_scale = if mean { 1.0 / count } else { 1.0 };
+    let divide = |sum: f32| if mean { sum / count } else { sum };
+    let first = divide(kahan_pass(n, &mut lane, 1.0, grad_scale, grad, per_element));
+    if first.is_finite() {
+        first
+    } else {
+        divide(kahan_pass(n, &mut lane, DOWN, grad_scale, &mut [], &mut [])) * UP
+    }
+}
+
+/// One pass of [`one_lane_total`]: stores each element's gradient and
+/// loss (where the outputs are non-empty) and returns the compensated sum
+/// of the losses times `loss_scale`.
+#[inline(always)]
+fn kahan_pass(
+    n: usize,
+    lane: &mut impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+    loss_scale: f32,
+    grad_scale: f32,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+) -> f32 {
+    let (mut sum, mut compensation) = (0.0f32, 0.0f32);
+    for k in 0..n {
+        let (loss, g) = lane(
+            k,
+            <Simd as Lane>::splat(loss_scale),
+            <Simd as Lane>::splat(grad_scale),
+        );
+        store_at(g, grad, k);
+        store_at(loss, per_element, k);
+        let y = loss.first() - compensation;
+        let t = sum + y;
+        compensation = if t.is_finite() { (t - sum) - y } else { 0.0 };
+        sum = t;
+    }
+    sum
 }
 
 /// The optional-output convention of every loss: `labels` and a requested
@@ -180,13 +309,17 @@ fn check_shapes(
 /// `per_element`, when `Some`, each element's loss.
 ///
 /// # Accuracy
-/// For labels in [0, 1] (smoothed labels as rounded to f32), each
+/// For labels in [0, 1] (smoothed labels exact: y·(1 − ε) + ε/2 and
+/// (1 − y)·(1 − ε) + ε/2 are each formed from non-negative terms, with
+/// 1 − ε kept as an exact f32 pair, so neither cancels), each
 /// element's loss within 4 ULP and its gradient within 6 ULP of
 /// max(|g|, w(1−y)σ(z), wpyσ(−z)), both plus
 /// max(1, w, p, wp)·(1 + |z|)·2⁻¹⁴⁸ absolute. The loss is relative, tiny
 /// losses included: softplus is ≤ 2 ULP and both terms are non-negative.
-/// The gradient takes σ from the shared logistic quotient, ≤ 2.83 ULP over
-/// all 2³² inputs (`tests/elementwise_ulp.rs`), then up to five roundings;
+/// The gradient takes σ(±z) from the algorithm of the public
+/// [`sigmoid`](crate::sigmoid()), ≤ 2 ULP, the same bits, and the loss a
+/// softplus within 2 ULP from the same exponential (both swept over all 2³²
+/// inputs by `tests/elementwise_ulp.rs`), then up to five roundings;
 /// the fuzzer reached 5.2 with the mean's 1/n, which multiplies the
 /// gradient and its max(…) but not the absolute term. That term is for a
 /// partial product that underflows to a subnormal (σ or softplus for
@@ -211,13 +344,16 @@ fn check_shapes(
 /// | NaN, or y NaN | | NaN (that element) | NaN (that element) |
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] if `labels`, `weights`, `grad` or a requested
-/// `per_element` differ in length from `logits`, or if a per-output
-/// `pos_weight` is empty; [`Error::InvalidParameter`] for ε outside [0, 1]
-/// or a negative or non-finite weight or pos_weight.
+/// [`Error::LengthMismatch`] if `labels`, per-element `weights`, `grad` or
+/// a requested `per_element` differ in length from `logits`, or if a
+/// per-output `pos_weight` or `weights` is empty or its length does not
+/// divide the number of elements (then `expected` is that number);
+/// [`Error::InvalidParameter`] for ε outside [0, 1] or a negative or
+/// non-finite weight or pos_weight.
 ///
 /// # Cost
-/// One pass: reads logits, labels (and weights), writes the gradient.
+/// One pass: reads logits, labels (and weights), writes the gradient; one
+/// exponential, one division and one logarithm per element.
 ///
 /// # Examples
 /// ```
@@ -268,44 +404,104 @@ fn bce(
             name: "label_smoothing",
         });
     }
-    if let Some(w) = options.weights {
-        check_len("weights", n, w.len())?;
-        check_weights("weights", w)?;
+    match options.weights {
+        ElementWeights::PerElement(w) => {
+            check_len("weights", n, w.len())?;
+            check_weights("weights", w)?;
+        }
+        ElementWeights::PerOutput(w) => check_per_output("weights", n, w)?,
+        ElementWeights::None => {}
     }
     match options.pos_weight {
         PosWeight::All(p) => check_weights("pos_weight", &[p])?,
-        PosWeight::PerOutput([]) => {
-            return Err(Error::LengthMismatch {
-                argument: "pos_weight",
-                expected: 1,
-                found: 0,
-                shape: None,
-            });
-        }
-        PosWeight::PerOutput(ps) => check_weights("pos_weight", ps)?,
+        PosWeight::PerOutput(ps) => check_per_output("pos_weight", n, ps)?,
         PosWeight::None => {}
     }
-    let eps = options.label_smoothing;
-    let (keep, shift) = (
-        <Simd as Lane>::splat(1.0 - eps),
-        <Simd as Lane>::splat(0.5 * eps),
-    );
-    Ok(reduce_elements(
-        n,
-        options.reduction,
+    Ok(bce_elements(
+        logits,
+        labels,
+        options,
         grad.unwrap_or(&mut []),
         per_element.unwrap_or(&mut []),
-        |k, loss_scale, grad_scale| {
-            let z = load_at::<Simd>(logits, k, 0.0);
-            let y = load_at::<Simd>(labels, k, 0.0);
-            let y = if eps > 0.0 { y.mul_add(keep, shift) } else { y };
-            let w = options
-                .weights
-                .map_or(<Simd as Lane>::splat(1.0), |w| load_at::<Simd>(w, k, 0.0));
-            let p = pos_weight_lanes(&options.pos_weight, k);
-            bce_lane(z, y, p, w, loss_scale, grad_scale)
-        },
     ))
+}
+
+/// The pass of [`bce`] once the arguments are valid. Not inlined: its
+/// frame (the element closure's captures) and the validation's are then
+/// not one frame, which keeps a Cortex-M4F's stack smaller.
+#[inline(never)]
+fn bce_elements(
+    logits: &[f32],
+    labels: &[f32],
+    options: &BceOptions,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+) -> f32 {
+    let n = logits.len();
+    let eps = options.label_smoothing;
+    // 1 − ε as keep + keep_lo exactly (TwoSum), and ε/2 (exact unless ε is
+    // subnormal, where the absolute term of the bound covers it): the
+    // smoothed label y·(1 − ε) + ε/2 and its complement (1 − y)·(1 − ε) +
+    // ε/2 are each sums of non-negative terms, formed with the low part
+    // so only the products and the last addition round. Forming the label
+    // first and 1 − y′ from it cancelled: 4.17 ULP for y = 1, ε small.
+    let (keep, keep_lo) = two_sum(1.0, -eps);
+    let smooth = move |y: Simd| {
+        let (keep, keep_lo, half) = (
+            <Simd as Lane>::splat(keep),
+            <Simd as Lane>::splat(keep_lo),
+            <Simd as Lane>::splat(0.5 * eps),
+        );
+        y.mul_add(keep, y.mul_add(keep_lo, half))
+    };
+    let one = <Simd as Lane>::splat(1.0);
+    if <Simd as Lane>::WIDTH > 1
+        && eps == 0.0
+        && matches!(options.weights, ElementWeights::None)
+        && matches!(options.pos_weight, PosWeight::None)
+    {
+        // The default options: the same arithmetic with w = p = 1 as
+        // constants, so the compiler drops the zero-weight selects and
+        // multiplies (same bits as the general closure; vector builds only,
+        // where it is worth its code size).
+        return reduce_elements(
+            n,
+            options.reduction,
+            grad,
+            per_element,
+            move |k, loss_scale, grad_scale| {
+                let (z, y) = (load(logits, k), load(labels, k));
+                bce_lane(z, [y, one - y], one, one, loss_scale, grad_scale)
+            },
+        );
+    }
+    let mut pos_cursor = (0, 0);
+    let mut weight_cursor = (0, 0);
+    reduce_elements(
+        n,
+        options.reduction,
+        grad,
+        per_element,
+        move |k, loss_scale, grad_scale| {
+            let (z, y) = (load(logits, k), load(labels, k));
+            let labels = if eps > 0.0 {
+                [smooth(y), smooth(one - y)]
+            } else {
+                [y, one - y]
+            };
+            let w = match options.weights {
+                ElementWeights::PerElement(w) => load(w, k),
+                ElementWeights::PerOutput(w) => broadcast_lanes(w, k, &mut weight_cursor),
+                ElementWeights::None => one,
+            };
+            let p = match options.pos_weight {
+                PosWeight::All(p) => <Simd as Lane>::splat(p),
+                PosWeight::PerOutput(ps) => broadcast_lanes(ps, k, &mut pos_cursor),
+                PosWeight::None => one,
+            };
+            bce_lane(z, labels, p, w, loss_scale, grad_scale)
+        },
+    )
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).
@@ -318,21 +514,33 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
     // m = 1 − p_t = y·σ(−z) + (1−y)·σ(z); ln m exactly −softplus(±z) for
     // binary labels (so m^γ is right even where m underflows), ln of the
     // linear sum otherwise.
-    let m = y * f.sig_neg + not_y * f.sig;
     let is_one = y.eq(one);
     let is_zero = y.eq(zero);
-    let ln_m = V::select(is_one, -f.sp, V::select(is_zero, -f.sp_neg, ln_lane(m)));
+    // ratio: m^(γ−1)·σ(z)σ(−z) = m^γ·ratio, ratio = σ(z)σ(−z)/m without 0/0.
+    // Binary labels (the usual case) need neither ln m nor the division;
+    // they take the same selects in both branches, so a lane's bits do not
+    // depend on its neighbours' labels.
+    let (ln_m, ratio) = if V::all(is_one | is_zero) {
+        (
+            V::select(is_one, -f.sp, -f.sp_neg),
+            V::select(is_one, f.sig, f.sig_neg),
+        )
+    } else {
+        let m = y * f.sig_neg + not_y * f.sig;
+        (
+            V::select(is_one, -f.sp, V::select(is_zero, -f.sp_neg, ln_lane(m))),
+            V::select(
+                is_one,
+                f.sig,
+                V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
+            ),
+        )
+    };
     let m_gamma = if gamma == 0.0 {
         one
     } else {
         exp_lane(V::splat(gamma) * ln_m)
     };
-    // m^(γ−1)·σ(z)σ(−z) = m^γ·ratio, ratio = σ(z)σ(−z)/m without 0/0.
-    let ratio = V::select(
-        is_one,
-        f.sig,
-        V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
-    );
     let ce_slope = not_y * f.sig - y * f.sig_neg;
     // ratio·ce is bounded (σ(∓z)·softplus(±z) → 0 as |z| → ∞), so it is
     // formed first and only γ can make the product large; forming γ·ce first
@@ -385,7 +593,8 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// [`Error::InvalidParameter`] for γ < 0 or non-finite, α outside [0, 1].
 ///
 /// # Cost
-/// One pass; two exponentials and two logarithms per element.
+/// One pass; two exponentials and one logarithm per element for labels 0
+/// and 1, a second logarithm and a division for vectors with other labels.
 ///
 /// # Examples
 /// ```
@@ -440,8 +649,7 @@ fn focal(
         grad.unwrap_or(&mut []),
         per_element.unwrap_or(&mut []),
         |k, loss_scale, grad_scale| {
-            let z = load_at::<Simd>(logits, k, 0.0);
-            let y = load_at::<Simd>(labels, k, 0.0);
+            let (z, y) = (load(logits, k), load(labels, k));
             let (loss, grad) = focal_lane(z, y, options.gamma, options.alpha);
             (loss * loss_scale, grad * grad_scale)
         },

@@ -8,11 +8,11 @@ pub(crate) mod softplus;
 
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
-use crate::math::exp::exp_lane;
+use crate::math::exp::{exp_lane, exp_split_lane};
 use crate::math::{ln_1p_reduced, split_sqrt2};
 
 /// σ(±z) and softplus(±z) of a lane, from one exponential t = e^{−|z|},
-/// one division r = 1/(1 + t) and one logarithm.
+/// one division q = t/(1 + t) and one logarithm.
 pub(crate) struct Logistic<V> {
     /// σ(z)
     pub sig: V,
@@ -24,40 +24,66 @@ pub(crate) struct Logistic<V> {
     pub sp_neg: V,
 }
 
-/// The larger of σ(±z) is r = 1/(1 + t), the smaller t·r: neither cancels,
-/// and the smaller keeps its relative accuracy down to subnormals
-/// (σ(−100) ≈ 3.7e−44). softplus(±z) = max(±z, 0) + ln(1 + t), where
-/// ln(1 + t) is `ln_1p` specialised to t ∈ [0, 1]: u = 1 + t is the same
-/// denominator, so the rounding correction (t − (u − 1))/u is a multiply by
-/// r, and no special-value patching is needed (t is in [0, 1] or NaN).
+/// t = e^{−|z|} is taken as t + t_lo (the exponential's last rounding kept,
+/// `exp_split_lane`) and 1 + t as d + d_lo (Fast2Sum, d ≥ t). The smaller
+/// of σ(±z), t/(1 + t), is q = t/d (correctly rounded) corrected by
+/// c = (t_lo − q·d_lo)/d, where 1/d is taken as 1 − q (its relative error,
+/// about 2⁻²⁴, only scales the correction); it keeps its relative accuracy
+/// down to subnormals (σ(−100) ≈ 3.7e−44). The larger is 1 − (q + c), formed
+/// as h = 1 − q with its rounding error e = (1 − h) − q recovered exactly
+/// (Fast2Sum, 1 ≥ q) and h + (e − c) rounded once: it inherits q's absolute
+/// error (½ ULP of q ≤ ¼ ULP of the result) plus that one rounding. One
+/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t), with
+/// ln(1 + t) = ln(d) + d_lo/d: `ln_1p` reduced on the same d, its tail
+/// d_lo·(1 − q). NaN in, NaN out in every field (the public functions then
+/// return the input's payload); t ∈ [0, 1] otherwise, so no special-value
+/// patching is needed.
 ///
-/// σ here is within 2.83 ULP on every input (three roundings: t, r, t·r;
-/// worst at z = −1.9542445), softplus the public [`softplus`](crate::softplus)
-/// bit for bit: `tests/elementwise_ulp.rs` sweeps both through BCE's
-/// gradient and element loss.
+/// The public [`sigmoid`](crate::sigmoid()) is σ(z) from here, so BCE and
+/// the focal loss get its bits (`tests/elementwise_ulp.rs` sweeps BCE's
+/// gradient against it over all 2³² inputs). Their softplus is this sp,
+/// which uses the exponential's low part that the public
+/// [`softplus`](crate::softplus) skips ([`softplus_pair`]): within 2 ULP,
+/// swept through BCE's element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let t = exp_lane(-z.abs());
-    let u = one + t;
-    let r = one / u;
-    let small = t * r;
-    let (k, f) = split_sqrt2(u);
-    let l = ln_1p_reduced(k, f, (t - (u - one)) * r);
+    let (t, t_lo) = exp_split_lane(-z.abs());
+    let d = one + t;
+    let d_lo = ((one - d) + t) + t_lo;
+    let q = t / d;
+    let inv_d = one - q;
+    let num = t_lo - q * d_lo;
+    let small = num.mul_add(inv_d, q);
+    let e = (one - inv_d) - q;
+    let large = inv_d + (e - num * inv_d);
+    let (k, f) = split_sqrt2(d);
+    let l = ln_1p_reduced(k, f, d_lo * inv_d);
     let positive = z.gt(zero);
     Logistic {
-        sig: V::select(positive, r, small),
-        sig_neg: V::select(positive, small, r),
+        sig: V::select(positive, large, small),
+        sig_neg: V::select(positive, small, large),
         sp: z.max(zero) + l,
         sp_neg: (-z).max(zero) + l,
     }
 }
 
-/// (softplus(x), softplus(−x)); see [`logistic`].
+/// (softplus(x), softplus(−x)) for the public [`softplus`](crate::softplus)
+/// and [`log_sigmoid`](crate::log_sigmoid): max(±x, 0) + ln(1 + t) with
+/// t = [`exp`](crate::exp)(−|x|) and the rounding correction of u = 1 + t,
+/// (t − (u − 1))/u, as `ln_1p`'s tail. This skips [`logistic`]'s split
+/// exponential (its low part, which σ needs and softplus does not: the
+/// split form costs about one more `exp` pass on the default build) and
+/// its σ; it is the algorithm main had, proved at 1.7692 / 1.6827 ULP.
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {
-    let f = logistic(x);
-    (f.sp, f.sp_neg)
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
+    let t = exp_lane(-x.abs());
+    let u = one + t;
+    let r = one / u;
+    let (k, f) = split_sqrt2(u);
+    let l = ln_1p_reduced(k, f, (t - (u - one)) * r);
+    (x.max(zero) + l, (-x).max(zero) + l)
 }
 
 /// `grad_in = derivative(x) · grad_out`, elementwise, one pass.

@@ -1,32 +1,23 @@
 //! sigmoid(x) = 1 / (1 + e^{−x}).
 
-use super::backward_with;
+use super::{backward_with, logistic};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
-use crate::math::exp::exp_split_lane;
 
-/// σ on every lane. The algorithm behind [`sigmoid`].
+/// σ on every lane. The algorithm behind [`sigmoid`]: the σ(x) of the
+/// shared `logistic` (`src/sigmoid/mod.rs`), which BCE and the focal loss use
+/// too.
 ///
-/// t = e^{−|x|} is taken as hi + lo (the exponential's last rounding kept),
-/// 1 + t as d + d_lo (Fast2Sum), and the quotient n/(1 + t), with n = 1 for
-/// x > 0 and n = t otherwise, as q = n/d corrected by
-/// (n_lo − q·d_lo)/d, where 1/d is q (x > 0) or 1 − q (x ≤ 0). Plain
+/// t = e^{−|x|} is taken as hi + lo (the exponential's last rounding kept)
+/// and 1 + t as d + d_lo. For x ≤ 0, σ = t/(1 + t) is q = t/d corrected by
+/// (t_lo − q·d_lo)/d; for x > 0, σ = 1 − t/(1 + t), formed as 1 − q with
+/// its rounding error and the same correction, rounded once. Plain
 /// t/(1 + t) measured 2.03 ULP (three roundings on a result just under ¼);
 /// this leaves the division's and the final addition's.
 #[inline(always)]
 pub fn sigmoid_lane<V: Lane>(x: V) -> V {
-    let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let (t, t_lo) = exp_split_lane(-x.abs());
-    let d = one + t;
-    let d_lo = ((one - d) + t) + t_lo;
-    let positive = x.gt(zero);
-    let num = V::select(positive, one, t);
-    let num_lo = V::select(positive, zero, t_lo);
-    let q = num / d;
-    let inv_d = V::select(positive, q, one - q);
-    let s = (num_lo - q * d_lo).mul_add(inv_d, q);
-    V::select(x.is_nan(), x, s)
+    V::select(x.is_nan(), x, logistic(x).sig)
 }
 
 /// The logistic sigmoid σ(x) = 1 / (1 + e^{−x}).
@@ -86,9 +77,9 @@ elementwise_slices!(sigmoid_lane, "sigmoid", sigmoid_in_place, sigmoid_into);
 /// One pass reading `xs` and `grad_out`, writing `grad_in`.
 pub fn sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
     backward_with(xs, grad_out, grad_in, |x| {
-        // Both factors from the 2-ULP σ: the cheaper quotient of
-        // `logistic` is 2.83 ULP at worst (fuzzing found 2.6 here first;
-        // tests/elementwise_ulp.rs sweeps it).
-        sigmoid_lane(x) * sigmoid_lane(-x)
+        // Both factors from one call of the 2-ULP σ (σ(−x) is its other
+        // half, the same bits as `sigmoid(−x)`).
+        let f = logistic(x);
+        f.sig * f.sig_neg
     })
 }

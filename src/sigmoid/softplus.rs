@@ -1,7 +1,7 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
 use super::sigmoid::sigmoid_lane;
-use super::{backward_with, softplus_pair};
+use super::{backward_with, logistic, softplus_pair};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices;
@@ -115,5 +115,5 @@ pub fn log_sigmoid_backward(
     grad_out: &[f32],
     grad_in: &mut [f32],
 ) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| sigmoid_lane(-x))
+    backward_with(xs, grad_out, grad_in, |x| logistic(x).sig_neg)
 }

@@ -11,10 +11,9 @@ use super::common::{ref_sigmoid, ref_softplus, ulp};
 use super::has_nan;
 use super::input::Input;
 use logitkit::{
-    BceOptions, FocalOptions, PosWeight, Reduction, bce_with_logits, bce_with_logits_with_grad,
-    sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
+    BceOptions, ElementWeights, FocalOptions, PosWeight, Reduction, bce_with_logits,
+    bce_with_logits_with_grad, sigmoid_focal_loss, sigmoid_focal_loss_with_grad,
 };
-use std::sync::OnceLock;
 
 const SENTINEL: f32 = -12345.0;
 
@@ -24,10 +23,12 @@ fn weighted(c: f64, v: f64) -> f64 {
 }
 
 /// Per-element f64 reference of the BCE loss and gradient, and the scale
-/// of the gradient's documented bound, max(|g|, w(1−y)σ(z), wpyσ(−z)).
-pub fn bce_reference(z: f32, y: f64, p: f64, w: f64) -> (f64, f64, f64) {
+/// of the gradient's documented bound, max(|g|, w(1−y)σ(z), wpyσ(−z)),
+/// for the label y and its complement 1 − y given separately
+/// ([`smoothed_label`]).
+pub fn bce_reference(z: f32, [y, not_y]: [f64; 2], p: f64, w: f64) -> (f64, f64, f64) {
     let z = z as f64;
-    let (a, b) = (w * (1.0 - y), w * p * y);
+    let (a, b) = (w * not_y, w * p * y);
     let loss = weighted(a, ref_softplus(z)) + weighted(b, ref_softplus(-z));
     let (s, s_neg) = (ref_sigmoid(z), ref_sigmoid(-z));
     let grad = a * s - b * s_neg;
@@ -176,49 +177,19 @@ pub fn reduced_reference(want: &[f64], allowed: &[f64], scale: f64) -> (f64, f64
     )
 }
 
-/// The smoothed label y·(1 − ε) + ε/2 as the kernel rounds it to f32:
-/// with one rounding where this build fuses the multiply-add, two
-/// elsewhere ([`smoothing_is_fused`]).
-pub fn smoothed_label(y: f32, eps: f32) -> f32 {
+/// The exact smoothed label y′ = y·(1 − ε) + ε/2 and its complement
+/// 1 − y′ = (1 − y)·(1 − ε) + ε/2, each formed in f64 from the f32 inputs
+/// (relative error 2⁻⁵², where 1 − y′ taken from a rounded y′ would lose
+/// the low bits of a small complement): the bound holds for the exact
+/// label, not for one rounded to f32 first (`docs/accuracy.md`).
+pub fn smoothed_label(y: f32, eps: f32) -> [f64; 2] {
+    let (y, eps) = (y as f64, eps as f64);
     if eps > 0.0 {
-        let (keep, shift) = (1.0 - eps, 0.5 * eps);
-        if smoothing_is_fused() {
-            y.mul_add(keep, shift)
-        } else {
-            y * keep + shift
-        }
+        let keep = 1.0 - eps;
+        [y * keep + 0.5 * eps, (1.0 - y) * keep + 0.5 * eps]
     } else {
-        y
+        [y, 1.0 - y]
     }
-}
-
-/// Whether the kernels of this build fuse the multiply-add of label
-/// smoothing (`docs/accuracy.md`: fused exactly where the target has FMA).
-/// Read off one call: with z = 2⁶⁴ the element loss is (1 − y′)·2⁶⁴ exactly
-/// for a smoothed label y′ ∈ [½, 1] (softplus(2⁶⁴) = 2⁶⁴, 1 − y′ exact), so
-/// the loss shows which rounding of y′ the kernel took; the label is one
-/// whose two roundings differ. (A kernel whose loss is wrong reads as the
-/// nearer rounding, and the checks then report its error.)
-pub fn smoothing_is_fused() -> bool {
-    static FUSED: OnceLock<bool> = OnceLock::new();
-    *FUSED.get_or_init(|| {
-        let eps = 0.1f32;
-        let (keep, shift) = (1.0 - eps, 0.5 * eps);
-        let (y, fused, unfused) = (0x3f40_0000u32..0x3f80_0000)
-            .map(f32::from_bits)
-            .map(|y| (y, y.mul_add(keep, shift), y * keep + shift))
-            .find(|&(_, f, u)| f != u && f.min(u) >= 0.5 && f.max(u) <= 1.0)
-            .expect("a label whose fused and unfused smoothings differ");
-        let z = 2f32.powi(64);
-        let options = BceOptions {
-            label_smoothing: eps,
-            reduction: Reduction::Sum,
-            ..Default::default()
-        };
-        let loss = bce_with_logits(&[z], &[y], &options, None).expect("valid call");
-        let smoothed = 1.0 - loss as f64 / z as f64;
-        (smoothed - fused as f64).abs() < (smoothed - unfused as f64).abs()
-    })
 }
 
 pub fn check(data: &[u8]) {
@@ -289,6 +260,11 @@ fn loss_and_outputs(
     Some((loss, per))
 }
 
+/// A per-output array of `len` values broadcasts over `n` elements.
+fn divides(len: usize, n: usize) -> bool {
+    len > 0 && n.is_multiple_of(len)
+}
+
 fn reduction(input: &mut Input) -> Reduction {
     if input.flag() {
         Reduction::Mean
@@ -342,12 +318,29 @@ fn bce(input: &mut Input) {
     } else {
         n
     };
-    let weights: Option<Vec<f32>> = match input.byte() % 4 {
-        0 | 1 => None,
-        2 => Some((0..weight_len).map(|_| input.unit() * 3.0).collect()),
-        _ => Some((0..weight_len).map(|_| input.f32()).collect()),
+    let weight_values: Vec<f32> = match input.byte() % 4 {
+        0 | 1 => vec![],
+        2 => (0..weight_len).map(|_| input.unit() * 3.0).collect(),
+        _ => (0..weight_len).map(|_| input.f32()).collect(),
     };
-    let pw_values: Vec<f32> = (0..input.below(6))
+    // Per output: a few outputs per row, usually dividing n.
+    let outputs = |input: &mut Input, n: usize| {
+        let c = input.below(7);
+        if input.byte() < 200 && !divides(c, n) {
+            1
+        } else {
+            c
+        }
+    };
+    let weight_outputs = outputs(input, n);
+    let per_output_weights: Vec<f32> = weight_values.iter().copied().take(weight_outputs).collect();
+    let weights = match input.byte() % 4 {
+        0 => ElementWeights::None,
+        1 | 2 => ElementWeights::PerElement(&weight_values),
+        _ => ElementWeights::PerOutput(&per_output_weights),
+    };
+    let pw_outputs = outputs(input, n);
+    let pw_values: Vec<f32> = (0..pw_outputs)
         .map(|_| {
             if input.byte() < 32 {
                 input.f32()
@@ -364,7 +357,7 @@ fn bce(input: &mut Input) {
     let reduction = reduction(input);
     let options = BceOptions {
         pos_weight,
-        weights: weights.as_deref(),
+        weights,
         label_smoothing: eps,
         reduction,
     };
@@ -379,12 +372,14 @@ fn bce(input: &mut Input) {
     let valid = ylen == n
         && (plen == 0 || plen == n)
         && (0.0..=1.0).contains(&eps)
-        && weights
-            .as_ref()
-            .is_none_or(|w| w.len() == n && finite_non_negative(w))
+        && match weights {
+            ElementWeights::PerElement(w) => w.len() == n && finite_non_negative(w),
+            ElementWeights::PerOutput(w) => divides(w.len(), n) && finite_non_negative(w),
+            _ => true,
+        }
         && match pos_weight {
             PosWeight::All(p) => finite_non_negative(&[p]),
-            PosWeight::PerOutput(ps) => !ps.is_empty() && finite_non_negative(ps),
+            PosWeight::PerOutput(ps) => divides(ps.len(), n) && finite_non_negative(ps),
             _ => true,
         };
     let Some((loss, per)) = loss_and_outputs("BCE", valid, n, got, loss_only, &grad, per, per_only)
@@ -416,7 +411,12 @@ fn bce(input: &mut Input) {
         PosWeight::PerOutput(ps) => ps[i % ps.len()] as f64,
         _ => unreachable!("only the variants built above"),
     };
-    let w_at = |i: usize| weights.as_ref().map_or(1.0, |w| w[i] as f64);
+    let w_at = |i: usize| match weights {
+        ElementWeights::None => 1.0,
+        ElementWeights::PerElement(w) => w[i] as f64,
+        ElementWeights::PerOutput(w) => w[i % w.len()] as f64,
+        _ => unreachable!("only the variants built above"),
+    };
     let describe = |i: usize| {
         format!(
             "z {:e}, y {:e}, w {:e}, p {:e}, ε {eps:e}",
@@ -429,8 +429,8 @@ fn bce(input: &mut Input) {
     let mut want = Vec::with_capacity(n);
     let mut allowed = Vec::with_capacity(n);
     for i in 0..n {
-        // The reference takes the label as the kernel rounds it.
-        let yy = smoothed_label(y[i], eps) as f64;
+        // The exact smoothed label and its complement.
+        let yy = smoothed_label(y[i], eps);
         let (w, p) = (w_at(i), p_at(i));
         let (l, g, magnitude) = bce_reference(z[i], yy, p, w);
         want.push(l);

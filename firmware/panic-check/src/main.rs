@@ -11,8 +11,8 @@ use cortex_m_rt::entry;
 use heapless::Vec;
 use logitkit::lane::Simd;
 use logitkit::{
-    BceOptions, CrossEntropyOptions, FixedBatch, FixedRow, FocalOptions, LogSumExp, PosWeight,
-    Reduction,
+    BceOptions, CrossEntropyOptions, ElementWeights, FixedBatch, FixedRow, FocalOptions, LogSumExp,
+    PosWeight, Reduction,
 };
 
 #[panic_handler]
@@ -197,14 +197,20 @@ fn main() -> ! {
     black_box(batch.softmax_cross_entropy_batch_with_grad(&batch_targets, &plain)).ok();
 
     // BCE with logits and focal loss, every option.
-    for pos_weight in [
-        PosWeight::None,
-        PosWeight::All(black_box(3.5)),
-        PosWeight::PerOutput(slice(&ws)),
+    for (pos_weight, weights) in [
+        (PosWeight::None, ElementWeights::None),
+        (
+            PosWeight::All(black_box(3.5)),
+            ElementWeights::PerElement(slice(&ws)),
+        ),
+        (
+            PosWeight::PerOutput(slice(&ws)),
+            ElementWeights::PerOutput(slice(&ws)),
+        ),
     ] {
         let opts = black_box(BceOptions {
             pos_weight,
-            weights: black_box(Some(slice(&ws))),
+            weights: black_box(weights),
             label_smoothing: black_box(0.05),
             reduction: black_box(Reduction::Mean),
         });

@@ -43,6 +43,9 @@ pub struct BceCase {
     pub y: &'static [f32],
     pub pos_weight: &'static [f32],
     pub weights: Option<&'static [f32]>,
+    /// `weights` has one entry per output, broadcast over rows.
+    pub weights_per_output: bool,
+    pub label_smoothing: f32,
     pub sum: bool,
     pub loss: &'static [R],
     pub grad: &'static [R],

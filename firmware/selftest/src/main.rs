@@ -16,7 +16,8 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use heapless::Vec;
 use logitkit::lane::{Lane, Simd};
 use logitkit::{
-    BceOptions, CrossEntropyOptions, Error, FixedRow, FocalOptions, LogSumExp, PosWeight, Reduction,
+    BceOptions, CrossEntropyOptions, ElementWeights, Error, FixedRow, FocalOptions, LogSumExp,
+    PosWeight, Reduction,
 };
 use semihosting::{eprintln, println, process};
 
@@ -422,8 +423,12 @@ fn bce() -> Families {
                 [p] => PosWeight::All(*p),
                 ps => PosWeight::PerOutput(ps),
             },
-            weights: c.weights,
-            label_smoothing: 0.0,
+            weights: match c.weights {
+                None => ElementWeights::None,
+                Some(w) if c.weights_per_output => ElementWeights::PerOutput(w),
+                Some(w) => ElementWeights::PerElement(w),
+            },
+            label_smoothing: c.label_smoothing,
             reduction: reduction(c.sum),
         };
         let with_grad = |grad: &mut [f32], per: &mut [f32]| {
