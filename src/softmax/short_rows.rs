@@ -95,6 +95,15 @@ impl<V: Lane> ShortStats<V> {
     }
 }
 
+/// [`ShortStats::log_sum`] of one row, S = `sum` + `sum_lo` ≥ 1: the same
+/// operations, out of line so that a one-lane build links one copy of the
+/// logarithm for its rows and its special values (firmware size).
+#[inline(never)]
+pub(crate) fn log_sum_one(sum: f32, sum_lo: f32) -> (f32, f32) {
+    let (k, f) = split_sqrt2(sum);
+    ln_1p_reduced_pair(k, f, sum_lo / sum)
+}
+
 /// log_softmax of x in a row with maximum m and ln S = ln_hi + ln_lo:
 /// ((x − m) − ln_hi) − ln_lo, for single rows and groups alike.
 #[inline(always)]

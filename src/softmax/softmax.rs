@@ -133,7 +133,7 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let max = row_max::<f32>(xs);
         match one_lane_analysis(max, &mut SeparateIo { xs, exps: &mut [] }) {
             Ok(stats) => {
-                let (ln_hi, ln_lo) = stats.log_sum();
+                let (ln_hi, ln_lo) = short_rows::log_sum_one(stats.sum, stats.sum_lo);
                 for (o, &x) in out.iter_mut().zip(xs) {
                     *o = short_rows::log_softmax(x, max, ln_hi, ln_lo);
                 }
@@ -166,7 +166,7 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
         let max = row_max::<f32>(xs);
         match one_lane_analysis(max, &mut SeparateIo { xs, exps: &mut [] }) {
             Ok(stats) => {
-                let (ln_hi, ln_lo) = stats.log_sum();
+                let (ln_hi, ln_lo) = short_rows::log_sum_one(stats.sum, stats.sum_lo);
                 for x in xs.iter_mut() {
                     *x = short_rows::log_softmax(*x, max, ln_hi, ln_lo);
                 }
@@ -284,7 +284,9 @@ pub(crate) fn limits(row: Row, zero: f32) -> Limit {
             let share = if zero == 0.0 {
                 1.0 / count as f32
             } else {
-                -crate::math::ln::ln_lane(count as f32)
+                // ln k for k ≥ 1, the bits of `ln` (its tail is 0).
+                let (hi, lo) = short_rows::log_sum_one(count as f32, 0.0);
+                -(hi + lo)
             };
             Limit {
                 at_inf: share,
