@@ -11,10 +11,10 @@
 //! contract.
 
 use super::one_lane_cross_entropy;
-use crate::lane::{Lane, Simd, store_partial};
+use crate::lane::{Lane, Simd};
 use crate::math::two_sum;
 use crate::softmax::exp_shifted;
-use crate::softmax::short_rows::{RowGroup, ShortStats, W, analyze_row, lanes};
+use crate::softmax::short_rows::{RowGroup, ShortStats, W, analyze_row, lanes, store_row};
 
 /// What the gradient needs besides the exponentials, and the loss as
 /// hi + lo (rounded once when returned as f32, added in f64 by batches).
@@ -66,9 +66,7 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
     let done = finish(&row.stats, target_logit);
     if !grad.is_empty() {
         let inv = <Simd as Lane>::splat(done.inv_sum);
-        let (head, tail) = grad.split_at_mut(grad.len().min(W));
-        store_partial(row.exps[0] * inv, head);
-        store_partial(row.exps[1] * inv, tail);
+        store_row(row.exps.map(|e| e * inv), grad);
         if let Some(g) = grad.get_mut(class) {
             *g = done.target_grad;
         }

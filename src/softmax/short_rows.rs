@@ -198,11 +198,12 @@ pub(crate) struct ShortRow {
 #[inline(always)]
 pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
     let (head, tail) = xs.split_at(xs.len().min(W));
-    let neg_inf = f32::NEG_INFINITY;
-    let (a, b) = (
-        load_partial::<Simd>(head, neg_inf),
-        load_partial::<Simd>(tail, neg_inf),
-    );
+    // A whole first vector loads directly; padding lanes hold −inf.
+    let a = match head.len() {
+        W => Simd::load(head),
+        _ => load_partial::<Simd>(head, f32::NEG_INFINITY),
+    };
+    let b = load_partial::<Simd>(tail, f32::NEG_INFINITY);
     if <Simd as Lane>::any(a.is_nan() | b.is_nan()) {
         return Err(f32::NAN);
     }
@@ -211,13 +212,15 @@ pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
         return Err(max);
     }
     // Padding with m keeps exp on its fast path; the masks drop it.
-    let (a, b) = (
-        load_partial::<Simd>(head, max),
-        load_partial::<Simd>(tail, max),
-    );
     let m = <Simd as Lane>::splat(max);
-    let (ea, oa, ta) = terms(a, m, <Simd as Lane>::first_lanes(head.len()));
-    let (eb, ob, tb) = terms(b, m, <Simd as Lane>::first_lanes(tail.len()));
+    let (valid_a, valid_b) = (
+        <Simd as Lane>::first_lanes(head.len()),
+        <Simd as Lane>::first_lanes(tail.len()),
+    );
+    let a = <Simd as Lane>::select(valid_a, a, m);
+    let b = <Simd as Lane>::select(valid_b, b, m);
+    let (ea, oa, ta) = terms(a, m, valid_a);
+    let (eb, ob, tb) = terms(b, m, valid_b);
     let (hi, lo) = two_sum(oa, ob);
     let others = tree_sum::<f32>(lanes(hi), lanes(lo));
     let ties = lanes(ta + tb).into_iter().sum::<f32>();
@@ -225,6 +228,18 @@ pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
         stats: ShortStats::new(max, others, ties),
         exps: [ea, eb],
     })
+}
+
+/// Stores a short row's two result vectors into `out` (the row's length).
+#[inline(always)]
+pub(crate) fn store_row([a, b]: [Simd; 2], out: &mut [f32]) {
+    let (head, tail) = out.split_at_mut(out.len().min(W));
+    if head.len() == W {
+        a.store(head);
+    } else {
+        store_partial(a, head);
+    }
+    store_partial(b, tail);
 }
 
 /// Up to W rows of the same length C ≤ 2W, transposed: vector i holds

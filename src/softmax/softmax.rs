@@ -3,7 +3,7 @@
 use super::short_rows::{self, ShortRow, ShortStats, W, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into, store_partial};
+use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into};
 use crate::reduce::row_max;
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
@@ -48,7 +48,7 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(row) = short_finite_row(xs) {
-        store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
+        short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
         return Ok(());
     }
     match analyze_row::<Simd>(xs, out) {
@@ -80,7 +80,7 @@ pub fn softmax_in_place(xs: &mut [f32]) {
         return;
     }
     if let Some(row) = short_finite_row(xs) {
-        store_short(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
+        short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
         return;
     }
     let max = row_max::<Simd>(xs);
@@ -143,7 +143,7 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(row) = short_finite_row(xs) {
-        store_short(short_log_softmax(xs, &row.stats), out);
+        short_rows::store_row(short_log_softmax(xs, &row.stats), out);
         return Ok(());
     }
     match analyze_row::<Simd>(xs, &mut []) {
@@ -176,7 +176,7 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
         return;
     }
     if let Some(row) = short_finite_row(xs) {
-        store_short(short_log_softmax(xs, &row.stats), xs);
+        short_rows::store_row(short_log_softmax(xs, &row.stats), xs);
         return;
     }
     match analyze_row::<Simd>(xs, &mut []) {
@@ -236,14 +236,6 @@ fn short_finite_row(xs: &[f32]) -> Option<ShortRow> {
     } else {
         None
     }
-}
-
-/// The two vectors of a short row's result into `out` (its length).
-#[inline(always)]
-fn store_short([a, b]: [Simd; 2], out: &mut [f32]) {
-    let (head, tail) = out.split_at_mut(out.len().min(W));
-    store_partial(a, head);
-    store_partial(b, tail);
 }
 
 /// log_softmax of a short row: ((x − m) − ln_hi) − ln_lo, the lanewise
