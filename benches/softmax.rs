@@ -1,8 +1,9 @@
 //! Fused softmax cross-entropy + gradient (`docs/performance.md`) against the naive
 //! two-step `libm` version, a stable scalar `libm` version, the crate's own
 //! softmax followed by a separate loss, and one SIMD `exp` pass over the same
-//! data, in one run. Ratios: `python3 tools/bench_ratios.py --lead fused`
-//! after `cargo bench --features std --bench softmax`.
+//! data, in one run; and the softmax rows forms on many short rows.
+//! Ratios: `python3 tools/bench_ratios.py --lead fused ce_row ce_batch` and
+//! `--lead rows softmax_rows` after `cargo bench --features std --bench softmax`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -167,5 +168,57 @@ fn batches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rows, batches);
+/// A user's stable softmax loop with `std`'s `f32::exp`.
+fn softmax_std(z: &[f32], out: &mut [f32]) {
+    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut s = 0.0f32;
+    for (o, &x) in out.iter_mut().zip(z) {
+        *o = (x - m).exp();
+        s += *o;
+    }
+    let inv = 1.0 / s;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
+/// The softmax family over many short rows: the rows forms, the single-row
+/// forms called per row, the stable `f32::exp` loop per row, one `exp` pass.
+fn softmax_rows(c: &mut Criterion) {
+    let mut g = config(c, "softmax_rows");
+    for (rows, classes) in [(256usize, 10usize), (256, 100)] {
+        let n = rows * classes;
+        let z = logits(n, 11);
+        let mut out = vec![0.0f32; n];
+        let mut lse = vec![0.0f32; rows];
+        let id = format!("{rows}x{classes}");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::new("rows", &id), |b| {
+            b.iter(|| logitkit::softmax_rows(black_box(&z), classes, black_box(&mut out)))
+        });
+        g.bench_function(BenchmarkId::new("row_calls", &id), |b| {
+            b.iter(|| {
+                for (row, o) in black_box(&z).chunks(classes).zip(out.chunks_mut(classes)) {
+                    logitkit::softmax(row, o).unwrap_or(());
+                }
+            })
+        });
+        g.bench_function(BenchmarkId::new("stable_std", &id), |b| {
+            b.iter(|| {
+                for (row, o) in black_box(&z).chunks(classes).zip(out.chunks_mut(classes)) {
+                    softmax_std(row, o);
+                }
+            })
+        });
+        g.bench_function(BenchmarkId::new("lse_rows", &id), |b| {
+            b.iter(|| logitkit::log_sum_exp_rows(black_box(&z), classes, black_box(&mut lse)))
+        });
+        g.bench_function(BenchmarkId::new("exp_pass", &id), |b| {
+            b.iter(|| logitkit::exp_into(black_box(&z), black_box(&mut out)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, rows, batches, softmax_rows);
 criterion_main!(benches);
