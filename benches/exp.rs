@@ -58,6 +58,36 @@ fn family(
     g.finish();
 }
 
+/// The ratio targets of `exp` (`docs/performance.md`): the slice kernel
+/// against the `libm::expf` and `f32::exp` loops over inputs uniform in
+/// [−20, 20] (the range of logits that matter; no lane takes the general
+/// path), at an L1-, an L2- and a memory-sized slice.
+fn exp_ratio(c: &mut Criterion) {
+    let mut g = c.benchmark_group("exp_pm20");
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1000))
+        .sample_size(20);
+    for n in [1024, 1 << 16, 1 << 20] {
+        let xs = inputs(n, -20.0, 20.0);
+        let mut out = vec![0.0f32; n];
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("simd", n), &xs, |b, xs| {
+            b.iter(|| logitkit::exp_into(black_box(xs), black_box(&mut out)))
+        });
+        for (label, f) in [("libm", libm::expf as fn(f32) -> f32), ("std", f32::exp)] {
+            g.bench_with_input(BenchmarkId::new(label, n), &xs, |b, xs| {
+                b.iter(|| {
+                    for (o, &x) in out.iter_mut().zip(black_box(xs)) {
+                        *o = f(x);
+                    }
+                    black_box(&mut out);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn lane_math(c: &mut Criterion) {
     family(
         c,
@@ -88,5 +118,5 @@ fn lane_math(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, lane_math);
+criterion_group!(benches, exp_ratio, lane_math);
 criterion_main!(benches);
