@@ -5,9 +5,10 @@
 
 use super::backward::{log_softmax_backward, softmax_backward};
 use super::log_sum_exp::log_sum_exp;
-use super::short_rows::{self, is_short};
+use super::short_rows::{self, RowGroup, ShortStats, is_short};
 use super::softmax::{log_softmax, log_softmax_in_place, softmax, softmax_in_place};
 use crate::error::{Error, check_batch_len, whole_rows};
+use crate::lane::Simd;
 
 /// Calls `f(r, row)` for each of the `rows` rows of `classes` in `xs`.
 /// Indexes rather than zipping chunk iterators: their lengths are divisions
@@ -106,23 +107,7 @@ pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    let rows = shape(xs.len(), classes, out.len(), classes)?;
-    if is_short(classes) {
-        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
-            let inv = stats.inv_sum();
-            for i in 0..classes {
-                group.set_class(i, group.class(i) * inv);
-            }
-        };
-        short_rows::map_groups(xs, classes, out, true, finish, |x, o| {
-            let _ = softmax(x, o);
-        });
-    } else {
-        each_row(xs, rows, classes, |r, row| {
-            let _ = softmax(row, row_of(out, r, classes));
-        });
-    }
-    Ok(())
+    rows_into(xs, classes, out, true, softmax_group, softmax)
 }
 
 /// [`softmax_rows`] in place: the bits of [`softmax_in_place`] on each row.
@@ -131,27 +116,20 @@ pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), E
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
-    let rows = whole_rows(xs.len(), classes)?;
-    if is_short(classes) {
-        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
-            let inv = stats.inv_sum();
-            for i in 0..classes {
-                group.set_class(i, group.class(i) * inv);
-            }
-        };
-        short_rows::map_groups_in_place(xs, classes, true, finish, softmax_in_place);
-    } else {
-        each_row_mut(xs, rows, classes, |_, row| softmax_in_place(row));
+    rows_in_place(xs, classes, true, softmax_group, softmax_in_place)
+}
+
+/// The lanewise softmax of a group (its exponentials times 1/S), as the
+/// single-row form computes it.
+fn softmax_group(group: &mut RowGroup, stats: &ShortStats<Simd>, classes: usize) {
+    let inv = stats.inv_sum();
+    for i in 0..classes {
+        group.set_class(i, group.class(i) * inv);
     }
-    Ok(())
 }
 
 /// The lanewise log_softmax of a group, as the single-row form computes it.
-fn log_softmax_group(
-    group: &mut short_rows::RowGroup,
-    stats: &short_rows::ShortStats<crate::lane::Simd>,
-    classes: usize,
-) {
+fn log_softmax_group(group: &mut RowGroup, stats: &ShortStats<Simd>, classes: usize) {
     let (ln_hi, ln_lo) = stats.log_sum();
     for i in 0..classes {
         let y = short_rows::log_softmax(group.class(i), stats.max, ln_hi, ln_lo);
@@ -173,20 +151,7 @@ fn log_softmax_group(
 /// As [`log_softmax`] per row; short rows W at a time, as
 /// [`log_sum_exp_rows`].
 pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    let rows = shape(xs.len(), classes, out.len(), classes)?;
-    if is_short(classes) {
-        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
-            log_softmax_group(group, stats, classes);
-        };
-        short_rows::map_groups(xs, classes, out, false, finish, |x, o| {
-            let _ = log_softmax(x, o);
-        });
-    } else {
-        each_row(xs, rows, classes, |r, row| {
-            let _ = log_softmax(row, row_of(out, r, classes));
-        });
-    }
-    Ok(())
+    rows_into(xs, classes, out, false, log_softmax_group, log_softmax)
 }
 
 /// [`log_softmax_rows`] in place: the bits of [`log_softmax_in_place`] on
@@ -196,14 +161,48 @@ pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn log_softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
+    rows_in_place(xs, classes, false, log_softmax_group, log_softmax_in_place)
+}
+
+/// A rows form into `out`: rows of at most two vectors W at a time, the
+/// logits (or, with `keep_exps`, their exponentials) turned into outputs by
+/// `group`; other rows, and rows whose maximum is not finite, by `single`.
+fn rows_into(
+    xs: &[f32],
+    classes: usize,
+    out: &mut [f32],
+    keep_exps: bool,
+    group: fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    single: fn(&[f32], &mut [f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let rows = shape(xs.len(), classes, out.len(), classes)?;
+    if is_short(classes) {
+        let finish = |g: &mut RowGroup, stats: &ShortStats<Simd>| group(g, stats, classes);
+        short_rows::map_groups(xs, classes, out, keep_exps, finish, |x, o| {
+            let _ = single(x, o);
+        });
+    } else {
+        each_row(xs, rows, classes, |r, row| {
+            let _ = single(row, row_of(out, r, classes));
+        });
+    }
+    Ok(())
+}
+
+/// [`rows_into`] in place.
+fn rows_in_place(
+    xs: &mut [f32],
+    classes: usize,
+    keep_exps: bool,
+    group: fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    single: fn(&mut [f32]),
+) -> Result<(), Error> {
     let rows = whole_rows(xs.len(), classes)?;
     if is_short(classes) {
-        let finish = |group: &mut short_rows::RowGroup, stats: &short_rows::ShortStats<_>| {
-            log_softmax_group(group, stats, classes);
-        };
-        short_rows::map_groups_in_place(xs, classes, false, finish, log_softmax_in_place);
+        let finish = |g: &mut RowGroup, stats: &ShortStats<Simd>| group(g, stats, classes);
+        short_rows::map_groups_in_place(xs, classes, keep_exps, finish, single);
     } else {
-        each_row_mut(xs, rows, classes, |_, row| log_softmax_in_place(row));
+        each_row_mut(xs, rows, classes, |_, row| single(row));
     }
     Ok(())
 }
