@@ -37,34 +37,33 @@ fn naive_two_step(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
     loss
 }
 
-/// The stable scalar version: loss = m + ln Σ e^{z−m} − z_t, in one loop.
-fn stable_scalar(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
+/// The stable scalar softmax with the exponential `exp`: writes the
+/// probabilities, returns m and Σ e^{z−m}.
+#[inline(always)]
+fn stable_softmax(z: &[f32], out: &mut [f32], exp: impl Fn(f32) -> f32) -> (f32, f32) {
     let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let mut s = 0.0f32;
-    for (g, &x) in grad.iter_mut().zip(z) {
-        *g = libm::expf(x - m);
-        s += *g;
+    for (o, &x) in out.iter_mut().zip(z) {
+        *o = exp(x - m);
+        s += *o;
     }
     let inv = 1.0 / s;
-    for g in grad.iter_mut() {
-        *g *= inv;
+    for o in out.iter_mut() {
+        *o *= inv;
     }
+    (m, s)
+}
+
+/// The stable scalar version with `libm`: loss = m + ln Σ e^{z−m} − z_t.
+fn stable_scalar(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
+    let (m, s) = stable_softmax(z, grad, libm::expf);
     grad[t] -= 1.0;
     m + libm::logf(s) - z[t]
 }
 
 /// The 12-line stable loop a user writes with `std`'s `f32::exp`.
 fn stable_std(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
-    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut s = 0.0f32;
-    for (g, &x) in grad.iter_mut().zip(z) {
-        *g = (x - m).exp();
-        s += *g;
-    }
-    let inv = 1.0 / s;
-    for g in grad.iter_mut() {
-        *g *= inv;
-    }
+    let (m, s) = stable_softmax(z, grad, f32::exp);
     grad[t] -= 1.0;
     m + s.ln() - z[t]
 }
@@ -168,20 +167,6 @@ fn batches(c: &mut Criterion) {
     g.finish();
 }
 
-/// A user's stable softmax loop with `std`'s `f32::exp`.
-fn softmax_std(z: &[f32], out: &mut [f32]) {
-    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut s = 0.0f32;
-    for (o, &x) in out.iter_mut().zip(z) {
-        *o = (x - m).exp();
-        s += *o;
-    }
-    let inv = 1.0 / s;
-    for o in out.iter_mut() {
-        *o *= inv;
-    }
-}
-
 /// The softmax family over many short rows: the rows forms, the single-row
 /// forms called per row, the stable `f32::exp` loop per row, one `exp` pass.
 fn softmax_rows(c: &mut Criterion) {
@@ -206,7 +191,7 @@ fn softmax_rows(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("stable_std", &id), |b| {
             b.iter(|| {
                 for (row, o) in black_box(&z).chunks(classes).zip(out.chunks_mut(classes)) {
-                    softmax_std(row, o);
+                    stable_softmax(row, o, f32::exp);
                 }
             })
         });
