@@ -280,6 +280,24 @@ impl RowGroup {
         self.rows = xs.len().checked_div(classes).unwrap_or(0).min(W);
         let zero = <Simd as Lane>::splat(0.0);
         let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
+        // Every group but a batch's last: W whole rows with 2W values from
+        // each row's start, so the loads need no per-row bounds logic (it
+        // cost about as many instructions as the group's exponentials).
+        if xs.len() >= (W - 1) * classes + SHORT_ROW_MAX {
+            let mut rest = xs;
+            for (a, b) in head.iter_mut().zip(tail.iter_mut()) {
+                let (lo, hi) = rest
+                    .first_chunk::<SHORT_ROW_MAX>()
+                    .map_or((&[][..], &[][..]), |two| two.split_at(W));
+                (*a, *b) = (Simd::load(lo), Simd::load(hi));
+                rest = rest.get(classes..).unwrap_or(&[]);
+            }
+            <Simd as Lane>::transpose(head);
+            if classes > W {
+                <Simd as Lane>::transpose(tail);
+            }
+            return;
+        }
         for (j, (a, b)) in head.iter_mut().zip(tail.iter_mut()).enumerate() {
             let start = j * classes;
             (*a, *b) = if j < self.rows {
@@ -413,8 +431,13 @@ pub(crate) fn map_groups(
 ) {
     let group_len = W * classes.max(1);
     let mut group = RowGroup::new();
-    for (rows, outs) in xs.chunks(group_len).zip(out.chunks_mut(group_len)) {
-        group.load(rows, classes);
+    for (g, (rows, outs)) in xs
+        .chunks(group_len)
+        .zip(out.chunks_mut(group_len))
+        .enumerate()
+    {
+        // The rest of the batch: whole-vector loads may read the next rows.
+        group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
         let max = group.max();
         let stats = group.analyze(max, keep_exps);
         finish(&mut group, &stats);
@@ -443,8 +466,14 @@ pub(crate) fn map_groups_in_place(
 ) {
     let group_len = W * classes.max(1);
     let mut group = RowGroup::new();
-    for rows in xs.chunks_mut(group_len) {
-        group.load(rows, classes);
+    let mut start = 0;
+    while start < xs.len() {
+        // The rest of the batch: whole-vector loads may read the next rows,
+        // which are still the input when this group is stored.
+        group.load(xs.get(start..).unwrap_or(&[]), classes);
+        let end = start.saturating_add(group_len).min(xs.len());
+        let rows = xs.get_mut(start..end).unwrap_or(&mut []);
+        start = end;
         let max = group.max();
         if !<Simd as Lane>::all(max.abs().lt(<Simd as Lane>::splat(f32::INFINITY))) {
             rows.chunks_exact_mut(classes.max(1)).for_each(&single);
@@ -468,8 +497,8 @@ pub(crate) fn reduce_groups(
 ) {
     let group_len = W * classes.max(1);
     let mut group = RowGroup::new();
-    for (rows, outs) in xs.chunks(group_len).zip(out.chunks_mut(W)) {
-        group.load(rows, classes);
+    for (g, (rows, outs)) in xs.chunks(group_len).zip(out.chunks_mut(W)).enumerate() {
+        group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
         let max = group.max();
         let stats = group.analyze(max, false);
         let values = lanes(finish(&stats));
