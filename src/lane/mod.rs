@@ -165,19 +165,39 @@ pub(crate) const MAX_WIDTH: usize = 16;
 
 /// Evaluates `c[0] + x*(c[1] + x*(c[2] + ...))` by Horner's rule with
 /// [`Lane::mul_add`].
+///
+/// The degrees the crate uses are written out step by step: a loop over
+/// the coefficients is what size-optimised builds keep otherwise (on a
+/// Cortex-M4F at opt-level "s", a copy of the array and eleven
+/// instructions per coefficient for every element), and the operations,
+/// hence the bits, are the same either way.
 #[inline(always)]
 pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
-    let mut acc = V::splat(0.0);
-    let mut first = true;
-    for &k in c.iter().rev() {
-        acc = if first {
-            V::splat(k)
-        } else {
-            acc.mul_add(x, V::splat(k))
-        };
-        first = false;
+    let k = |i: usize| V::splat(c.get(i).copied().unwrap_or(0.0));
+    macro_rules! steps {
+        ($top:literal $(, $i:literal)*) => {{
+            let acc = k($top);
+            $(let acc = acc.mul_add(x, k($i));)*
+            acc
+        }};
     }
-    acc
+    match N {
+        6 => steps!(5, 4, 3, 2, 1, 0),
+        10 => steps!(9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _ => {
+            let mut acc = V::splat(0.0);
+            let mut first = true;
+            for &coef in c.iter().rev() {
+                acc = if first {
+                    V::splat(coef)
+                } else {
+                    acc.mul_add(x, V::splat(coef))
+                };
+                first = false;
+            }
+            acc
+        }
+    }
 }
 
 /// Loads the partial chunk `rest` (shorter than `V::WIDTH`) padded with

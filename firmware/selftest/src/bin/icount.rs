@@ -1,7 +1,8 @@
 //! Executed instructions of the fused softmax cross-entropy with gradient,
-//! for `tools/icount.sh`: the row of 16 and the row of 1040 logits run
-//! between calls to `icount_mark`, whose address the script finds in the
-//! ELF and uses to cut QEMU's one-instruction-per-block execution trace.
+//! for `tools/icount.sh`: the row of 16, the row of 1040 logits and a batch
+//! of 100 rows of 10 classes run between calls to `icount_mark`, whose
+//! address the script finds in the ELF and uses to cut QEMU's
+//! one-instruction-per-block execution trace.
 #![no_std]
 #![no_main]
 
@@ -11,6 +12,9 @@ use semihosting::{println, process};
 
 const LONG: usize = 1040;
 const SHORT: usize = 16;
+/// The batch: rows of a 10-class head.
+const CLASSES: usize = 10;
+const ROWS: usize = 100;
 
 /// A boundary in the trace; never inlined, so it has one address.
 #[unsafe(no_mangle)]
@@ -38,6 +42,25 @@ fn main() -> ! {
     icount_mark(1);
     let long = logitkit::softmax_cross_entropy_with_grad(black_box(&logits), t, &mut grad);
     icount_mark(2);
-    println!("n={} loss={:?}; n={} loss={:?}", SHORT, short, LONG, long);
-    process::exit(if short.is_ok() && long.is_ok() { 0 } else { 1 })
+    let mut targets = [0u8; ROWS];
+    for (r, t) in targets.iter_mut().enumerate() {
+        *t = (r * 7 % CLASSES) as u8;
+    }
+    let options = logitkit::CrossEntropyOptions::default();
+    let logits = &logits[..ROWS * CLASSES];
+    icount_mark(3);
+    let batch = logitkit::softmax_cross_entropy_batch_with_grad(
+        black_box(logits),
+        black_box(&targets[..]),
+        &options,
+        &mut grad[..ROWS * CLASSES],
+        None,
+    );
+    icount_mark(4);
+    println!(
+        "n={} loss={:?}; n={} loss={:?}; {}x{} batch loss={:?}",
+        SHORT, short, LONG, long, ROWS, CLASSES, batch
+    );
+    let ok = short.is_ok() && long.is_ok() && batch.is_ok();
+    process::exit(if ok { 0 } else { 1 })
 }
