@@ -13,8 +13,8 @@
 use super::one_lane_cross_entropy;
 use crate::lane::{Lane, Simd};
 use crate::math::two_sum;
-use crate::softmax::exp_shifted;
 use crate::softmax::short_rows::{RowGroup, ShortStats, W, analyze_row, lanes, store_row};
+use crate::softmax::{exp_shifted, weighted_gap};
 
 /// What the gradient needs besides the exponentials, and the loss as
 /// hi + lo (rounded once when returned as f32, added in f64 by batches).
@@ -167,6 +167,175 @@ pub(crate) fn batch(
                 hi[lane] as f64 + lo[lane] as f64
             };
             row_loss(first + j, weights[lane], loss);
+        }
+    }
+}
+
+/// Label smoothing ε > 0 over a batch (with optional class weights w):
+/// row r's target is q = a·onehot(t) + b·w with a = (1 − ε)·w_t,
+/// b = ε/C and Σq = a + b·Σw, as the long-row kernel reads it.
+pub(crate) struct Smoothing<'w> {
+    pub epsilon: f64,
+    pub weights: Option<&'w [f32]>,
+    /// Σ wᵢ over the classes (C without weights).
+    pub weight_sum: f64,
+}
+
+impl Smoothing<'_> {
+    fn weight(&self, i: usize) -> f32 {
+        self.weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
+    }
+}
+
+/// A batch of short rows with label smoothing, W rows at a time as in
+/// [`batch`]: row r against class `target(r)` (`None`: ignored, zero
+/// gradient and loss), its loss −Σ qᵢ·log_softmaxᵢ = a·(m − z_t) +
+/// b·Σ wᵢ·(m − zᵢ) + Σq·ln S to `row_loss(r, loss)` and f·(softmax·Σq − q),
+/// f = `scale`, into `grad` (unless empty, else as long as `logits`).
+///
+/// The forms and roundings are the long-row kernel's for a class target:
+/// the per-row quantities in f64 from the f32 pairs of the row statistics,
+/// the weighted gaps as f32 products summed with TwoSum (within 2u + C·u²
+/// where the long kernel's blocked sum allows 5.1u), each gradient element
+/// e·c − f·b·wᵢ with c = f·Σq/S by one multiply-add and the target's
+/// element from the cancellation-free form at a unique argmax. Rows outside
+/// the ranges where that holds take `fallback(r, row, class, grad_row)`,
+/// the long-row kernel, which returns the loss: a maximum that is NaN or
+/// ±inf, a masked logit carrying weight or a weighted gap beyond f32 (the
+/// sum is not finite), or c > 1 or f·b beyond f32::MAX (large weights
+/// where a subnormal exponential's lost bits would be scaled up).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn smoothed_batch(
+    logits: &[f32],
+    classes: usize,
+    smoothing: &Smoothing,
+    target: impl Fn(usize) -> Option<usize>,
+    scale: f64,
+    grad: &mut [f32],
+    fallback: impl Fn(usize, &[f32], usize, &mut [f32]) -> f64,
+    mut row_loss: impl FnMut(usize, f64),
+) {
+    let splat = <Simd as Lane>::splat;
+    let group_len = W * classes.max(1);
+    let b = smoothing.epsilon / classes.max(1) as f64;
+    let coef = scale * b;
+    let coef_f32 = coef as f32;
+    let mut group = RowGroup::new();
+    for (g, rows) in logits.chunks(group_len).enumerate() {
+        let first = g * W;
+        let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
+        group.load(logits.get(first * classes..).unwrap_or(rows), classes);
+        let max = group.max();
+        // Σ wᵢ·(m − zᵢ) per row, before the exponentials overwrite z; a
+        // zero-weight class adds nothing, even where it is masked.
+        let finite_max = max.abs().lt(splat(f32::INFINITY));
+        let m = <Simd as Lane>::select(finite_max, max, splat(0.0));
+        let (mut gaps, mut gaps_lo) = (splat(0.0), splat(0.0));
+        for i in 0..classes {
+            let w = smoothing.weight(i);
+            if w > 0.0 {
+                let term = weighted_gap(splat(w), m, group.class(i));
+                let (s, err) = two_sum(gaps, term);
+                gaps = s;
+                gaps_lo += err;
+            }
+        }
+        let stats = group.analyze(max, true);
+        let (ln_hi, ln_lo) = stats.log_sum();
+        let mut target_logit = [0.0f32; W];
+        let mut targets = [None; W];
+        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
+            if let Some(t) = target(first + j).filter(|&t| t < classes) {
+                target_logit[j & (W - 1)] = row.get(t).map_or(0.0, |&z| z);
+                targets[j & (W - 1)] = Some(t);
+            }
+        }
+        let target_exp = lanes(exp_shifted(Simd::load(&target_logit), -max));
+        let [
+            max_l,
+            ties,
+            excess,
+            excess_lo,
+            sum,
+            sum_lo,
+            ln_hi,
+            ln_lo,
+            gaps,
+            gaps_lo,
+        ] = [
+            max,
+            stats.ties,
+            stats.excess,
+            stats.excess_lo,
+            stats.sum,
+            stats.sum_lo,
+            ln_hi,
+            ln_lo,
+            gaps,
+            gaps_lo,
+        ]
+        .map(lanes);
+        let pair = |hi: [f32; W], lo: [f32; W], j: usize| hi[j] as f64 + lo[j] as f64;
+        let mut losses = [0.0f64; W];
+        let mut long = [false; W];
+        let mut c = [0.0f32; W];
+        let mut target_grad = [0.0f32; W];
+        let mut target_class = [-1.0f32; W];
+        for (j, t) in targets.iter().enumerate() {
+            let Some(t) = *t else { continue };
+            let w_t = smoothing.weight(t) as f64;
+            let a = (1.0 - smoothing.epsilon) * w_t;
+            let total = a + b * smoothing.weight_sum;
+            let (s, s_excess) = (pair(sum, sum_lo, j), pair(excess, excess_lo, j));
+            let row_c = scale * total / s;
+            if !(max_l[j].is_finite() && gaps[j].is_finite() && row_c <= 1.0)
+                || coef > f32::MAX as f64
+            {
+                long[j] = true;
+                continue;
+            }
+            let z_t = target_logit[j] as f64;
+            let own = if a > 0.0 {
+                a * (max_l[j] as f64 - z_t)
+            } else {
+                0.0
+            };
+            losses[j] = own + b * pair(gaps, gaps_lo, j) + total * pair(ln_hi, ln_lo, j);
+            let q_t = a + b * w_t;
+            let g_t = if target_logit[j] == max_l[j] && ties[j] == 1.0 {
+                ((total - q_t) - q_t * s_excess) / s
+            } else {
+                target_exp[j] as f64 * total / s - q_t
+            };
+            c[j] = row_c as f32;
+            target_grad[j] = (scale * g_t) as f32;
+            target_class[j] = t as f32;
+        }
+        if !grad_rest.is_empty() {
+            let (c, target_grad) = (Simd::load(&c), Simd::load(&target_grad));
+            let target_class = Simd::load(&target_class);
+            for i in 0..classes {
+                let g = group
+                    .class(i)
+                    .mul_add(c, -(splat(coef_f32) * splat(smoothing.weight(i))));
+                let own = target_class.eq(splat(i as f32));
+                group.set_class(i, <Simd as Lane>::select(own, target_grad, g));
+            }
+            group.store(grad_rest, true);
+        }
+        let mut grad_rows = grad_rest.chunks_exact_mut(classes.max(1));
+        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
+            let lane = j & (W - 1);
+            let grad_row = grad_rows.next().unwrap_or(&mut []);
+            let loss = match targets[lane] {
+                None => {
+                    grad_row.fill(0.0);
+                    0.0
+                }
+                Some(t) if long[lane] => fallback(first + j, row, t, grad_row),
+                Some(_) => losses[lane],
+            };
+            row_loss(first + j, loss);
         }
     }
 }

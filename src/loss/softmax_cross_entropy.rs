@@ -8,6 +8,7 @@
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
 use super::options::{ClassIndex, CrossEntropyOptions, Reduction};
+use super::short_cross_entropy::Smoothing;
 use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, Simd, load_at, store_at};
@@ -662,15 +663,49 @@ fn batch<T: ClassIndex>(
         return Ok(short_batch(logits, rows, target, scale, grad, per_row));
     }
     let mut total = 0.0;
+    let mut keep_row_loss = |r: usize, loss: f64| {
+        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
+            *slot = loss as f32;
+        }
+        total += loss;
+    };
+    if is_short(classes) {
+        // Label smoothing on short rows: W rows at a time, the long kernel
+        // only for the rows outside the short kernel's ranges.
+        let grad = if scale == 0.0 {
+            grad.fill(0.0);
+            &mut []
+        } else {
+            grad
+        };
+        let smoothing = Smoothing {
+            epsilon,
+            weights: options.class_weights,
+            weight_sum,
+        };
+        short_cross_entropy::smoothed_batch(
+            logits,
+            classes,
+            &smoothing,
+            row_class,
+            scale,
+            grad,
+            |_, row, t, g| class_row(row, &target_of(t), scale, g),
+            &mut keep_row_loss,
+        );
+        return Ok(if scale == 0.0 {
+            0.0
+        } else {
+            (total * scale) as f32
+        });
+    }
     let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
     for r in 0..rows {
         let row = logits.get(r * classes..(r + 1) * classes).unwrap_or(&[]);
         let g = grad_rows.next().unwrap_or(&mut []);
         let Some(t) = row_class(r) else {
             g.fill(0.0);
-            if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
-                *slot = 0.0;
-            }
+            keep_row_loss(r, 0.0);
             continue;
         };
         let loss = if scale == 0.0 {
@@ -679,10 +714,7 @@ fn batch<T: ClassIndex>(
         } else {
             class_row(row, &target_of(t), scale, g)
         };
-        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
-            *slot = loss as f32;
-        }
-        total += loss;
+        keep_row_loss(r, loss);
     }
     Ok(if scale == 0.0 {
         0.0
