@@ -34,7 +34,7 @@ SOFTMAX_BUDGET=${SOFTMAX_BUDGET:-1536}
 TARGET=thumbv7em-none-eabihf
 FAMILIES=(exp ln ln_1p sigmoid softplus log_sum_exp softmax log_softmax
   softmax_cross_entropy_with_grad bce_with_logits_with_grad
-  sigmoid_focal_loss_with_grad fixed_row_ce)
+  sigmoid_focal_loss_with_grad batch_ce fixed_row_ce)
 SIZE=$(command -v llvm-size || command -v llvm-size-14)
 
 text_bytes() { # opt-level, feature ("" = baseline)

@@ -77,6 +77,26 @@ fn main() -> ! {
         None,
     ))
     .ok();
+    #[cfg(feature = "batch_ce")]
+    {
+        // Four rows of eight classes, every option in play.
+        let targets = black_box([1i64, -100, 7, 0]);
+        let weights = black_box([1.0f32; 8]);
+        let options = logitkit::CrossEntropyOptions {
+            label_smoothing: black_box(0.1),
+            class_weights: Some(&weights),
+            ignore_index: Some(-100),
+            reduction: logitkit::Reduction::Mean,
+        };
+        black_box(logitkit::softmax_cross_entropy_batch_with_grad(
+            prefix(&mut xs),
+            &targets,
+            &options,
+            prefix(&mut grad),
+            None,
+        ))
+        .ok();
+    }
     #[cfg(feature = "fixed_row_ce")]
     black_box(logitkit::FixedRow::softmax_cross_entropy_with_grad(&xs, t)).ok();
     black_box((&xs, &ys, &grad));
