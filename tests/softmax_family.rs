@@ -1575,7 +1575,7 @@ fn check_probs_batch(
         "{what}: per-row losses of the loss-only form"
     );
     if o.class_weights.is_none() && o.label_smoothing == 0.0 {
-        for r in 0..rows {
+        for (r, &row_loss) in per_row.iter().enumerate() {
             let span = r * c..(r + 1) * c;
             let mut own = vec![0.0; c];
             let single = softmax_cross_entropy_probs_with_grad(
@@ -1585,7 +1585,7 @@ fn check_probs_batch(
             )
             .unwrap();
             assert_eq!(
-                per_row[r].to_bits(),
+                row_loss.to_bits(),
                 single.to_bits(),
                 "{what}: row {r} loss bits"
             );
@@ -1614,7 +1614,8 @@ fn check_probs_batch(
             assert!(!g.iter().any(|x| x.is_nan()), "{what}: NaN gradient {g:?}");
         }
         // The documented domain: f·Σt within f32's range.
-        if !(factor * row.mass <= f32::MAX as f64) {
+        let in_domain = factor * row.mass <= f32::MAX as f64;
+        if !in_domain {
             continue;
         }
         for (i, &gi) in g.iter().enumerate() {
@@ -1846,17 +1847,19 @@ fn probs_batch_edge_cases_and_errors() {
         ..d
     };
     const S: f32 = -12345.0;
-    // Each error, and nothing written.
-    let cases: Vec<(
-        &str,
+    // Each error, and nothing written: (what, logits, probs, classes,
+    // options, grad and per-row lengths, the error).
+    type Case<'a> = (
+        &'a str,
         Vec<f32>,
         Vec<f32>,
         usize,
-        CrossEntropyOptions,
+        CrossEntropyOptions<'a>,
         usize,
         usize,
         Error,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             "ragged",
             vec![0.0; 5],

@@ -589,10 +589,10 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
             scale * target.unit(),
             |k| target.lanes(k),
         );
-        if let Some(i) = argmax {
-            if let Some(g) = grad.get_mut(i) {
-                *g = (scale * precise_grad(1.0, q(i), total, &stats, true)) as f32;
-            }
+        if let Some(i) = argmax
+            && let Some(g) = grad.get_mut(i)
+        {
+            *g = (scale * precise_grad(1.0, q(i), total, &stats, true)) as f32;
         }
     }
     loss
