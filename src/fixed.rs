@@ -117,6 +117,9 @@ impl<R: RowStorage> FixedRow for R {
 /// let (loss, grad) = logits.softmax_cross_entropy_batch_with_grad(&[0, 1], &Default::default())?;
 /// assert!(loss > 0.0 && grad[1][1] < 0.0);
 /// assert_eq!(logits.argmax_rows(), [0, 1]);
+/// let soft = [[0.8f32, 0.1, 0.1], [0.0, 0.9, 0.1]];
+/// let (loss, per_row) = logits.softmax_cross_entropy_probs_batch(&soft, &Default::default())?;
+/// assert!(loss > 0.0 && per_row[1] > 0.0);
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub trait FixedBatch<const R: usize>: Sized {
@@ -146,6 +149,27 @@ pub trait FixedBatch<const R: usize>: Sized {
     fn softmax_cross_entropy_batch_with_grad(
         &self,
         targets: &[usize; R],
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, Self), Error>;
+    /// See [`softmax_cross_entropy_probs_batch`](crate::softmax_cross_entropy_probs_batch):
+    /// `probs` holds row r's target in its row r; returns the reduced loss
+    /// and each row's loss.
+    ///
+    /// # Errors
+    /// As that function, for the targets and the options.
+    fn softmax_cross_entropy_probs_batch(
+        &self,
+        probs: &Self,
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, [f32; R]), Error>;
+    /// See [`softmax_cross_entropy_probs_batch_with_grad`](crate::softmax_cross_entropy_probs_batch_with_grad):
+    /// returns the reduced loss and its gradient.
+    ///
+    /// # Errors
+    /// As that function, for the targets and the options.
+    fn softmax_cross_entropy_probs_batch_with_grad(
+        &self,
+        probs: &Self,
         options: &crate::CrossEntropyOptions,
     ) -> Result<(f32, Self), Error>;
 }
@@ -196,6 +220,37 @@ impl<const C: usize, const R: usize> FixedBatch<R> for [[f32; C]; R] {
         let loss = crate::softmax_cross_entropy_batch_with_grad(
             self.as_flattened(),
             targets,
+            options,
+            grad.as_flattened_mut(),
+            None,
+        )?;
+        Ok((loss, grad))
+    }
+    fn softmax_cross_entropy_probs_batch(
+        &self,
+        probs: &Self,
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, [f32; R]), Error> {
+        let mut per_row = [0.0; R];
+        let loss = crate::softmax_cross_entropy_probs_batch(
+            self.as_flattened(),
+            probs.as_flattened(),
+            C,
+            options,
+            Some(&mut per_row),
+        )?;
+        Ok((loss, per_row))
+    }
+    fn softmax_cross_entropy_probs_batch_with_grad(
+        &self,
+        probs: &Self,
+        options: &crate::CrossEntropyOptions,
+    ) -> Result<(f32, Self), Error> {
+        let mut grad = [[0.0; C]; R];
+        let loss = crate::softmax_cross_entropy_probs_batch_with_grad(
+            self.as_flattened(),
+            probs.as_flattened(),
+            C,
             options,
             grad.as_flattened_mut(),
             None,

@@ -94,7 +94,8 @@ pub use loss::bce_with_logits::{
 pub use loss::options::{ClassIndex, CrossEntropyOptions, Reduction};
 pub use loss::softmax_cross_entropy::{
     softmax_cross_entropy, softmax_cross_entropy_batch, softmax_cross_entropy_batch_with_grad,
-    softmax_cross_entropy_probs, softmax_cross_entropy_probs_with_grad,
+    softmax_cross_entropy_probs, softmax_cross_entropy_probs_batch,
+    softmax_cross_entropy_probs_batch_with_grad, softmax_cross_entropy_probs_with_grad,
     softmax_cross_entropy_with_grad,
 };
 pub use sigmoid::sigmoid::{

@@ -10,8 +10,8 @@ mod common;
 use common::{
     Rng, adversarial_rows, batch_grad_allowed, batch_loss_allowed, ce_grad_allowed,
     ce_loss_allowed, log_softmax_allowed, log_softmax_backward_allowed, lse_allowed,
-    probs_grad_allowed, probs_loss_allowed, ref_lse, ref_stats, softmax_allowed,
-    softmax_backward_allowed, ulp,
+    probs_batch_loss_allowed, probs_grad_allowed, probs_loss_allowed, ref_lse, ref_stats,
+    softmax_allowed, softmax_backward_allowed, ulp,
 };
 use logitkit::*;
 use std::sync::OnceLock;
@@ -1466,4 +1466,672 @@ fn rows_forms_check_their_shapes() {
     assert_eq!(idx, [1, 0]);
     assert_eq!(logitkit::argmax(&[f32::NEG_INFINITY; 3]), Some(0));
     assert!(logitkit::argmax_rows(&xs, 3, &mut idx[..1]).is_err());
+}
+
+// ---- probability-target batches ------------------------------------------------
+
+/// PyTorch's `cross_entropy` with a float target, class weights w and label
+/// smoothing ε, written out in f64: row target tᵢ = wᵢ·((1 − ε)·qᵢ + ε/C),
+/// row loss −Σ tᵢ·log_softmaxᵢ (0·inf = 0; NaN if some tᵢ or logit is NaN),
+/// gradient (softmax·Σt − t)·f with f = 1/rows for the mean (PyTorch's
+/// mean for probability targets is over the rows, not a weight sum) and 1
+/// for the sum. Returns (reduced loss, f, rows).
+fn ref_probs_batch(
+    logits: &[f32],
+    probs: &[f32],
+    c: usize,
+    o: &CrossEntropyOptions,
+) -> (f64, f64, Vec<RowRef>) {
+    let rows = logits.len().checked_div(c).unwrap_or(0);
+    let w = |i: usize| o.class_weights.map_or(1.0, |w| w[i] as f64);
+    let eps = o.label_smoothing as f64;
+    let mut out = Vec::new();
+    for r in 0..rows {
+        let row = &logits[r * c..(r + 1) * c];
+        let t: Vec<f64> = (0..c)
+            .map(|i| w(i) * ((1.0 - eps) * probs[r * c + i] as f64 + eps / c as f64))
+            .collect();
+        let mass: f64 = t.iter().sum();
+        let nls = ref_neg_log_softmax_all(row);
+        // A NaN logit makes the whole row NaN, even where tᵢ = 0 (0·NaN).
+        let loss = if t.iter().any(|x| x.is_nan()) || row.iter().any(|x| x.is_nan()) {
+            f64::NAN
+        } else {
+            (0..c).filter(|&i| t[i] > 0.0).map(|i| t[i] * nls[i]).sum()
+        };
+        let p_mass: Vec<f64> = ref_softmax(row).iter().map(|p| p * mass).collect();
+        let grad = p_mass.iter().zip(&t).map(|(a, b)| a - b).collect();
+        out.push(RowRef {
+            ignored: false,
+            q: t,
+            mass,
+            loss,
+            p_mass,
+            grad,
+        });
+    }
+    let factor = match o.reduction {
+        Reduction::Mean if rows == 0 => 0.0,
+        Reduction::Mean => 1.0 / rows as f64,
+        _ => 1.0,
+    };
+    let total: f64 = out.iter().map(|r| r.loss).sum();
+    (total * factor, factor, out)
+}
+
+/// A loss against its f64 reference: the same special value, or within
+/// `bound`; returns the error as a fraction of the bound.
+#[track_caller]
+fn check_loss_value(what: &str, got: f64, want: f64, bound: f64) -> f64 {
+    if !(want as f32).is_finite() {
+        assert!(
+            got == want as f32 as f64 || (got.is_nan() && want.is_nan()),
+            "{what}: loss {got:e} vs {want:e}"
+        );
+        return 0.0;
+    }
+    let err = (got - want).abs();
+    assert!(
+        err <= bound,
+        "{what}: loss {got:e} vs {want:e} ({:.3} ULP > {:.3})",
+        err / ulp(want),
+        bound / ulp(want)
+    );
+    err / bound
+}
+
+/// Every option of the probability-target batch against the f64 definition:
+/// the reduced loss, each row's loss and each gradient element within their
+/// documented bounds ([cross_entropy_probs_batch]); the loss-only form's
+/// bits; with neither weights nor smoothing, each row's bits against the
+/// single-row call.
+fn check_probs_batch(
+    what: &str,
+    logits: &[f32],
+    probs: &[f32],
+    c: usize,
+    o: &CrossEntropyOptions,
+) -> [f64; 3] {
+    let rows = logits.len() / c;
+    let mut grad = vec![0.0; rows * c];
+    let mut per_row = vec![0.0; rows];
+    let loss = softmax_cross_entropy_probs_batch_with_grad(
+        logits,
+        probs,
+        c,
+        o,
+        &mut grad,
+        Some(&mut per_row),
+    )
+    .unwrap() as f64;
+    let mut per_row_only = vec![0.0; rows];
+    let only = softmax_cross_entropy_probs_batch(logits, probs, c, o, Some(&mut per_row_only))
+        .unwrap() as f64;
+    assert_eq!(only.to_bits(), loss.to_bits(), "{what}: loss-only");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&per_row),
+        bits(&per_row_only),
+        "{what}: per-row losses of the loss-only form"
+    );
+    if o.class_weights.is_none() && o.label_smoothing == 0.0 {
+        for (r, &row_loss) in per_row.iter().enumerate() {
+            let span = r * c..(r + 1) * c;
+            let mut own = vec![0.0; c];
+            let single = softmax_cross_entropy_probs_with_grad(
+                &logits[span.clone()],
+                &probs[span.clone()],
+                &mut own,
+            )
+            .unwrap();
+            assert_eq!(
+                row_loss.to_bits(),
+                single.to_bits(),
+                "{what}: row {r} loss bits"
+            );
+            if o.reduction == Reduction::Sum {
+                assert_eq!(
+                    bits(&grad[span]),
+                    bits(&own),
+                    "{what}: row {r} gradient bits"
+                );
+            }
+        }
+    }
+    let (want, factor, refs) = ref_probs_batch(logits, probs, c, o);
+    let subnormal = common::precision::bound("cross_entropy_probs_batch", "subnormal_log2");
+    let mut worst = [0.0f64; 3];
+    let underflow = refs.iter().map(|r| 1.0 + r.mass).sum::<f64>() * c as f64 * subnormal * factor;
+    worst[0] = check_loss_value(what, loss, want, probs_batch_loss_allowed(want, underflow));
+    let nan_free = !logits.iter().chain(probs).any(|x| x.is_nan());
+    for (r, row) in refs.iter().enumerate() {
+        let what = format!("{what}, row {r}");
+        let bound = probs_batch_loss_allowed(row.loss, c as f64 * subnormal * (1.0 + row.mass));
+        let err = check_loss_value(&what, per_row[r] as f64, row.loss, bound);
+        worst[1] = worst[1].max(err);
+        let g = &grad[r * c..(r + 1) * c];
+        if nan_free {
+            assert!(!g.iter().any(|x| x.is_nan()), "{what}: NaN gradient {g:?}");
+        }
+        // The documented domain: f·Σt within f32's range.
+        let in_domain = factor * row.mass <= f32::MAX as f64;
+        if !in_domain {
+            continue;
+        }
+        for (i, &gi) in g.iter().enumerate() {
+            let w = row.grad[i] * factor;
+            if w.is_nan() {
+                assert!(gi.is_nan(), "{what}: g[{i}] = {gi}, want NaN");
+                continue;
+            }
+            let bound = batch_grad_allowed(
+                row.grad[i],
+                row.p_mass[i],
+                row.q[i],
+                c,
+                row.mass,
+                factor,
+                "cross_entropy_probs_batch",
+            );
+            let err = (gi as f64 - w).abs();
+            assert!(
+                err <= bound,
+                "{what}: g[{i}] = {gi:e} want {w:e} (allowed {bound:e}), logits {:?}, target {:?}",
+                &logits[r * c..(r + 1) * c],
+                row.q
+            );
+            worst[2] = worst[2].max(err / bound);
+        }
+    }
+    worst
+}
+
+/// A probability target for a row, by kind: a random distribution with
+/// zeros, one-hot at the argmax, uniform, unnormalized and large, tiny, a
+/// weight on every −inf logit, or none there.
+fn probs_for(rng: &mut Rng, row: &[f32], kind: usize) -> Vec<f32> {
+    let c = row.len();
+    let argmax = (0..c).fold(0, |a, i| if row[i] > row[a] { i } else { a });
+    match kind % 7 {
+        0 => {
+            let q: Vec<f32> = (0..c)
+                .map(|_| {
+                    if rng.uniform() < 0.3 {
+                        0.0
+                    } else {
+                        rng.uniform() as f32
+                    }
+                })
+                .collect();
+            let s: f32 = q.iter().sum();
+            q.iter().map(|v| if s > 0.0 { v / s } else { *v }).collect()
+        }
+        1 => (0..c)
+            .map(|i| if i == argmax { 1.0 } else { 0.0 })
+            .collect(),
+        2 => vec![1.0 / c as f32; c],
+        3 => (0..c).map(|_| (rng.uniform() * 1e3) as f32).collect(),
+        4 => (0..c).map(|_| (rng.uniform() * 1e-30) as f32).collect(),
+        5 => row
+            .iter()
+            .map(|&z| {
+                if z == f32::NEG_INFINITY {
+                    0.25
+                } else {
+                    rng.uniform() as f32
+                }
+            })
+            .collect(),
+        _ => row
+            .iter()
+            .map(|&z| {
+                if z == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    rng.uniform() as f32
+                }
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn probs_batch_matches_pytorch_definition_within_bound() {
+    let mut rng = Rng(7);
+    let mut worst = [0.0f64; 3];
+    for c in [1usize, 2, 3, 7, 8, 15, 16, 17, 33, 64, 65, 257, 1000] {
+        let mut batch: Vec<Vec<f32>> = adversarial_rows(&mut rng, c)
+            .into_iter()
+            .map(|(_, row)| row)
+            .collect();
+        // +inf logits, and a NaN that must stay in its row.
+        let mut inf_row: Vec<f32> = (0..c).map(|_| rng.normal() as f32).collect();
+        inf_row[c / 2] = f32::INFINITY;
+        batch.push(inf_row);
+        let mut nan_row: Vec<f32> = (0..c).map(|_| rng.normal() as f32).collect();
+        nan_row[c - 1] = f32::NAN;
+        batch.push(nan_row);
+        let logits: Vec<f32> = batch.concat();
+        let rows = batch.len();
+        let probs: Vec<f32> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(r, row)| probs_for(&mut rng, row, r + c))
+            .collect();
+        let finite = |r: &usize| batch[*r].iter().all(|x| x.is_finite());
+        let finite_rows: Vec<usize> = (0..rows).filter(finite).collect();
+        let finite_logits: Vec<f32> = finite_rows.iter().flat_map(|&r| batch[r].clone()).collect();
+        let finite_probs: Vec<f32> = finite_rows
+            .iter()
+            .flat_map(|&r| probs[r * c..(r + 1) * c].to_vec())
+            .collect();
+        // Class weights: none, moderate, spread over 2^±60 with zeros, huge.
+        let moderate: Vec<f32> = (0..c).map(|_| 0.25 + 3.75 * rng.uniform() as f32).collect();
+        let spread: Vec<f32> = (0..c)
+            .map(|_| match rng.below(5) {
+                0 => 0.0,
+                _ => 2f32.powi(rng.below(121) as i32 - 60),
+            })
+            .collect();
+        let huge: Vec<f32> = (0..c).map(|_| (rng.uniform() * 1e30) as f32).collect();
+        for smoothing in [0.0f32, 0.1, 1.0] {
+            for weights in [
+                None,
+                Some(&moderate[..]),
+                Some(&spread[..]),
+                Some(&huge[..]),
+            ] {
+                for reduction in [Reduction::Mean, Reduction::Sum] {
+                    let o = CrossEntropyOptions {
+                        label_smoothing: smoothing,
+                        class_weights: weights,
+                        ignore_index: None,
+                        reduction,
+                    };
+                    let what = format!(
+                        "{rows}×{c} ε={smoothing} {reduction:?} weights {}",
+                        weights.is_some()
+                    );
+                    let w = check_probs_batch(&what, &logits, &probs, c, &o);
+                    // The rows with finite logits alone: a finite reduced loss.
+                    let what = format!("{what}, finite rows");
+                    let v = check_probs_batch(&what, &finite_logits, &finite_probs, c, &o);
+                    for k in 0..3 {
+                        worst[k] = worst[k].max(w[k]).max(v[k]);
+                    }
+                }
+            }
+        }
+        // The NaN stays in its row: every other row's gradient is NaN-free.
+        let mut grad = vec![0.0; logits.len()];
+        let d = CrossEntropyOptions::default();
+        let loss =
+            softmax_cross_entropy_probs_batch_with_grad(&logits, &probs, c, &d, &mut grad, None)
+                .unwrap();
+        assert!(loss.is_nan());
+        let nan_rows: Vec<usize> = (0..rows)
+            .filter(|r| grad[r * c..(r + 1) * c].iter().any(|x| x.is_nan()))
+            .collect();
+        assert_eq!(nan_rows, [rows - 1], "c={c}: rows with a NaN gradient");
+    }
+    // Targets and weights whose products pass f32::MAX: the lanes hold them
+    // scaled down, and a mean keeps f·Σt in range.
+    for c in [2usize, 9, 40] {
+        let rows = 8;
+        let logits: Vec<f32> = (0..rows * c).map(|_| rng.normal() as f32).collect();
+        let probs: Vec<f32> = (0..rows * c)
+            .map(|_| f32::MAX / (2 * c) as f32 * rng.uniform() as f32)
+            .collect();
+        let weights = vec![8.0f32; c];
+        let o = CrossEntropyOptions {
+            class_weights: Some(&weights),
+            ..Default::default()
+        };
+        let w = check_probs_batch(
+            &format!("{rows}×{c} targets near MAX"),
+            &logits,
+            &probs,
+            c,
+            &o,
+        );
+        worst[2] = worst[2].max(w[2]);
+    }
+    println!(
+        "softmax_cross_entropy_probs_batch: max error of the bound: reduced loss {:.3}, row losses {:.3}, gradient {:.3}",
+        worst[0], worst[1], worst[2]
+    );
+}
+
+/// The f64 definition's closed-form gradient is the derivative of its loss
+/// (central differences).
+#[test]
+fn probs_batch_reference_gradient_matches_finite_differences() {
+    let mut rng = Rng(77);
+    let weights: Vec<f32> = (0..10).map(|i| 0.5 + i as f32 * 0.25).collect();
+    for rows in [1usize, 3] {
+        let c = 10;
+        let logits: Vec<f32> = (0..rows * c).map(|_| (rng.normal() * 3.0) as f32).collect();
+        let probs: Vec<f32> = (0..rows * c).map(|_| rng.uniform() as f32).collect();
+        for smoothing in [0.0f32, 0.1, 1.0] {
+            for weighted in [false, true] {
+                for reduction in [Reduction::Mean, Reduction::Sum] {
+                    let o = CrossEntropyOptions {
+                        label_smoothing: smoothing,
+                        class_weights: weighted.then_some(&weights[..]),
+                        ignore_index: None,
+                        reduction,
+                    };
+                    let (_, factor, refs) = ref_probs_batch(&logits, &probs, c, &o);
+                    for j in 0..rows * c {
+                        let h = 1e-2f32;
+                        let (mut a, mut b) = (logits.clone(), logits.clone());
+                        a[j] += h;
+                        b[j] -= h;
+                        let fd = (ref_probs_batch(&a, &probs, c, &o).0
+                            - ref_probs_batch(&b, &probs, c, &o).0)
+                            / (a[j] as f64 - b[j] as f64);
+                        let want = refs[j / c].grad[j % c] * factor;
+                        assert!((fd - want).abs() <= 1e-4, "{o:?} j={j}: fd {fd} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn probs_batch_edge_cases_and_errors() {
+    let d = CrossEntropyOptions::default();
+    let sum = CrossEntropyOptions {
+        reduction: Reduction::Sum,
+        ..d
+    };
+    const S: f32 = -12345.0;
+    // Each error, and nothing written: (what, logits, probs, classes,
+    // options, grad and per-row lengths, the error).
+    type Case<'a> = (
+        &'a str,
+        Vec<f32>,
+        Vec<f32>,
+        usize,
+        CrossEntropyOptions<'a>,
+        usize,
+        usize,
+        Error,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "ragged",
+            vec![0.0; 5],
+            vec![0.5; 5],
+            2,
+            d,
+            5,
+            2,
+            Error::RaggedRows {
+                classes: 2,
+                found: 5,
+            },
+        ),
+        (
+            "no classes",
+            vec![0.0; 3],
+            vec![0.5; 3],
+            0,
+            d,
+            3,
+            0,
+            Error::RaggedRows {
+                classes: 0,
+                found: 3,
+            },
+        ),
+        (
+            "short probs",
+            vec![0.0; 6],
+            vec![0.5; 5],
+            2,
+            d,
+            6,
+            3,
+            Error::LengthMismatch {
+                argument: "probs",
+                expected: 6,
+                found: 5,
+                shape: Some((3, 2)),
+            },
+        ),
+        (
+            "short grad",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            d,
+            5,
+            3,
+            Error::LengthMismatch {
+                argument: "grad",
+                expected: 6,
+                found: 5,
+                shape: Some((3, 2)),
+            },
+        ),
+        (
+            "long per_row",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            d,
+            6,
+            4,
+            Error::LengthMismatch {
+                argument: "per_row",
+                expected: 3,
+                found: 4,
+                shape: Some((3, 2)),
+            },
+        ),
+        (
+            "ignore index",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                ignore_index: Some(-100),
+                ..d
+            },
+            6,
+            3,
+            Error::InvalidParameter {
+                name: "ignore_index",
+            },
+        ),
+        (
+            "negative target",
+            vec![0.0; 6],
+            vec![0.5, 0.5, 0.5, -1e-30, 0.5, 0.5],
+            2,
+            d,
+            6,
+            3,
+            Error::InvalidParameter { name: "probs" },
+        ),
+        (
+            "infinite target",
+            vec![0.0; 6],
+            vec![0.5, 0.5, 0.5, 0.5, 0.5, f32::INFINITY],
+            2,
+            d,
+            6,
+            3,
+            Error::InvalidParameter { name: "probs" },
+        ),
+        (
+            "smoothing",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                label_smoothing: 1.5,
+                ..d
+            },
+            6,
+            3,
+            Error::InvalidParameter {
+                name: "label_smoothing",
+            },
+        ),
+        (
+            "NaN smoothing",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                label_smoothing: f32::NAN,
+                ..d
+            },
+            6,
+            3,
+            Error::InvalidParameter {
+                name: "label_smoothing",
+            },
+        ),
+        (
+            "weights length",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                class_weights: Some(&[1.0; 3]),
+                ..d
+            },
+            6,
+            3,
+            Error::LengthMismatch {
+                argument: "class_weights",
+                expected: 2,
+                found: 3,
+                shape: None,
+            },
+        ),
+        (
+            "negative weight",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                class_weights: Some(&[1.0, -1.0]),
+                ..d
+            },
+            6,
+            3,
+            Error::InvalidParameter {
+                name: "class_weights",
+            },
+        ),
+        (
+            "infinite weight",
+            vec![0.0; 6],
+            vec![0.5; 6],
+            2,
+            CrossEntropyOptions {
+                class_weights: Some(&[1.0, f32::INFINITY]),
+                ..d
+            },
+            6,
+            3,
+            Error::InvalidParameter {
+                name: "class_weights",
+            },
+        ),
+    ];
+    for (what, z, q, c, o, glen, plen, want) in cases {
+        let (mut grad, mut per_row) = (vec![S; glen], vec![S; plen]);
+        let got = softmax_cross_entropy_probs_batch_with_grad(
+            &z,
+            &q,
+            c,
+            &o,
+            &mut grad,
+            Some(&mut per_row),
+        );
+        assert_eq!(got, Err(want), "{what}");
+        assert!(
+            grad.iter().chain(&per_row).all(|&v| v == S),
+            "{what}: written on error"
+        );
+        if what != "short grad" {
+            let only = softmax_cross_entropy_probs_batch(&z, &q, c, &o, Some(&mut per_row));
+            assert_eq!(only, Err(want), "{what}: loss-only form");
+            assert!(per_row.iter().all(|&v| v == S), "{what}: written on error");
+        }
+    }
+    // Empty batches: loss 0, nothing written; weights are checked against
+    // the class count even without rows.
+    let weighted = CrossEntropyOptions {
+        class_weights: Some(&[1.0, 2.0, 3.0]),
+        ..d
+    };
+    for o in [d, sum, weighted] {
+        assert_eq!(
+            softmax_cross_entropy_probs_batch_with_grad(&[], &[], 3, &o, &mut [], Some(&mut [])),
+            Ok(0.0)
+        );
+        assert_eq!(
+            softmax_cross_entropy_probs_batch(&[], &[], 3, &o, None),
+            Ok(0.0)
+        );
+    }
+    assert_eq!(
+        softmax_cross_entropy_probs_batch(&[], &[], 0, &d, None),
+        Ok(0.0)
+    );
+    assert!(softmax_cross_entropy_probs_batch(&[], &[], 2, &weighted, None).is_err());
+    // A NaN target is not an error: a NaN loss in its row.
+    let mut per_row = [0.0; 2];
+    let loss = softmax_cross_entropy_probs_batch(
+        &[0.0; 4],
+        &[0.5, f32::NAN, 0.5, 0.5],
+        2,
+        &sum,
+        Some(&mut per_row),
+    )
+    .unwrap();
+    assert!(loss.is_nan() && per_row[0].is_nan() && per_row[1] == core::f32::consts::LN_2);
+    // Masked logits: a zero target there adds nothing; a positive one (or
+    // any with ε > 0) makes the row's loss +inf; a fully masked row with a
+    // zero target has loss 0 and gradient −t.
+    let inf = f32::INFINITY;
+    let z = [0.0, -inf, 1.0, /* row 2 */ -inf, -inf, -inf];
+    let q = [0.5, 0.0, 0.5, /* row 2 */ 0.0, 0.0, 0.0];
+    let mut grad = [0.0; 6];
+    let loss =
+        softmax_cross_entropy_probs_batch_with_grad(&z, &q, 3, &sum, &mut grad, Some(&mut per_row))
+            .unwrap();
+    assert!(loss.is_finite() && per_row[1] == 0.0 && grad[1] == 0.0 && grad[3..] == [0.0; 3]);
+    let smooth = CrossEntropyOptions {
+        label_smoothing: 0.1,
+        ..sum
+    };
+    let loss = softmax_cross_entropy_probs_batch_with_grad(
+        &z,
+        &q,
+        3,
+        &smooth,
+        &mut grad,
+        Some(&mut per_row),
+    )
+    .unwrap();
+    assert!(loss == inf && per_row == [inf, inf]);
+    assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
+    // Mean is over rows (PyTorch's probability targets), whatever the weights.
+    let w2 = CrossEntropyOptions {
+        class_weights: Some(&[2.0, 2.0]),
+        ..d
+    };
+    let mean = softmax_cross_entropy_probs_batch(&[0.0; 6], &[0.5; 6], 2, &w2, None).unwrap();
+    assert!(
+        (mean - 2.0 * core::f32::consts::LN_2).abs() <= 1e-6,
+        "{mean}"
+    );
 }

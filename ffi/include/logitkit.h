@@ -168,12 +168,14 @@ typedef struct lk_cross_entropy_options {
     float label_smoothing;
     /**
      * NULL = none; else one finite, non-negative weight per class (C of
-     * them, C = n_logits / rows).
+     * them: C = n_logits / rows for the class-target batch, `classes` for
+     * the probability-target batch).
      */
     const float *class_weights;
     /**
      * Rows whose target equals this contribute no loss and a zero
      * gradient; negative = none (LK_NO_IGNORE_INDEX, or PyTorch's -100).
+     * The probability-target batch takes only a negative value.
      */
     int64_t ignore_index;
     /**
@@ -949,6 +951,81 @@ lk_status lk_softmax_cross_entropy_batch(const float *logits,
                                          const struct lk_cross_entropy_options *options,
                                          float *per_row,
                                          float *loss);
+
+/**
+ * Softmax cross-entropy over a row-major batch with probability targets:
+ * logits and probs hold rows = n_logits / classes rows of `classes`
+ * floats, row r's target q being row r of probs. Writes the reduced loss
+ * to *loss, the gradient of that loss to grad[0..n_logits], and each row's
+ * loss to per_row[0..rows] unless per_row is NULL (with LK_REDUCTION_SUM
+ * that is PyTorch's reduction='none'). options: see
+ * lk_cross_entropy_options (NULL = defaults), as PyTorch's cross_entropy
+ * with a float target: row r's target is t_i = w_i*((1 - eps)*q_i + eps/C)
+ * (w = class weights, all 1 if none; C = classes) and its loss
+ * -sum t_i * log_softmax_i. LK_REDUCTION_MEAN divides the sum of the row
+ * losses by the number of rows (PyTorch's mean for probability targets,
+ * not a weighted mean). ignore_index has no meaning here and must be
+ * negative (LK_NO_IGNORE_INDEX): a zero-initialised struct is an error.
+ *
+ * Accuracy ([cross_entropy_probs_batch] in docs/precision.toml), with f
+ * the reduction's factor (1/rows or 1) and g = p*sum t - t a row's
+ * gradient before it: each per-row loss within 4 ULP + 2^-22 relative +
+ * C*2^-149*(1 + sum t); the reduced loss within 4 ULP + 2^-22 relative +
+ * f*C*2^-149*sum_r(1 + sum t); each gradient element within 4 ULP of
+ * f*max(|g_i|, p_i*sum t, t_i) + f*(2^-20 * p_i*sum t + C*2^-149*(1 + sum t)),
+ * while f*sum t stays within float's range in every row (beyond, a
+ * gradient element can be -inf where the exact value is finite; never NaN).
+ * Without class weights and with eps = 0, each row's loss (and with the
+ * sum its gradient) has the bits of lk_softmax_cross_entropy_probs_with_grad
+ * on that row.
+ *
+ * Special values: row by row as lk_softmax_cross_entropy_probs_with_grad,
+ * "the target" being every class with t_i > 0: NaN stays in its row (its
+ * loss and gradient, and so the reduced loss); a -inf logit with t_i > 0
+ * (any -inf logit of positive weight when eps > 0) makes its row's loss
+ * +inf. An empty batch (n_logits == 0, whatever classes) has loss 0.
+ *
+ * Errors: LK_NOT_WHOLE_ROWS (n_logits not a multiple of classes; classes
+ * == 0 with n_logits > 0), LK_INVALID_PARAMETER (eps outside [0, 1], a
+ * negative or non-finite class weight, some q_i < 0 or +inf, an
+ * ignore_index >= 0, an unknown reduction, a misaligned pointer),
+ * LK_NULL_POINTER (loss NULL, or logits, probs or grad NULL with
+ * n_logits > 0), LK_OVERLAP (grad or per_row overlaps an input or each
+ * other).
+ *
+ * # Safety
+ * Unless their length is 0: logits, probs and grad point to n_logits
+ * floats (readable, readable, writable), per_row (unless NULL) to
+ * n_logits / classes writable floats, options->class_weights (unless NULL)
+ * to `classes` readable floats; options is NULL or points to a valid
+ * struct; loss points to a writable float.
+ */
+lk_status lk_softmax_cross_entropy_probs_batch_with_grad(const float *logits,
+                                                         const float *probs,
+                                                         size_t n_logits,
+                                                         size_t classes,
+                                                         const struct lk_cross_entropy_options *options,
+                                                         float *grad,
+                                                         float *per_row,
+                                                         float *loss);
+
+/**
+ * The loss of lk_softmax_cross_entropy_probs_batch_with_grad without the
+ * gradient (the same bits); per-row losses still go to per_row unless it
+ * is NULL.
+ *
+ * Errors: as lk_softmax_cross_entropy_probs_batch_with_grad.
+ *
+ * # Safety
+ * As lk_softmax_cross_entropy_probs_batch_with_grad, without grad.
+ */
+lk_status lk_softmax_cross_entropy_probs_batch(const float *logits,
+                                               const float *probs,
+                                               size_t n_logits,
+                                               size_t classes,
+                                               const struct lk_cross_entropy_options *options,
+                                               float *per_row,
+                                               float *loss);
 
 /**
  * Binary cross-entropy with logits over n elements: per element

@@ -1,5 +1,5 @@
 //! Losses from logits: softmax cross-entropy (class target, probability
-//! target, batch with PyTorch's options), binary cross-entropy with logits
+//! target, batches of either with PyTorch's options), binary cross-entropy with logits
 //! and the sigmoid focal loss, each with and without gradient.
 
 use logitkit::{BceOptions, CrossEntropyOptions, ElementWeights, FocalOptions, PosWeight};
@@ -255,10 +255,12 @@ pub struct lk_cross_entropy_options {
     /// eps in [0, 1]; 0 = no smoothing.
     pub label_smoothing: f32,
     /// NULL = none; else one finite, non-negative weight per class (C of
-    /// them, C = n_logits / rows).
+    /// them: C = n_logits / rows for the class-target batch, `classes` for
+    /// the probability-target batch).
     pub class_weights: *const f32,
     /// Rows whose target equals this contribute no loss and a zero
     /// gradient; negative = none (LK_NO_IGNORE_INDEX, or PyTorch's -100).
+    /// The probability-target batch takes only a negative value.
     pub ignore_index: i64,
     /// LK_REDUCTION_MEAN or LK_REDUCTION_SUM.
     pub reduction: lk_reduction,
@@ -440,6 +442,189 @@ pub unsafe extern "C" fn lk_softmax_cross_entropy_batch(
             n_logits,
             targets,
             rows,
+            options,
+            core::ptr::null_mut(),
+            per_row,
+            loss,
+        )
+    }
+}
+
+// ---- softmax cross-entropy: probability-target batch -------------------------------
+
+/// Shared body of the probability-target batch forms (`grad` NULL for the
+/// loss only).
+///
+/// # Safety
+/// As the exported functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn probs_batch(
+    logits: *const f32,
+    probs: *const f32,
+    n_logits: usize,
+    classes: usize,
+    options: *const lk_cross_entropy_options,
+    grad: *mut f32,
+    per_row: *mut f32,
+    loss: *mut f32,
+) -> lk_status {
+    status_of((|| {
+        check(loss, 1)?;
+        check(logits, n_logits)?;
+        check(probs, n_logits)?;
+        check_optional(grad, n_logits)?;
+        // When the logits are not whole rows the kernel reports
+        // LK_NOT_WHOLE_ROWS before it looks at per_row.
+        let rows = n_logits.checked_div(classes).unwrap_or(0);
+        check_optional(per_row, rows)?;
+        // SAFETY: NULL or one valid options struct (contract), copied out.
+        let opts = unsafe { read_options(options) }?.unwrap_or(CROSS_ENTROPY_DEFAULTS);
+        let reduction = reduction(opts.reduction)?;
+        let weights = opts.class_weights;
+        check_optional(weights, classes)?;
+        disjoint(
+            &[
+                optional_region(grad, n_logits),
+                optional_region(per_row, rows),
+            ],
+            &[
+                Region::of(logits, n_logits),
+                Region::of(probs, n_logits),
+                optional_region(weights, classes),
+            ],
+        )?;
+        // SAFETY: n_logits readable floats (contract), disjoint from every
+        // output (checked).
+        let logits = unsafe { slice(logits, n_logits) }?;
+        // SAFETY: as for `logits`.
+        let probs = unsafe { slice(probs, n_logits) }?;
+        let class_weights = if weights.is_null() {
+            None
+        } else {
+            // SAFETY: `classes` readable floats (contract), disjoint from
+            // every output (checked).
+            Some(unsafe { slice(weights, classes) }?)
+        };
+        let options = CrossEntropyOptions {
+            label_smoothing: opts.label_smoothing,
+            class_weights,
+            // Negative: none; any other value is an error for probability
+            // targets, reported by the kernel.
+            ignore_index: (opts.ignore_index >= 0).then_some(opts.ignore_index),
+            reduction,
+        };
+        // SAFETY: `rows` writable floats unless NULL (contract), disjoint
+        // from the inputs and from grad (checked).
+        let per_row = unsafe { optional_mut(per_row, rows) }?;
+        // SAFETY: n_logits writable floats unless NULL (contract), disjoint
+        // from the inputs and from per_row (checked).
+        let grad = unsafe { optional_mut(grad, n_logits) }?;
+        let value = match grad {
+            Some(grad) => logitkit::softmax_cross_entropy_probs_batch_with_grad(
+                logits, probs, classes, &options, grad, per_row,
+            )?,
+            None => logitkit::softmax_cross_entropy_probs_batch(
+                logits, probs, classes, &options, per_row,
+            )?,
+        };
+        // SAFETY: one writable float (contract), checked above; written last.
+        unsafe { put(loss, value) }
+    })())
+}
+
+/// Softmax cross-entropy over a row-major batch with probability targets:
+/// logits and probs hold rows = n_logits / classes rows of `classes`
+/// floats, row r's target q being row r of probs. Writes the reduced loss
+/// to *loss, the gradient of that loss to grad[0..n_logits], and each row's
+/// loss to per_row[0..rows] unless per_row is NULL (with LK_REDUCTION_SUM
+/// that is PyTorch's reduction='none'). options: see
+/// lk_cross_entropy_options (NULL = defaults), as PyTorch's cross_entropy
+/// with a float target: row r's target is t_i = w_i*((1 - eps)*q_i + eps/C)
+/// (w = class weights, all 1 if none; C = classes) and its loss
+/// -sum t_i * log_softmax_i. LK_REDUCTION_MEAN divides the sum of the row
+/// losses by the number of rows (PyTorch's mean for probability targets,
+/// not a weighted mean). ignore_index has no meaning here and must be
+/// negative (LK_NO_IGNORE_INDEX): a zero-initialised struct is an error.
+///
+/// Accuracy ([cross_entropy_probs_batch] in docs/precision.toml), with f
+/// the reduction's factor (1/rows or 1) and g = p*sum t - t a row's
+/// gradient before it: each per-row loss within 4 ULP + 2^-22 relative +
+/// C*2^-149*(1 + sum t); the reduced loss within 4 ULP + 2^-22 relative +
+/// f*C*2^-149*sum_r(1 + sum t); each gradient element within 4 ULP of
+/// f*max(|g_i|, p_i*sum t, t_i) + f*(2^-20 * p_i*sum t + C*2^-149*(1 + sum t)),
+/// while f*sum t stays within float's range in every row (beyond, a
+/// gradient element can be -inf where the exact value is finite; never NaN).
+/// Without class weights and with eps = 0, each row's loss (and with the
+/// sum its gradient) has the bits of lk_softmax_cross_entropy_probs_with_grad
+/// on that row.
+///
+/// Special values: row by row as lk_softmax_cross_entropy_probs_with_grad,
+/// "the target" being every class with t_i > 0: NaN stays in its row (its
+/// loss and gradient, and so the reduced loss); a -inf logit with t_i > 0
+/// (any -inf logit of positive weight when eps > 0) makes its row's loss
+/// +inf. An empty batch (n_logits == 0, whatever classes) has loss 0.
+///
+/// Errors: LK_NOT_WHOLE_ROWS (n_logits not a multiple of classes; classes
+/// == 0 with n_logits > 0), LK_INVALID_PARAMETER (eps outside [0, 1], a
+/// negative or non-finite class weight, some q_i < 0 or +inf, an
+/// ignore_index >= 0, an unknown reduction, a misaligned pointer),
+/// LK_NULL_POINTER (loss NULL, or logits, probs or grad NULL with
+/// n_logits > 0), LK_OVERLAP (grad or per_row overlaps an input or each
+/// other).
+///
+/// # Safety
+/// Unless their length is 0: logits, probs and grad point to n_logits
+/// floats (readable, readable, writable), per_row (unless NULL) to
+/// n_logits / classes writable floats, options->class_weights (unless NULL)
+/// to `classes` readable floats; options is NULL or points to a valid
+/// struct; loss points to a writable float.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_softmax_cross_entropy_probs_batch_with_grad(
+    logits: *const f32,
+    probs: *const f32,
+    n_logits: usize,
+    classes: usize,
+    options: *const lk_cross_entropy_options,
+    grad: *mut f32,
+    per_row: *mut f32,
+    loss: *mut f32,
+) -> lk_status {
+    if grad.is_null() && n_logits > 0 {
+        return lk_status::LK_NULL_POINTER;
+    }
+    // SAFETY: the function's contract (grad is not NULL when n_logits > 0).
+    unsafe {
+        probs_batch(
+            logits, probs, n_logits, classes, options, grad, per_row, loss,
+        )
+    }
+}
+
+/// The loss of lk_softmax_cross_entropy_probs_batch_with_grad without the
+/// gradient (the same bits); per-row losses still go to per_row unless it
+/// is NULL.
+///
+/// Errors: as lk_softmax_cross_entropy_probs_batch_with_grad.
+///
+/// # Safety
+/// As lk_softmax_cross_entropy_probs_batch_with_grad, without grad.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lk_softmax_cross_entropy_probs_batch(
+    logits: *const f32,
+    probs: *const f32,
+    n_logits: usize,
+    classes: usize,
+    options: *const lk_cross_entropy_options,
+    per_row: *mut f32,
+    loss: *mut f32,
+) -> lk_status {
+    // SAFETY: the function's contract; no gradient.
+    unsafe {
+        probs_batch(
+            logits,
+            probs,
+            n_logits,
+            classes,
             options,
             core::ptr::null_mut(),
             per_row,

@@ -1206,6 +1206,149 @@ static void test_cross_entropy_batch(void) {
     end();
 }
 
+/* Probability-target batch: PyTorch's definition in double, row target
+ * t_i = w_i ((1 - eps) q_i + eps/C), mean over rows. */
+static void check_probs_batch(const float *z, const float *q, size_t rows, size_t C,
+                              const lk_cross_entropy_options *o, const char *what) {
+    double t[B_N], g[B_N], p[B_N], row_loss[B_ROWS], row_t[B_ROWS], total = 0, sub = 0;
+    double eps = o ? o->label_smoothing : 0, f;
+    const float *w = o ? o->class_weights : NULL;
+    float grad[B_N], per_row[B_ROWS], per_row2[B_ROWS], loss = -1, loss_only = -2;
+    int sum = o && o->reduction == LK_REDUCTION_SUM;
+    f = sum ? 1.0 : 1.0 / (double)rows;
+    for (size_t k = 0; k < rows * C; k++) t[k] = (w ? w[k % C] : 1.0) * ((1 - eps) * q[k] + eps / (double)C);
+    for (size_t r = 0; r < rows; r++) {
+        row_loss[r] = ref_row(z + r * C, C, t + r * C, g + r * C, p + r * C, &row_t[r]);
+        total += row_loss[r];
+        sub += 1 + row_t[r];
+    }
+    STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, rows * C, C, o, grad, per_row, &loss), LK_OK);
+    STATUS(lk_softmax_cross_entropy_probs_batch(z, q, rows * C, C, o, per_row2, &loss_only), LK_OK);
+    SAME_BITS(loss_only, loss, "probability batch loss-only form", 0);
+    /* [cross_entropy_probs_batch] reduced loss: loss_ulp ULP + 2^loss_rel_log2
+     * relative + f C 2^subnormal_log2 sum_r (1 + sum t) */
+    CLOSE(loss, total * f,
+          LKP_CROSS_ENTROPY_PROBS_BATCH_LOSS_ULP * ulp(total * f) +
+              p2(LKP_CROSS_ENTROPY_PROBS_BATCH_LOSS_REL_LOG2) * total * f +
+              f * C * p2(LKP_CROSS_ENTROPY_PROBS_BATCH_SUBNORMAL_LOG2) * sub,
+          what, 0);
+    for (size_t r = 0; r < rows; r++) {
+        SAME_BITS(per_row2[r], per_row[r], "probability batch per_row, loss-only form", r);
+        CLOSE(per_row[r], row_loss[r],
+              LKP_CROSS_ENTROPY_PROBS_BATCH_LOSS_ULP * ulp(row_loss[r]) +
+                  p2(LKP_CROSS_ENTROPY_PROBS_BATCH_LOSS_REL_LOG2) * row_loss[r] +
+                  C * p2(LKP_CROSS_ENTROPY_PROBS_BATCH_SUBNORMAL_LOG2) * (1 + row_t[r]),
+              "probability batch per-row loss", r);
+        /* gradient: grad_ulp ULP of f max(|g_i|, p_i sum t, t_i)
+         * + f (2^grad_rel_log2 p_i sum t + C 2^subnormal_log2 (1 + sum t)) */
+        for (size_t i = 0; i < C; i++) {
+            size_t k = r * C + i;
+            double T = row_t[r], scale = f * fmax(fabs(g[k]), fmax(p[k] * T, t[k]));
+            CLOSE(grad[k], f * g[k],
+                  LKP_CROSS_ENTROPY_PROBS_BATCH_GRAD_ULP * ulp(scale) +
+                      f * (p2(LKP_CROSS_ENTROPY_PROBS_BATCH_GRAD_REL_LOG2) * p[k] * T +
+                           C * p2(LKP_CROSS_ENTROPY_PROBS_BATCH_SUBNORMAL_LOG2) * (1 + T)),
+                  "probability batch gradient", k);
+        }
+    }
+    /* Neither weights nor smoothing, a sum: each row's bits are the single-row call's. */
+    if (sum && !w && eps == 0) {
+        for (size_t r = 0; r < rows; r++) {
+            float own[B_N], single = -3;
+            STATUS(lk_softmax_cross_entropy_probs_with_grad(z + r * C, q + r * C, C, own, &single), LK_OK);
+            SAME_BITS(per_row[r], single, "probability batch row loss vs single row", r);
+            for (size_t i = 0; i < C; i++)
+                SAME_BITS(grad[r * C + i], own[i], "probability batch row gradient vs single row", r * C + i);
+        }
+    }
+}
+
+static void test_cross_entropy_probs_batch(void) {
+    float z[B_N], q[B_N], grad[B_N], per_row[B_ROWS], weights[B_C], loss;
+    lk_cross_entropy_options o;
+    begin("lk_softmax_cross_entropy_probs_batch(_with_grad)");
+    /* A known value: rows (0, 0 | 0.5, 0.5) and (3, -1 | 1, 0), the mean:
+     * (ln 2 + ln(1 + e^-4)) / 2, a zero gradient on row 0. */
+    {
+        float zz[4] = {0.0f, 0.0f, 3.0f, -1.0f}, qq[4] = {0.5f, 0.5f, 1.0f, 0.0f}, g2[4], pr[2];
+        double want0 = log(2.0), want1 = log1p(exp(-4.0)), want = (want0 + want1) / 2;
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(zz, qq, 4, 2, NULL, g2, pr, &loss), LK_OK);
+        CLOSE(loss, want, 4 * ulp(want), "known value: mean of ln 2 and ln(1 + e^-4)", 0);
+        CLOSE(pr[0], want0, 4 * ulp(want0), "known value: row 0", 0);
+        CLOSE(pr[1], want1, 4 * ulp(want1), "known value: row 1", 1);
+        SAME_BITS(g2[0], 0.0f, "known value: row 0 gradient", 0);
+        SAME_BITS(g2[1], 0.0f, "known value: row 0 gradient", 1);
+        CLOSE(g2[3], 0.5 / (1.0 + exp(4.0)), 4 * ulp(0.5 / (1.0 + exp(4.0))), "known value: row 1 gradient", 3);
+    }
+    for (int i = 0; i < B_N; i++) {
+        z[i] = uniform(-5.0f, 5.0f);
+        q[i] = i % 4 == 0 ? 0.0f : uniform(0.0f, 1.0f);
+    }
+    for (int i = 0; i < B_C; i++) weights[i] = uniform(0.1f, 3.0f);
+    check_probs_batch(z, q, B_ROWS, B_C, NULL, "defaults (NULL options)");
+    o.label_smoothing = 0.0f;
+    o.class_weights = NULL;
+    o.ignore_index = LK_NO_IGNORE_INDEX;
+    o.reduction = LK_REDUCTION_SUM;
+    check_probs_batch(z, q, B_ROWS, B_C, &o, "sum");
+    o.label_smoothing = 0.1f;
+    o.class_weights = weights;
+    o.reduction = LK_REDUCTION_MEAN;
+    check_probs_batch(z, q, B_ROWS, B_C, &o, "smoothing, weights, mean");
+    o.ignore_index = -100;
+    o.reduction = LK_REDUCTION_SUM;
+    check_probs_batch(z, q, B_ROWS, B_C, &o, "smoothing, weights, sum, ignore -100 (none)");
+    o.label_smoothing = 0.0f;
+    o.class_weights = NULL;
+    check_probs_batch(z, q, 3, 2 * B_C, &o, "3 rows of 18");
+    /* Errors: nothing written. */
+    {
+        float q_bad[9] = {0.5f, 0.5f, 0.0f, 0.5f, -0.25f, 0.5f, 0.5f, 0.5f, 0.0f};
+        lk_cross_entropy_options e;
+        e.label_smoothing = 0.0f;
+        e.class_weights = NULL;
+        e.ignore_index = LK_NO_IGNORE_INDEX;
+        e.reduction = LK_REDUCTION_MEAN;
+        poison(grad, B_N);
+        poison(per_row, B_ROWS);
+        poison(&loss, 1);
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 8, 3, &e, grad, per_row, &loss), LK_NOT_WHOLE_ROWS);
+        STATUS(lk_softmax_cross_entropy_probs_batch(z, q, 8, 0, &e, per_row, &loss), LK_NOT_WHOLE_ROWS);
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q_bad, 9, 3, &e, grad, per_row, &loss), LK_INVALID_PARAMETER);
+        e.ignore_index = 0; /* a zero-initialised struct: no ignore index for probability targets */
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 9, 3, &e, grad, per_row, &loss), LK_INVALID_PARAMETER);
+        STATUS(lk_softmax_cross_entropy_probs_batch(z, q, 9, 3, &e, per_row, &loss), LK_INVALID_PARAMETER);
+        e.ignore_index = LK_NO_IGNORE_INDEX;
+        e.label_smoothing = 1.5f;
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 9, 3, &e, grad, per_row, &loss), LK_INVALID_PARAMETER);
+        e.label_smoothing = 0.0f;
+        e.reduction = 2;
+        STATUS(lk_softmax_cross_entropy_probs_batch(z, q, 9, 3, &e, per_row, &loss), LK_INVALID_PARAMETER);
+        e.reduction = LK_REDUCTION_SUM;
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, NULL, 9, 3, &e, grad, per_row, &loss), LK_NULL_POINTER);
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 9, 3, &e, NULL, per_row, &loss), LK_NULL_POINTER);
+        STATUS(lk_softmax_cross_entropy_probs_batch(z, q, 9, 3, &e, per_row, NULL), LK_NULL_POINTER);
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 9, 3, &e, misaligned(grad), per_row, &loss), LK_INVALID_PARAMETER);
+        UNTOUCHED(grad, B_N);
+        UNTOUCHED(per_row, B_ROWS);
+        UNTOUCHED(&loss, 1);
+        /* Overlap: grad over the targets, per_row inside grad. */
+        {
+            float buf[9];
+            memcpy(buf, q, sizeof buf);
+            STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, buf, 9, 3, &e, buf, per_row, &loss), LK_OVERLAP);
+            EXPECT(memcmp(buf, q, sizeof buf) == 0, "overlapping probability batch wrote");
+        }
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(z, q, 9, 3, &e, grad, grad + 4, &loss), LK_OVERLAP);
+        UNTOUCHED(per_row, B_ROWS);
+        UNTOUCHED(&loss, 1);
+        /* An empty batch: loss 0. */
+        STATUS(lk_softmax_cross_entropy_probs_batch_with_grad(NULL, NULL, 0, 3, NULL, NULL, NULL, &loss), LK_OK);
+        SAME_BITS(loss, 0.0f, "empty probability batch", 0);
+    }
+    end();
+}
+
 /* ---- BCE with logits ------------------------------------------------------------- */
 
 enum { BCE_N = 24 };
@@ -1600,6 +1743,7 @@ int main(void) {
     test_softmax_backward();
     test_cross_entropy_class();
     test_cross_entropy_batch();
+    test_cross_entropy_probs_batch();
     test_bce();
     test_focal();
     test_status_messages();

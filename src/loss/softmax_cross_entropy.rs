@@ -10,8 +10,8 @@
 use super::options::{ClassIndex, CrossEntropyOptions, Reduction};
 use super::short_cross_entropy::Smoothing;
 use super::{one_lane_cross_entropy, short_cross_entropy};
-use crate::error::{Error, check_len, check_optional_len};
-use crate::lane::{Lane, Simd, load_at, store_at};
+use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
+use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::reduce::{blocked_sum, row_max};
 use crate::softmax::short_rows::is_short;
 use crate::softmax::{
@@ -383,7 +383,7 @@ pub fn softmax_cross_entropy_probs_with_grad(
     grad: &mut [f32],
 ) -> Result<f32, Error> {
     check_len("grad", logits.len(), grad.len())?;
-    Ok(probs_row(logits, probs)?.run(grad) as f32)
+    Ok(probs_row_run(logits, &probs_row(logits, probs)?, 1.0, grad) as f32)
 }
 
 /// The loss of [`softmax_cross_entropy_probs_with_grad`] without the
@@ -393,94 +393,210 @@ pub fn softmax_cross_entropy_probs_with_grad(
 /// [`Error::LengthMismatch`] if the lengths differ; [`Error::InvalidParameter`]
 /// if some qᵢ < 0 or qᵢ = +inf.
 pub fn softmax_cross_entropy_probs(logits: &[f32], probs: &[f32]) -> Result<f32, Error> {
-    Ok(probs_row(logits, probs)?.run(&mut []) as f32)
+    Ok(probs_row_run(logits, &probs_row(logits, probs)?, 1.0, &mut []) as f32)
 }
 
-/// A validated probability-target row.
-struct ProbsRow<'a> {
-    logits: &'a [f32],
+/// Where a probability-target row's target q comes from: read a vector at
+/// a time by the row kernel ([`probs_row_run`]), element by element in f64
+/// on its rare paths.
+trait ProbsSource {
+    /// q of vector `k` of the row (elements k·W ..), 0 past its end, in
+    /// units of [`ProbsSource::unit`].
+    fn lanes(&self, k: usize) -> Simd;
+    /// qᵢ in f64 (0 past the end of the row).
+    fn at(&self, i: usize) -> f64;
+    /// The power of two the lanes are scaled by: 1 unless the targets
+    /// exceed f32's range.
+    fn unit(&self) -> f64 {
+        1.0
+    }
+    /// Σ_{qᵢ>0} qᵢ·(m − zᵢ) and Σqᵢ in f64 for a row with a finite max m, or
+    /// `None` to take the lane sums of pass 2.
+    fn exact_sums(&self, _logits: &[f32], _max: f32) -> Option<(f64, f64)> {
+        None
+    }
+}
+
+/// A target given as f32 values, read as they are.
+struct Probs<'a>(&'a [f32]);
+
+impl ProbsSource for Probs<'_> {
+    #[inline(always)]
+    fn lanes(&self, k: usize) -> Simd {
+        load_at::<Simd>(self.0, k, 0.0)
+    }
+    fn at(&self, i: usize) -> f64 {
+        self.0.get(i).map_or(0.0, |&v| v as f64)
+    }
+}
+
+/// PyTorch's target of a probability row with class weights w and label
+/// smoothing ε over C classes: tᵢ = wᵢ·((1 − ε)·qᵢ + ε/C), formed in f64
+/// (within 3·2⁻⁵³) and rounded once to f32 for the lanes (within 2⁻²⁴),
+/// its sums taken in f64.
+struct WeightedProbs<'a> {
     probs: &'a [f32],
+    weights: Option<&'a [f32]>,
+    /// 1 − ε (exact in f64).
+    keep: f64,
+    /// ε/C.
+    spread: f64,
+    /// 2⁻ᵏ: the lanes hold tᵢ·2⁻ᵏ, so no lane overflows f32 (k = 0 unless
+    /// some tᵢ > 2¹⁰⁰: weights and targets near f32::MAX reach 2²⁵⁶).
+    down: f64,
 }
 
-fn probs_row<'a>(logits: &'a [f32], probs: &'a [f32]) -> Result<ProbsRow<'a>, Error> {
-    check_len("probs", logits.len(), probs.len())?;
-    // NaN passes (a NaN loss, like a NaN logit); −q or +inf has no meaning.
+impl<'a> WeightedProbs<'a> {
+    fn new(probs: &'a [f32], options: &CrossEntropyOptions<'a>) -> Self {
+        let epsilon = options.label_smoothing as f64;
+        let mut row = WeightedProbs {
+            probs,
+            weights: options.class_weights,
+            keep: 1.0 - epsilon,
+            spread: epsilon / probs.len().max(1) as f64,
+            down: 1.0,
+        };
+        let largest = (0..probs.len()).map(|i| row.at(i)).fold(0.0, f64::max);
+        if largest > TARGET_LANE_LIMIT {
+            let exponent = ((largest.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+            row.down = f64::from_bits(((1023 + 100 - exponent).max(1) as u64) << 52);
+        }
+        row
+    }
+}
+
+/// 2¹⁰⁰: above this a row's targets go into the lanes scaled down.
+const TARGET_LANE_LIMIT: f64 = 1.2676506002282294e30;
+
+impl ProbsSource for WeightedProbs<'_> {
+    fn lanes(&self, k: usize) -> Simd {
+        let mut lanes = [0.0f32; MAX_WIDTH];
+        for (j, lane) in lanes.iter_mut().take(Simd::WIDTH).enumerate() {
+            *lane = (self.at(k * Simd::WIDTH + j) * self.down) as f32;
+        }
+        lanes
+            .get(..Simd::WIDTH)
+            .map_or(<Simd as Lane>::splat(0.0), <Simd as Lane>::load)
+    }
+    fn at(&self, i: usize) -> f64 {
+        let Some(&q) = self.probs.get(i) else {
+            return 0.0;
+        };
+        let w = self
+            .weights
+            .map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v as f64));
+        w * (self.keep * q as f64 + self.spread)
+    }
+    fn unit(&self) -> f64 {
+        1.0 / self.down
+    }
+    fn exact_sums(&self, logits: &[f32], max: f32) -> Option<(f64, f64)> {
+        let (mut gap, mut total) = (0.0, 0.0);
+        for (i, &z) in logits.iter().enumerate() {
+            let t = self.at(i);
+            total += t;
+            // 0·inf = 0: a class with tᵢ = 0 adds nothing, even at zᵢ = −inf.
+            if t > 0.0 {
+                gap += t * (max as f64 - z as f64);
+            }
+        }
+        Some((gap, total))
+    }
+}
+
+/// Checks a probability target: NaN passes (a NaN loss, like a NaN
+/// logit); −q or +inf has no meaning.
+fn check_probs(probs: &[f32]) -> Result<(), Error> {
     if probs.iter().any(|&q| q < 0.0 || q == f32::INFINITY) {
         return Err(Error::InvalidParameter { name: "probs" });
     }
-    Ok(ProbsRow { logits, probs })
+    Ok(())
 }
 
-impl ProbsRow<'_> {
-    fn run(&self, grad: &mut [f32]) -> f64 {
-        let (logits, probs) = (self.logits, self.probs);
-        let max = row_max::<Simd>(logits);
-        if !max.is_finite() {
-            // Rare rows: Σq in plain f64, which cannot overflow.
-            let total = probs.iter().map(|&q| q as f64).sum();
-            let row = analyze_with_max::<Simd>(
-                max,
-                &mut SeparateIo {
-                    xs: logits,
-                    exps: &mut [],
-                },
-            );
-            let q = |i: usize| probs.get(i).map_or(0.0, |&v| v as f64);
-            return non_finite_row(logits, row, total, q, 1.0, grad);
-        }
-        let zero = <Simd as Lane>::splat(0.0);
-        let m = <Simd as Lane>::splat(max);
-        let [others, ties, weighted_gap, total] =
-            blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
-                let x = load_at::<Simd>(logits, k, max);
-                let q = load_at::<Simd>(probs, k, 0.0);
-                let (e, [o, t]) = exp_terms(x, max, valid);
-                store_at(e, grad, k);
-                // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
-                [
-                    o,
-                    t,
-                    <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
-                    q,
-                ]
-            });
-        let q = |i: usize| probs.get(i).map_or(0.0, |&v| v as f64);
-        let masked_target = || {
-            logits
-                .iter()
-                .zip(probs)
-                .any(|(&z, &q)| q > 0.0 && z == f32::NEG_INFINITY)
-        };
-        let weighted_gap = if weighted_gap.is_finite() || masked_target() {
-            weighted_gap
-        } else {
-            gap_sum_f64(logits, max, q)
-        };
-        let total = if total.is_finite() {
-            total
-        } else {
-            probs.iter().map(|&v| v as f64).sum()
-        };
-        let stats = RowStats { max, others, ties };
-        let loss = weighted_gap + total * stats.log_sum();
-        if !grad.is_empty() {
-            let argmax = if ties == 1.0 {
-                logits.iter().position(|&z| z == max)
-            } else {
-                None
-            };
-            scale_exps(grad, logits, max, total / stats.sum(), 1.0, |k| {
-                load_at::<Simd>(probs, k, 0.0)
-            });
-            if let Some(i) = argmax {
-                let q = probs.get(i).map_or(0.0, |&v| v as f64);
-                if let Some(g) = grad.get_mut(i) {
-                    *g = precise_grad(1.0, q, total, &stats, true) as f32;
-                }
-            }
-        }
-        loss
+fn probs_row<'a>(logits: &[f32], probs: &'a [f32]) -> Result<Probs<'a>, Error> {
+    check_len("probs", logits.len(), probs.len())?;
+    check_probs(probs)?;
+    Ok(Probs(probs))
+}
+
+/// The row kernel of every probability-target form: returns the loss
+/// −Σ qᵢ·log_softmaxᵢ of `logits` against `target` and, unless `grad` is
+/// empty, writes `scale`·(softmax·Σq − q) into it. Lengths are checked.
+fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &mut [f32]) -> f64 {
+    let max = row_max::<Simd>(logits);
+    if !max.is_finite() {
+        // Rare rows: Σq in plain f64, which cannot overflow.
+        let total = (0..logits.len()).map(|i| target.at(i)).sum();
+        let row = analyze_with_max::<Simd>(
+            max,
+            &mut SeparateIo {
+                xs: logits,
+                exps: &mut [],
+            },
+        );
+        return non_finite_row(logits, row, total, |i| target.at(i), scale, grad);
     }
+    let zero = <Simd as Lane>::splat(0.0);
+    let m = <Simd as Lane>::splat(max);
+    let [others, ties, weighted_gap, total] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
+        let x = load_at::<Simd>(logits, k, max);
+        let q = target.lanes(k);
+        let (e, [o, t]) = exp_terms(x, max, valid);
+        store_at(e, grad, k);
+        // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
+        [
+            o,
+            t,
+            <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
+            q,
+        ]
+    });
+    let q = |i: usize| target.at(i);
+    let (weighted_gap, total) = match target.exact_sums(logits, max) {
+        Some(sums) => sums,
+        None => {
+            let masked_target = || {
+                logits
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &z)| q(i) > 0.0 && z == f32::NEG_INFINITY)
+            };
+            let weighted_gap = if weighted_gap.is_finite() || masked_target() {
+                weighted_gap
+            } else {
+                gap_sum_f64(logits, max, q)
+            };
+            let total = if total.is_finite() {
+                total
+            } else {
+                (0..logits.len()).map(q).sum()
+            };
+            (weighted_gap, total)
+        }
+    };
+    let stats = RowStats { max, others, ties };
+    let loss = weighted_gap + total * stats.log_sum();
+    if !grad.is_empty() {
+        let argmax = if ties == 1.0 {
+            logits.iter().position(|&z| z == max)
+        } else {
+            None
+        };
+        scale_exps(
+            grad,
+            logits,
+            max,
+            scale * total / stats.sum(),
+            scale * target.unit(),
+            |k| target.lanes(k),
+        );
+        if let Some(i) = argmax
+            && let Some(g) = grad.get_mut(i)
+        {
+            *g = (scale * precise_grad(1.0, q(i), total, &stats, true)) as f32;
+        }
+    }
+    loss
 }
 
 /// Softmax cross-entropy over a row-major batch: `logits` holds
@@ -721,6 +837,178 @@ fn batch<T: ClassIndex>(
     } else {
         (total * scale) as f32
     })
+}
+
+/// Softmax cross-entropy over a row-major batch with probability targets:
+/// `logits` and `probs` hold rows of `classes` values, row r's target q
+/// being row r of `probs`. Returns the reduced loss, writes the gradient of
+/// that loss into `grad` (same shape as `logits`), and each row's loss into
+/// `per_row` when it is `Some` (with [`Reduction::Sum`] that is PyTorch's
+/// `reduction='none'`).
+///
+/// The options ([`CrossEntropyOptions`]) follow PyTorch's `cross_entropy`
+/// with a float target: with class weights w (all 1 if none) and label
+/// smoothing ε over C = `classes`, row r's target is
+/// tᵢ = wᵢ·((1 − ε)·qᵢ + ε/C) and its loss −Σ tᵢ·log_softmaxᵢ (0·inf = 0).
+/// [`Reduction::Mean`] divides the sum of the row losses by the number of
+/// rows, not by a total weight: that is PyTorch's mean for probability
+/// targets (its weighted mean by Σ w_t is for class targets only).
+/// `ignore_index` has no meaning for probability targets and must be
+/// `None`.
+///
+/// # Accuracy
+/// With f the reduction's factor (1/rows for the mean, 1 for the sum) and
+/// gᵢ = pᵢ·Σt − tᵢ a row's gradient before it: each per-row loss within
+/// 4 ULP + 2⁻²² relative + C·2⁻¹⁴⁹·(1 + Σt), the bound of
+/// [`softmax_cross_entropy_probs_with_grad`]; the reduced loss within
+/// 4 ULP + 2⁻²² relative + f·C·2⁻¹⁴⁹·Σ_r(1 + Σt); with the weighted,
+/// smoothed target t: each gradient element within 4 ULP of
+/// f·max(|gᵢ|, pᵢ·Σt, tᵢ) + f·(2⁻²⁰·pᵢ·Σt + C·2⁻¹⁴⁹·(1 + Σt)).
+///
+/// Derivation (u = 2⁻²⁴). Without class weights and with ε = 0, t = q and
+/// each row runs the single-row kernel: per-row losses, and with the sum
+/// the gradient too, are the bits of
+/// [`softmax_cross_entropy_probs_with_grad`] on the row; the mean's f
+/// enters in f64 in the coefficient Σq·f/S (one rounding, as Σq/S) and as
+/// the f32 coefficient f of qᵢ (u, and u for the product). Otherwise tᵢ is
+/// formed in f64 (within 3·2⁻⁵³) and rounded once to f32 (u) for the
+/// gradient, while Σt and Σ tᵢ·(m − zᵢ) are summed in f64 (< 2⁻⁵⁰, all
+/// terms non-negative): the loss Σ tᵢ·(m − zᵢ) + Σt·ln S is within ln S's
+/// < 6.1u (as for [`softmax_cross_entropy_with_grad`]) before its rounding
+/// (u): < 8u, inside 4 ULP (> 4u) + 2⁻²². In the gradient, pᵢ·Σt·f is eᵢ
+/// (3u) times the rounded f·Σt/S (6.1u + u) and the product's rounding (u):
+/// < 12.1u, inside 2⁻²⁰ (16u); f·tᵢ carries < 3u (t's rounding, f's and the
+/// product's), which with the difference's rounding (u·|gᵢ|) 4 ULP (> 4u)
+/// covers. The reduced loss is the rows' f64 losses summed in f64, scaled
+/// and rounded once, as for [`softmax_cross_entropy_batch_with_grad`].
+/// Checked element by element against PyTorch's definition written out in
+/// f64 (`tests/softmax_family.rs`, `tests/checks/cross_entropy.rs`).
+///
+/// These bounds hold while f·Σt stays within f32's range in every row;
+/// beyond (weights times targets near f32::MAX), a gradient element can be
+/// −inf where its exact value is finite, though it stays NaN-free.
+///
+/// # Special values
+/// Row by row as [`softmax_cross_entropy_probs_with_grad`], "the target"
+/// being every class with tᵢ > 0: NaN (in a logit or a target) stays in its
+/// row, whose loss and gradient are NaN (and so the reduced loss); other
+/// rows are unaffected. A −inf logit with tᵢ > 0 (so any −inf logit when
+/// ε > 0 and its weight is positive) makes its row's loss +inf. An empty
+/// batch (no rows, or `classes` = 0 with empty slices) has loss 0.
+///
+/// # Errors
+/// [`Error::RaggedRows`] if `logits.len()` is not a whole number of rows of
+/// `classes` (`classes` = 0 is valid only with no logits);
+/// [`Error::LengthMismatch`] (`"probs"`, `"grad"`) if `probs` or `grad`
+/// differs from `logits` in length, (`"per_row"`) if `per_row` is not one
+/// value per row, (`"class_weights"`) if the class weights are not one per
+/// class; [`Error::InvalidParameter`] (`"label_smoothing"`) for ε outside
+/// [0, 1], (`"class_weights"`) for a negative or non-finite class weight,
+/// (`"ignore_index"`) if `ignore_index` is `Some`, (`"probs"`) if some
+/// qᵢ < 0 or qᵢ = +inf. Nothing is written on error.
+///
+/// # Cost
+/// One read of `probs` to validate it; per row, as the single-row kernel:
+/// two passes over the logits (max; exp stored into `grad` + sums with the
+/// target) and one over the gradient. With class weights or ε > 0, each row
+/// also forms its target in f64 in the second and third passes and once
+/// more for the f64 sums. Every row takes this long-row kernel, whatever
+/// its width.
+///
+/// # Examples
+/// ```
+/// use logitkit::{CrossEntropyOptions, softmax_cross_entropy_probs_batch_with_grad};
+/// let logits = [0.0f32, 0.0, /* row 2 */ 3.0, -1.0];
+/// let probs = [0.5f32, 0.5, /* row 2 */ 1.0, 0.0];
+/// let mut grad = [1.0f32; 4];
+/// let mut per_row = [0.0f32; 2];
+/// let opts = CrossEntropyOptions::default(); // the mean over rows
+/// let loss = softmax_cross_entropy_probs_batch_with_grad(
+///     &logits, &probs, 2, &opts, &mut grad, Some(&mut per_row),
+/// )?;
+/// assert!((per_row[0] - core::f32::consts::LN_2).abs() < 1e-6);
+/// assert!((loss - (per_row[0] + per_row[1]) / 2.0).abs() < 1e-6);
+/// assert_eq!(&grad[..2], &[0.0, 0.0]);
+/// # Ok::<(), logitkit::Error>(())
+/// ```
+pub fn softmax_cross_entropy_probs_batch_with_grad(
+    logits: &[f32],
+    probs: &[f32],
+    classes: usize,
+    options: &CrossEntropyOptions,
+    grad: &mut [f32],
+    per_row: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    probs_batch(logits, probs, classes, options, Some(grad), per_row)
+}
+
+/// The loss of [`softmax_cross_entropy_probs_batch_with_grad`] without the
+/// gradient (per-row losses still written into `per_row` when it is
+/// `Some`): the same bits, the same accuracy and special values, the
+/// passes without the gradient's.
+///
+/// # Errors
+/// As [`softmax_cross_entropy_probs_batch_with_grad`], without `"grad"`.
+pub fn softmax_cross_entropy_probs_batch(
+    logits: &[f32],
+    probs: &[f32],
+    classes: usize,
+    options: &CrossEntropyOptions,
+    per_row: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    probs_batch(logits, probs, classes, options, None, per_row)
+}
+
+fn probs_batch(
+    logits: &[f32],
+    probs: &[f32],
+    classes: usize,
+    options: &CrossEntropyOptions,
+    grad: Option<&mut [f32]>,
+    mut per_row: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    let rows = whole_rows(logits.len(), classes)?;
+    let shape = (rows, classes);
+    check_batch_len("probs", logits.len(), probs.len(), shape)?;
+    if let Some(g) = grad.as_deref() {
+        check_batch_len("grad", logits.len(), g.len(), shape)?;
+    }
+    if let Some(p) = per_row.as_deref() {
+        check_batch_len("per_row", rows, p.len(), shape)?;
+    }
+    options.validate(classes)?;
+    if options.ignore_index.is_some() {
+        return Err(Error::InvalidParameter {
+            name: "ignore_index",
+        });
+    }
+    check_probs(probs)?;
+    let scale = match options.reduction {
+        Reduction::Mean if rows > 0 => 1.0 / rows as f64,
+        Reduction::Mean => 0.0,
+        Reduction::Sum => 1.0,
+    };
+    // PyTorch's plain target: the single-row kernel on q itself, so each
+    // row has the bits of the single-row call.
+    let plain = options.class_weights.is_none() && options.label_smoothing == 0.0;
+    let grad = grad.unwrap_or(&mut []);
+    let mut total = 0.0;
+    for r in 0..rows {
+        let span = r * classes..(r + 1) * classes;
+        let row = logits.get(span.clone()).unwrap_or(&[]);
+        let q = probs.get(span.clone()).unwrap_or(&[]);
+        let g = grad.get_mut(span).unwrap_or(&mut []);
+        let loss = if plain {
+            probs_row_run(row, &Probs(q), scale, g)
+        } else {
+            probs_row_run(row, &WeightedProbs::new(q, options), scale, g)
+        };
+        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
+            *slot = loss as f32;
+        }
+        total += loss;
+    }
+    Ok((total * scale) as f32)
 }
 
 /// [`batch`] for short rows without label smoothing: the short-row kernel

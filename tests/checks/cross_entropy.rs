@@ -4,13 +4,14 @@
 
 use super::common::{
     batch_grad_allowed, batch_loss_allowed, ce_grad_allowed, ce_loss_allowed, precision,
-    probs_grad_allowed, probs_loss_allowed, ref_stats,
+    probs_batch_loss_allowed, probs_grad_allowed, probs_loss_allowed, ref_stats,
 };
 use super::input::Input;
 use super::{has_nan, within};
 use logitkit::{
     CrossEntropyOptions, Reduction, softmax_cross_entropy, softmax_cross_entropy_batch,
     softmax_cross_entropy_batch_with_grad, softmax_cross_entropy_probs,
+    softmax_cross_entropy_probs_batch, softmax_cross_entropy_probs_batch_with_grad,
     softmax_cross_entropy_probs_with_grad, softmax_cross_entropy_with_grad,
 };
 
@@ -97,7 +98,12 @@ pub fn check(data: &[u8]) {
     match input.byte() % 3 {
         0 => class_target(&mut input),
         1 => probability_target(&mut input),
-        _ => batch(&mut input),
+        _ => {
+            batch(&mut input);
+            // Decoded from the bytes the class-target batch left, so the
+            // committed inputs keep their meaning for it.
+            probs_batch(&mut input);
+        }
     }
 }
 
@@ -461,5 +467,198 @@ fn batch(input: &mut Input) {
             )
         };
         assert_grad(&what, &grad[r * c..(r + 1) * c], &g, allowed);
+    }
+}
+
+/// The probability-target batch: every option (class weights, label
+/// smoothing, mean over rows or sum, per-row losses), valid or not, against
+/// PyTorch's definition in f64; with neither weights nor smoothing, each
+/// row's bits against the single-row call.
+fn probs_batch(input: &mut Input) {
+    let classes = input.below(70);
+    let rows = input.below(12);
+    let mut n = rows * classes;
+    if input.byte() < 8 {
+        n += 1 + input.below(3); // not a whole number of rows
+    }
+    let z = input.row(n);
+    let scale = match input.byte() % 4 {
+        0 => 1.0 / classes.max(1) as f32,
+        1 => 1.0,
+        2 => input.f32().abs(),
+        _ => 1e30,
+    };
+    let mut q: Vec<f32> = (0..n).map(|_| input.unit() * scale).collect();
+    if n > 0 && input.byte() < 16 {
+        q[input.below(n)] = [-input.unit() - 1e-30, f32::NAN, f32::INFINITY][input.below(3)];
+    }
+    if input.byte() < 8 {
+        q.push(0.5);
+    }
+    let eps = match input.byte() % 8 {
+        0..=3 => 0.0,
+        4 | 5 => input.unit(),
+        6 => 1.0,
+        _ => [-0.1, 1.5, f32::NAN, -0.0][input.below(4)],
+    };
+    let weights: Option<Vec<f32>> = match input.byte() % 4 {
+        0 | 1 => None,
+        2 => Some((0..classes).map(|_| input.unit() * 4.0).collect()),
+        _ => {
+            let len = if input.flag() {
+                classes
+            } else {
+                input.below(classes + 2)
+            };
+            Some((0..len).map(|_| input.f32()).collect())
+        }
+    };
+    let ignore = (input.byte() < 16).then(|| input.below(classes + 2) as i64 - 1);
+    let reduction = if input.flag() {
+        Reduction::Mean
+    } else {
+        Reduction::Sum
+    };
+    let options = CrossEntropyOptions {
+        label_smoothing: eps,
+        class_weights: weights.as_deref(),
+        ignore_index: ignore,
+        reduction,
+    };
+    let real_rows = n.checked_div(classes).unwrap_or(0);
+    let glen = if input.byte() < 8 { n + 1 } else { n };
+    let plen = match input.byte() % 8 {
+        0 => 0,
+        1 => real_rows + 1,
+        _ => real_rows,
+    };
+    let mut grad = vec![SENTINEL; glen];
+    let mut per_row = vec![SENTINEL; plen];
+    let got = softmax_cross_entropy_probs_batch_with_grad(
+        &z,
+        &q,
+        classes,
+        &options,
+        &mut grad,
+        super::requested(&mut per_row),
+    );
+    let mut per_row_only = vec![SENTINEL; plen];
+    let loss_only = softmax_cross_entropy_probs_batch(
+        &z,
+        &q,
+        classes,
+        &options,
+        super::requested(&mut per_row_only),
+    );
+
+    // Validity, decided independently of the kernel.
+    // Whole rows; `classes` = 0 takes only an empty batch.
+    let whole = n.is_multiple_of(classes);
+    let shape_ok = whole && q.len() == n && (plen == 0 || plen == real_rows);
+    let weights_ok = weights
+        .as_ref()
+        .is_none_or(|w| w.len() == classes && w.iter().all(|&x| x.is_finite() && x >= 0.0));
+    let eps_ok = (0.0..=1.0).contains(&eps);
+    let probs_ok = q.iter().all(|&x| !(x < 0.0 || x == f32::INFINITY));
+    let valid = shape_ok && weights_ok && eps_ok && ignore.is_none() && probs_ok;
+    assert_eq!(
+        loss_only.is_ok(),
+        valid,
+        "loss-only probability batch validation: {loss_only:?}"
+    );
+    if !valid || glen != n {
+        assert!(got.is_err(), "invalid probability batch accepted");
+        // The loss-only form takes no gradient: valid then, it writes.
+        let only = if valid { &[][..] } else { &per_row_only[..] };
+        assert!(
+            grad.iter()
+                .chain(&per_row)
+                .chain(only)
+                .all(|&g| g == SENTINEL),
+            "written on error"
+        );
+        return;
+    }
+    let loss = got.expect("valid probability batch");
+    super::assert_same_loss(loss, loss_only);
+    super::assert_same_bits(
+        "per-row losses of the loss-only form",
+        &per_row_only,
+        &per_row,
+    );
+    let c = classes;
+    if eps == 0.0 && weights.is_none() {
+        for r in 0..real_rows {
+            let span = r * c..(r + 1) * c;
+            let mut own = vec![0.0f32; c];
+            let single =
+                softmax_cross_entropy_probs_with_grad(&z[span.clone()], &q[span.clone()], &mut own)
+                    .expect("valid row");
+            if let Some(own_loss) = per_row.get(r) {
+                assert_eq!(own_loss.to_bits(), single.to_bits(), "row {r}: loss bits");
+            }
+            if reduction == Reduction::Sum {
+                super::assert_same_bits(&format!("row {r}: gradient"), &grad[span], &own);
+            }
+        }
+    }
+
+    // Reference: PyTorch's definition for probability targets, in f64.
+    let w = |i: usize| weights.as_ref().map_or(1.0, |w| w[i] as f64);
+    let eps64 = eps as f64;
+    let factor = match reduction {
+        Reduction::Sum => 1.0,
+        _ if real_rows == 0 => 0.0,
+        _ => 1.0 / real_rows as f64,
+    };
+    let subnormal = precision::bound("cross_entropy_probs_batch", "subnormal_log2");
+    let mut want = 0.0;
+    let mut underflow = 0.0;
+    let mut rows_ref = Vec::new();
+    for r in 0..real_rows {
+        let zr = &z[r * c..(r + 1) * c];
+        let t: Vec<f64> = (0..c)
+            .map(|i| w(i) * ((1.0 - eps64) * q[r * c + i] as f64 + eps64 / c as f64))
+            .collect();
+        let (l, g, pq) = reference(zr, &t);
+        let mass: f64 = t.iter().sum();
+        want += l;
+        underflow += 1.0 + mass;
+        rows_ref.push((l, g, pq, t, mass));
+    }
+    let want = want * factor;
+    let underflow = underflow * c as f64 * subnormal * factor;
+    let what =
+        format!("probability batch of {real_rows}×{c} ({options:?}), logits {z:?}, targets {q:?}");
+    assert_loss(&what, loss, want, probs_batch_loss_allowed(want, underflow));
+    for (r, (l, g, pq, t, mass)) in rows_ref.iter().enumerate() {
+        let gr = &grad[r * c..(r + 1) * c];
+        let row_nan = has_nan(&z[r * c..(r + 1) * c]) || t.iter().any(|x| x.is_nan());
+        if !row_nan {
+            assert!(!has_nan(gr), "{what}: row {r}: NaN gradient {gr:?}");
+        }
+        if plen > 0 {
+            let what = format!("{what}: row {r}");
+            let allowed = probs_batch_loss_allowed(*l, c as f64 * subnormal * (1.0 + mass));
+            assert_loss(&what, per_row[r], *l, allowed);
+        }
+        // The documented domain of the gradient: f·Σt within f32's range.
+        let in_domain = factor * mass <= f32::MAX as f64;
+        if row_nan || !in_domain {
+            continue;
+        }
+        let scaled: Vec<f64> = g.iter().map(|&x| x * factor).collect();
+        let allowed = |i: usize, _: f64| {
+            batch_grad_allowed(
+                g[i],
+                pq[i],
+                t[i],
+                c,
+                *mass,
+                factor,
+                "cross_entropy_probs_batch",
+            )
+        };
+        assert_grad(&format!("{what}: row {r}"), gr, &scaled, allowed);
     }
 }

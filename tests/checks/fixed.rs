@@ -4,7 +4,7 @@
 
 use super::assert_same_bits;
 use super::input::Input;
-use logitkit::{CrossEntropyOptions, Error, FixedBatch, FixedRow};
+use logitkit::{CrossEntropyOptions, Error, FixedBatch, FixedRow, Reduction};
 
 /// What the `FixedRow` methods of one row return, as slices.
 struct Outputs {
@@ -122,6 +122,57 @@ fn batch<const C: usize, const R: usize>(input: &mut Input) {
             assert_same_bits("batch gradient", g.as_flattened(), &out);
         }
         (a, b) => assert_eq!(a.err(), b.err(), "batch errors"),
+    }
+    // Probability targets, decoded after the rest so the committed inputs
+    // keep their meaning for it.
+    let mut probs = [[0.0f32; C]; R];
+    for q in probs.as_flattened_mut() {
+        *q = if input.byte() < 4 { -1.0 } else { input.unit() };
+    }
+    let options = CrossEntropyOptions {
+        label_smoothing: if input.flag() { 0.0 } else { input.unit() },
+        reduction: if input.flag() {
+            Reduction::Mean
+        } else {
+            Reduction::Sum
+        },
+        ..options
+    };
+    let mut per_row = [0.0; R];
+    let want = logitkit::softmax_cross_entropy_probs_batch(
+        &values,
+        probs.as_flattened(),
+        C,
+        &options,
+        Some(&mut per_row),
+    );
+    match (
+        logits.softmax_cross_entropy_probs_batch(&probs, &options),
+        want,
+    ) {
+        (Ok((l, rows)), Ok(w)) => {
+            assert_eq!(l.to_bits(), w.to_bits(), "probability batch loss");
+            assert_same_bits("probability batch per-row losses", &rows, &per_row);
+        }
+        (a, b) => assert_eq!(a.err(), b.err(), "probability batch errors"),
+    }
+    let want = logitkit::softmax_cross_entropy_probs_batch_with_grad(
+        &values,
+        probs.as_flattened(),
+        C,
+        &options,
+        &mut out,
+        None,
+    );
+    match (
+        logits.softmax_cross_entropy_probs_batch_with_grad(&probs, &options),
+        want,
+    ) {
+        (Ok((l, g)), Ok(w)) => {
+            assert_eq!(l.to_bits(), w.to_bits(), "probability batch loss with grad");
+            assert_same_bits("probability batch gradient", g.as_flattened(), &out);
+        }
+        (a, b) => assert_eq!(a.err(), b.err(), "probability batch errors"),
     }
 }
 

@@ -508,3 +508,11 @@ pub fn batch_loss_allowed(loss: f64, underflow: f64) -> f64 {
     let b = |key| precision::bound("cross_entropy_batch", key);
     b("loss_ulp") * ulp(loss) + b("loss_rel_log2") * loss.abs() + underflow
 }
+
+/// `[cross_entropy_probs_batch]` loss (a row's, or the reduced one): 4 ULP +
+/// 2⁻²² relative + `underflow` (C·2⁻¹⁴⁹·(1 + Σt) for a row;
+/// f·C·2⁻¹⁴⁹·Σ_rows(1 + Σt) for the reduced loss, already summed and scaled).
+pub fn probs_batch_loss_allowed(loss: f64, underflow: f64) -> f64 {
+    let b = |key| precision::bound("cross_entropy_probs_batch", key);
+    b("loss_ulp") * ulp(loss) + b("loss_rel_log2") * loss.abs() + underflow
+}
