@@ -226,3 +226,73 @@ fn bce_sigma_and_softplus(sweep: Sweep) {
     });
     report("BCE's softplus", sweep, worst);
 }
+
+/// A digest of the output bits of every elementwise kernel over all 2³²
+/// inputs (seconds: no reference is computed). Two builds that print the
+/// same digests compute the same bits on every input, so a proof on one
+/// is a proof on the other: CI uses it to prove the `-C target-cpu=native`
+/// build through the `x86-64-v3` one when the native CPU adds no feature
+/// the kernels use (`.ci/run`).
+/// `cargo test --release --test elementwise_ulp -- --ignored --nocapture digest`
+#[test]
+#[ignore = "all 2^32 inputs: cargo test --release --test elementwise_ulp -- --ignored digest"]
+fn digest_of_every_output() {
+    type Kernel = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
+    fn bce_sigma_and_loss(zs: &[f32], out: &mut [f32]) -> Result<(), logitkit::Error> {
+        let options = logitkit::BceOptions {
+            reduction: logitkit::Reduction::Sum,
+            ..Default::default()
+        };
+        let labels = vec![0.0f32; zs.len()];
+        let mut loss = vec![0.0f32; zs.len()];
+        logitkit::bce_with_logits_with_grad(zs, &labels, &options, out, Some(&mut loss))?;
+        for (o, l) in out.iter_mut().zip(&loss) {
+            *o = f32::from_bits(o.to_bits() ^ l.to_bits().rotate_left(16));
+        }
+        Ok(())
+    }
+    let kernels: [(&str, Kernel); 7] = [
+        ("exp", logitkit::exp_into),
+        ("ln", logitkit::ln_into),
+        ("ln_1p", logitkit::ln_1p_into),
+        ("sigmoid", logitkit::sigmoid_into),
+        ("softplus", logitkit::softplus_into),
+        ("log_sigmoid", logitkit::log_sigmoid_into),
+        ("bce_sigma_and_loss", bce_sigma_and_loss),
+    ];
+    const BLOCK: u64 = 1 << 16;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    for (name, kernel) in kernels {
+        let digest = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        let mut xs = vec![0f32; BLOCK as usize];
+                        let mut out = vec![0f32; BLOCK as usize];
+                        let mut total = 0u64;
+                        let mut b = t;
+                        while b < (1 << 32) / BLOCK {
+                            for (i, x) in xs.iter_mut().enumerate() {
+                                *x = f32::from_bits((b * BLOCK) as u32 + i as u32);
+                            }
+                            kernel(&xs, &mut out).expect("same lengths");
+                            // Position-dependent, so a permutation changes it.
+                            let mut h = b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                            for y in &out {
+                                h = (h ^ y.to_bits() as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                            }
+                            total = total.wrapping_add(h);
+                            b += threads;
+                        }
+                        total
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("digest thread panicked"))
+                .fold(0u64, u64::wrapping_add)
+        });
+        println!("digest {name}: {digest:016x}");
+    }
+}

@@ -656,10 +656,14 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
 ///
 /// # Cost
 /// Per row, as the single-row kernel: two passes over the logits and one
-/// over the gradient. Rows of at most two vectors without label smoothing
-/// go W at a time, one row per vector lane (transposed in registers), and
-/// each row gets the bits of [`softmax_cross_entropy_with_grad`] on it, times
-/// its weight and the reduction's scale.
+/// over the gradient. On vector builds, rows of at most two vectors go W at
+/// a time, one row per vector lane (transposed in registers). Without label
+/// smoothing each row gets the bits of [`softmax_cross_entropy_with_grad`]
+/// on it, times its weight and the reduction's scale. With it, the weighted
+/// gaps Σ wᵢ·(m − zᵢ) are f32 products summed with TwoSum (within the 5.1u
+/// of the derivation above) and each row is finished in f64 from the pairs
+/// of its statistics; rows whose coefficient f·Σq/S exceeds 1, or whose
+/// maximum or weighted gaps are not finite, take the long-row kernel.
 ///
 /// # Examples
 /// ```
