@@ -1,0 +1,109 @@
+//! One kernel, 100 calls over a batch of 256 rows of C logits (uniform in
+//! [−8, 8) from a fixed LCG): `logitkit-callgrind KERNEL C`. Run under
+//! `valgrind --tool=callgrind` by `tools/callgrind.sh`, which divides the
+//! instruction count by 100·256·C. Setup costs about 0.2 instructions per
+//! logit, the same for every kernel.
+
+use std::hint::black_box;
+
+const ROWS: usize = 256;
+const CALLS: usize = 100;
+
+fn logits(n: usize) -> Vec<f32> {
+    let mut s = 7u64;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 16.0
+        })
+        .collect()
+}
+
+/// The stable loop a user would write with `f32::exp`.
+fn stable_loop(z: &[f32], t: usize, grad: &mut [f32]) -> f32 {
+    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut s = 0.0f32;
+    for (g, &x) in grad.iter_mut().zip(z) {
+        *g = (x - m).exp();
+        s += *g;
+    }
+    let inv = 1.0 / s;
+    for g in grad.iter_mut() {
+        *g *= inv;
+    }
+    grad[t] -= 1.0;
+    m + s.ln() - z[t]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let kernel = args.get(1).map_or("batch", String::as_str);
+    let classes: usize = args
+        .get(2)
+        .map_or(10, |s| s.parse().expect("a class count"));
+    let z = logits(ROWS * classes);
+    let targets: Vec<usize> = (0..ROWS).map(|r| (r * 7) % classes).collect();
+    let mut grad = vec![0.0f32; ROWS * classes];
+    let mut per_row = vec![0.0f32; ROWS];
+    let plain = logitkit::CrossEntropyOptions::default();
+    let smoothed = logitkit::CrossEntropyOptions {
+        label_smoothing: 0.1,
+        ..Default::default()
+    };
+    let rows = || z.chunks(classes).zip(&targets);
+    let mut acc = 0.0f32;
+    for _ in 0..CALLS {
+        match kernel {
+            "batch" => {
+                acc += logitkit::softmax_cross_entropy_batch_with_grad(
+                    black_box(&z),
+                    &targets,
+                    &plain,
+                    &mut grad,
+                    None,
+                )
+                .expect("valid batch")
+            }
+            "batch_smoothed" => {
+                acc += logitkit::softmax_cross_entropy_batch_with_grad(
+                    black_box(&z),
+                    &targets,
+                    &smoothed,
+                    &mut grad,
+                    None,
+                )
+                .expect("valid batch")
+            }
+            "row_calls" => {
+                for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
+                    acc += logitkit::softmax_cross_entropy_with_grad(black_box(row), t, g)
+                        .expect("valid row")
+                }
+            }
+            "stable_loop" => {
+                for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
+                    acc += stable_loop(black_box(row), t, g)
+                }
+            }
+            "softmax_calls" => {
+                for (row, g) in z.chunks(classes).zip(grad.chunks_mut(classes)) {
+                    logitkit::softmax(black_box(row), g).expect("same length")
+                }
+            }
+            "softmax_rows" => {
+                logitkit::softmax_rows(black_box(&z), classes, &mut grad).expect("whole rows")
+            }
+            "log_sum_exp_rows" => {
+                logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
+                    .expect("whole rows");
+                acc += per_row[0];
+            }
+            "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
+            other => panic!("unknown kernel {other}"),
+        }
+        black_box(&mut grad);
+    }
+    println!("{acc}");
+}
