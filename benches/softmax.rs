@@ -120,6 +120,11 @@ fn rows(c: &mut Criterion) {
 fn batches(c: &mut Criterion) {
     let mut g = config(c, "ce_batch");
     let options = logitkit::CrossEntropyOptions::default();
+    // PyTorch's usual label smoothing for classifier training.
+    let smoothed = logitkit::CrossEntropyOptions {
+        label_smoothing: 0.1,
+        ..Default::default()
+    };
     for (rows, classes) in [(256usize, 10usize), (64, 1000), (8, 32000)] {
         let n = rows * classes;
         let z = logits(n, 7);
@@ -133,6 +138,17 @@ fn batches(c: &mut Criterion) {
                     black_box(&z),
                     &targets,
                     &options,
+                    black_box(&mut grad),
+                    None,
+                )
+            })
+        });
+        g.bench_function(BenchmarkId::new("fused_smoothed", &id), |b| {
+            b.iter(|| {
+                logitkit::softmax_cross_entropy_batch_with_grad(
+                    black_box(&z),
+                    &targets,
+                    &smoothed,
                     black_box(&mut grad),
                     None,
                 )
