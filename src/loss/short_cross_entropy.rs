@@ -90,7 +90,7 @@ pub(crate) fn batch(
     grad: &mut [f32],
     mut row_loss: impl FnMut(usize, f64, f64),
 ) {
-    let group_len = W * classes.max(1);
+    let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
@@ -216,7 +216,7 @@ pub(crate) fn smoothed_batch(
     mut row_loss: impl FnMut(usize, f64),
 ) {
     let splat = <Simd as Lane>::splat;
-    let group_len = W * classes.max(1);
+    let group_len = W.saturating_mul(classes).max(1);
     let b = smoothing.epsilon / classes.max(1) as f64;
     let coef = scale * b;
     let coef_f32 = coef as f32;

@@ -429,7 +429,7 @@ pub(crate) fn map_groups(
     finish: impl Fn(&mut RowGroup, &ShortStats<Simd>),
     single: impl Fn(&[f32], &mut [f32]),
 ) {
-    let group_len = W * classes.max(1);
+    let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
     for (g, (rows, outs)) in xs
         .chunks(group_len)
@@ -464,7 +464,7 @@ pub(crate) fn map_groups_in_place(
     finish: impl Fn(&mut RowGroup, &ShortStats<Simd>),
     single: impl Fn(&mut [f32]),
 ) {
-    let group_len = W * classes.max(1);
+    let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
     let mut start = 0;
     while start < xs.len() {
@@ -495,7 +495,7 @@ pub(crate) fn reduce_groups(
     finish: impl Fn(&ShortStats<Simd>) -> Simd,
     single: impl Fn(&[f32]) -> f32,
 ) {
-    let group_len = W * classes.max(1);
+    let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
     for (g, (rows, outs)) in xs.chunks(group_len).zip(out.chunks_mut(W)).enumerate() {
         group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
