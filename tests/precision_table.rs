@@ -85,3 +85,27 @@ fn the_table_parses_and_renders() {
         2f64.powi(-24)
     );
 }
+
+/// The error measure the bounds are stated in (`docs/accuracy.md`, "How
+/// errors are measured") near overflow: +inf sits at 2¹²⁸ on the grid, a
+/// value between f32::MAX and 2¹²⁸ has both as neighbours, and beyond 2¹²⁸
+/// only +inf is right.
+#[test]
+fn ulp_error_near_overflow() {
+    let big = 2f64.powi(128);
+    let ulp_at_max = 2f64.powi(104);
+    let max = f32::MAX as f64;
+    // Just past the rounding midpoint between f32::MAX and 2¹²⁸: rounds to inf.
+    let past_midpoint = max + 0.54 * ulp_at_max;
+    assert!((past_midpoint as f32).is_infinite());
+    assert_eq!(common::ulp_error(f32::INFINITY, past_midpoint), 0.0);
+    let e = common::ulp_error(f32::MAX, past_midpoint);
+    assert!((e - 0.54).abs() < 1e-9, "{e}");
+    assert_eq!(common::ulp_error(-f32::MAX, past_midpoint), f64::INFINITY);
+    assert_eq!(common::ulp_error(f32::MAX, big), f64::INFINITY);
+    assert_eq!(common::ulp_error(f32::MAX, 1.3 * big), f64::INFINITY);
+    assert_eq!(common::ulp_error(f32::INFINITY, 1.3 * big), 0.0);
+    assert_eq!(common::ulp_error(f32::INFINITY, max), 1.0);
+    assert_eq!(common::ulp_error(f32::NEG_INFINITY, -past_midpoint), 0.0);
+    assert_eq!(common::ulp_error(f32::MAX, f64::INFINITY), f64::INFINITY);
+}

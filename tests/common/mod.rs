@@ -8,11 +8,14 @@ pub mod precision;
 /// of the f32 ULP at `want`: 2^(e−23) for |want| in [2^e, 2^(e+1)), 2⁻¹⁴⁹ in
 /// the subnormal range. Overflow is measured on the extended grid where +inf
 /// sits at 2¹²⁸ (so returning inf for a value that rounds to inf costs
-/// nothing), but a finite result where the correctly rounded one is
-/// infinite is an infinite error (f32::MAX for a true 2¹²⁸ would otherwise
-/// score exactly 1). NaN matches only NaN; an infinite `want` only the same
-/// infinity. Zeros of either sign are equal here; [`signed_ulp_error`]
-/// tells them apart.
+/// nothing). A value between f32::MAX and 2¹²⁸ is measured on that grid
+/// either way: f32::MAX is a neighbour of it, as any finite result is of an
+/// exact value between two floats (a loss within its bound of such a value
+/// may be f32::MAX). At 2¹²⁸ and beyond only the infinity will do: a finite
+/// result there is an infinite error (f32::MAX for a true 2¹²⁸ would
+/// otherwise score exactly 1). NaN matches only NaN; an infinite `want` only
+/// the same infinity. Zeros of either sign are equal here;
+/// [`signed_ulp_error`] tells them apart.
 pub fn ulp_error(got: f32, want: f64) -> f64 {
     if want.is_nan() || got.is_nan() {
         return if want.is_nan() && got.is_nan() {
@@ -22,11 +25,13 @@ pub fn ulp_error(got: f32, want: f64) -> f64 {
         };
     }
     if want.is_infinite() || (want as f32).is_infinite() {
-        return if got as f64 == want || (got.is_infinite() && (want as f32) == got) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        if got as f64 == want || (got.is_infinite() && (want as f32) == got) {
+            return 0.0;
+        }
+        let beyond_grid = want.abs() >= 2f64.powi(128);
+        if beyond_grid || got.is_infinite() || got.is_sign_negative() != want.is_sign_negative() {
+            return f64::INFINITY;
+        }
     }
     let big = 2f64.powi(128);
     let w = want.clamp(-big, big);
