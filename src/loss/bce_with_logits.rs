@@ -107,7 +107,23 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
 /// total); it scales the softplus values, so an infinite one stays infinite
 /// (scaling a tiny label instead underflowed it to 0 and dropped a +inf
 /// element from the total: found by fuzzing).
-fn bce_lane<V: Lane>(z: V, [y, not_y]: [V; 2], p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
+fn bce_lane<V: Lane>(z: V, labels: [V; 2], p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
+    bce_terms(z, labels, p, w, loss_scale, grad_scale)
+}
+
+/// [`bce_lane`]'s arithmetic, inlined where its weights are constants (the
+/// default options), so that the compiler drops the multiplies by 1 and
+/// the zero-weight selects; [`bce_lane`] keeps one out-of-line copy for the
+/// general options (one call per vector, and one body on firmware).
+#[inline(always)]
+fn bce_terms<V: Lane>(
+    z: V,
+    [y, not_y]: [V; 2],
+    p: V,
+    w: V,
+    loss_scale: V,
+    grad_scale: V,
+) -> (V, V) {
     let f = logistic(z);
     let negative = weighted(w, weighted(not_y, f.sp * loss_scale));
     let (low, high) = (w.min(p), w.max(p));
@@ -470,8 +486,11 @@ fn bce_elements(
             grad,
             per_element,
             move |k, loss_scale, grad_scale| {
+                // Built here, not captured: a captured 1 is a load from the
+                // closure's environment, which the compiler cannot fold.
+                let one = <Simd as Lane>::splat(1.0);
                 let (z, y) = (load(logits, k), load(labels, k));
-                bce_lane(z, [y, one - y], one, one, loss_scale, grad_scale)
+                bce_terms(z, [y, one - y], one, one, loss_scale, grad_scale)
             },
         );
     }
