@@ -98,30 +98,31 @@ fn exp_general<V: Lane>(x: V) -> V {
 /// after its exact first one.
 #[inline(always)]
 pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
-    if V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT))) {
-        let (z, er, er_lo) = exp_split_reduced(x);
+    // One copy of the polynomial for both paths (firmware's flash): the
+    // branches only clamp before it and pick the scaling after it.
+    let fast = V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT)));
+    let xc = if fast { x } else { exp_split_clamp(x) };
+    let one = V::splat(1.0);
+    let (z, p) = exp_reduced_tail(xc);
+    let er = p + one;
+    let er_lo = (one - er) + p;
+    if fast {
         let scale = V::from_bits(z.to_bits() << 23);
         (er * scale, er_lo * scale)
     } else {
-        exp_split_general(x)
+        exp_split_scale(x, z, er, er_lo)
     }
 }
 
-/// `z` (n in its low bits) and eʳ as er + er_lo exactly.
-#[inline(always)]
-fn exp_split_reduced<V: Lane>(x: V) -> (V, V, V) {
-    let one = V::splat(1.0);
-    let (z, p) = exp_reduced_tail(x);
-    let er = p + one;
-    (z, er, (one - er) + p)
+/// The general path's clamp (see [`exp_general`]), out of line.
+#[inline(never)]
+fn exp_split_clamp<V: Lane>(x: V) -> V {
+    x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX))
 }
 
-/// [`exp_split_lane`] for every input: clamps, the two-factor scale and
-/// the NaN patch of [`exp_general`].
+/// The general path's two-factor scale and NaN patch (see [`exp_general`]).
 #[inline(never)]
-fn exp_split_general<V: Lane>(x: V) -> (V, V) {
-    let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
-    let (z, er, er_lo) = exp_split_reduced(xc);
+fn exp_split_scale<V: Lane>(x: V, z: V, er: V, er_lo: V) -> (V, V) {
     let (s1, s2) = split_scale(z);
     (V::select(x.is_nan(), x, er * s1 * s2), er_lo * s1 * s2)
 }

@@ -33,18 +33,19 @@ pub(crate) struct Logistic<V> {
 /// as h = 1 − q with its rounding error e = (1 − h) − q recovered exactly
 /// (Fast2Sum, 1 ≥ q) and h + (e − c) rounded once: it inherits q's absolute
 /// error (½ ULP of q ≤ ¼ ULP of the result) plus that one rounding. One
-/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t), with
-/// ln(1 + t) = ln(d) + d_lo/d: `ln_1p` reduced on the same d, its tail
-/// d_lo·(1 − q). NaN in, NaN out in every field (the public functions then
-/// return the input's payload); t ∈ [0, 1] otherwise, so no special-value
-/// patching is needed.
+/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
+/// with ln(1 + t) from [`ln_1p_unit`] (an exact reduction of t itself, so
+/// the rounding of d never enters) and t_lo/(1 + t) as its tail, t_lo·(1 − q).
+/// NaN in, NaN out in every field (the public functions then return the
+/// input's payload); t ∈ [0, 1] otherwise, so no special-value patching is
+/// needed.
 ///
 /// The public [`sigmoid`](crate::sigmoid()) is σ(z) from here, so BCE and
 /// the focal loss get its bits (`tests/elementwise_ulp.rs` sweeps BCE's
 /// gradient against it over all 2³² inputs). Their softplus is this sp,
-/// which uses the exponential's low part that the public
-/// [`softplus`](crate::softplus) skips ([`softplus_pair`]): within 2 ULP,
-/// swept through BCE's element loss.
+/// the public [`softplus`](crate::softplus)'s algorithm ([`softplus_pair`])
+/// with 1/(1 + t) from the division instead of a line: within 2 ULP, swept
+/// through BCE's element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
