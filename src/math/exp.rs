@@ -98,14 +98,18 @@ fn exp_general<V: Lane>(x: V) -> V {
 /// after its exact first one.
 #[inline(always)]
 pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
-    // One copy of the polynomial for both paths (firmware's flash): the
-    // branches only clamp before it and pick the scaling after it.
+    if V::WIDTH == 1 {
+        // One lane (firmware): the general path alone, inline, as small
+        // and as shallow on the stack as before the fast path existed.
+        let (z, er, er_lo) = exp_split_reduced(exp_clamp(x));
+        let (s1, s2) = split_scale(z);
+        return (V::select(x.is_nan(), x, er * s1 * s2), er_lo * s1 * s2);
+    }
+    // One copy of the polynomial for both paths: the branches only clamp
+    // before it and pick the scaling after it.
     let fast = V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT)));
     let xc = if fast { x } else { exp_split_clamp(x) };
-    let one = V::splat(1.0);
-    let (z, p) = exp_reduced_tail(xc);
-    let er = p + one;
-    let er_lo = (one - er) + p;
+    let (z, er, er_lo) = exp_split_reduced(xc);
     if fast {
         let scale = V::from_bits(z.to_bits() << 23);
         (er * scale, er_lo * scale)
@@ -114,10 +118,25 @@ pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
     }
 }
 
-/// The general path's clamp (see [`exp_general`]), out of line.
+/// z (n in its low bits) and eʳ as er + er_lo exactly (Fast2Sum, |1| ≥ |p|).
+#[inline(always)]
+fn exp_split_reduced<V: Lane>(x: V) -> (V, V, V) {
+    let one = V::splat(1.0);
+    let (z, p) = exp_reduced_tail(x);
+    let er = p + one;
+    (z, er, (one - er) + p)
+}
+
+/// The general path's clamp to [−104, 89] (see [`exp_general`]).
+#[inline(always)]
+fn exp_clamp<V: Lane>(x: V) -> V {
+    x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX))
+}
+
+/// [`exp_clamp`] out of line, for the vector path's rare branch.
 #[inline(never)]
 fn exp_split_clamp<V: Lane>(x: V) -> V {
-    x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX))
+    exp_clamp(x)
 }
 
 /// The general path's two-factor scale and NaN patch (see [`exp_general`]).
