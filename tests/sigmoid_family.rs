@@ -697,3 +697,72 @@ fn label_smoothing_keeps_small_complements() {
     println!("label smoothing: element loss {worst}");
     println!("label smoothing: gradient {worst_g}");
 }
+
+/// The default options take a path without the weights' arithmetic
+/// (`bce_terms` with no weights); it must give the bits of the general
+/// path with w = p = 1 spelled out, special values included.
+#[test]
+fn default_options_match_unit_weights_bit_for_bit() {
+    let mut rng = Rng(16);
+    for n in [1usize, 7, 8, 9, 100, 1031] {
+        let mut z = logits(&mut rng, n);
+        let specials = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            88.0,
+            -90.0,
+            1e30,
+            -1e30,
+        ];
+        for (zi, s) in z.iter_mut().zip(specials) {
+            *zi = s;
+        }
+        let y: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 3 == 0 {
+                    rng.uniform() as f32
+                } else {
+                    (i % 2) as f32
+                }
+            })
+            .collect();
+        let ones = vec![1.0f32; n];
+        for reduction in [Reduction::Sum, Reduction::Mean] {
+            let run = |opts: BceOptions| {
+                let (mut grad, mut per) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let loss =
+                    bce_with_logits_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
+                (loss, grad, per)
+            };
+            let default = run(BceOptions {
+                reduction,
+                ..Default::default()
+            });
+            let spelled = run(BceOptions {
+                pos_weight: PosWeight::All(1.0),
+                weights: ElementWeights::PerElement(&ones),
+                label_smoothing: 0.0,
+                reduction,
+            });
+            assert_eq!(
+                default.0.to_bits(),
+                spelled.0.to_bits(),
+                "n={n} {reduction:?}: loss"
+            );
+            for i in 0..n {
+                assert_eq!(
+                    default.1[i].to_bits(),
+                    spelled.1[i].to_bits(),
+                    "n={n}: grad[{i}]"
+                );
+                assert_eq!(
+                    default.2[i].to_bits(),
+                    spelled.2[i].to_bits(),
+                    "n={n}: per[{i}]"
+                );
+            }
+        }
+    }
+}

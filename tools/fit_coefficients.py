@@ -64,6 +64,14 @@ fit("EXP_TAIL", exp_tail, -half_ln2, half_ln2, 5)
 # ln: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1.
 fit("LN_TAIL", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)
 
+# ln(1 + t) for t in [0, 1] (the sigmoid family's t = e^-|x|): f = t below
+# 1/2, f = (t - 1)/2 from 1/2 on, both exact, so f in [-1/4, 1/2].
+fit("LN_UNIT_TAIL", ln_tail, -mp.mpf(1) / 4, mp.mpf(1) / 2, 9)
+
+# 1/(1 + t) on [0, 1], only to scale the exponential's low part in softplus
+# (a few per cent of a term below 2^-24 of the result).
+fit("RECIP_1P", lambda t: 1 / (1 + t), mp.mpf(0), mp.mpf(1), 1)
+
 # Constants of the range reductions, with their exact bit patterns.
 ln2 = mp.log(2)
 # LN2_HI keeps 16 significant bits so that n * LN2_HI is exact for |n| < 2^8.

@@ -182,6 +182,7 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
         }};
     }
     match N {
+        2 => steps!(1, 0),
         6 => steps!(5, 4, 3, 2, 1, 0),
         10 => steps!(9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _ => {

@@ -107,11 +107,36 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
 /// total); it scales the softplus values, so an infinite one stays infinite
 /// (scaling a tiny label instead underflowed it to 0 and dropped a +inf
 /// element from the total: found by fuzzing).
-fn bce_lane<V: Lane>(z: V, [y, not_y]: [V; 2], p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
+fn bce_lane<V: Lane>(z: V, labels: [V; 2], p: V, w: V, loss_scale: V, grad_scale: V) -> (V, V) {
+    bce_terms(z, labels, Some([p, w]), loss_scale, grad_scale)
+}
+
+/// [`bce_lane`]'s arithmetic; `None` for w = p = 1 (the default options),
+/// which gives the same bits (1·v = v, and a weight of 1 is never the zero
+/// of [`weighted`]) without the weights' multiplies and selects: the
+/// compiler does not drop them itself, as `wide`'s comparisons are not
+/// folded on constants. [`bce_lane`] keeps one out-of-line copy for the
+/// general options (one call per vector, and one body on firmware).
+#[inline(always)]
+fn bce_terms<V: Lane>(
+    z: V,
+    [y, not_y]: [V; 2],
+    weights: Option<[V; 2]>,
+    loss_scale: V,
+    grad_scale: V,
+) -> (V, V) {
     let f = logistic(z);
-    let negative = weighted(w, weighted(not_y, f.sp * loss_scale));
+    let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
+    let Some([p, w]) = weights else {
+        let loss = weighted(not_y, sp) + weighted(y, sp_neg);
+        return (
+            loss,
+            grad_scale * (not_y * f.sig) - grad_scale * (y * f.sig_neg),
+        );
+    };
+    let negative = weighted(w, weighted(not_y, sp));
     let (low, high) = (w.min(p), w.max(p));
-    let positive = weighted(high, weighted(low, weighted(y, f.sp_neg * loss_scale)));
+    let positive = weighted(high, weighted(low, weighted(y, sp_neg)));
     let grad = (w * grad_scale) * (not_y * f.sig) - (high * grad_scale) * (low * (y * f.sig_neg));
     (negative + positive, grad)
 }
@@ -213,12 +238,18 @@ fn reduce_elements(
     };
     let s = <Simd as Lane>::splat(scale as f32);
     let (zero, one) = (<Simd as Lane>::splat(0.0), <Simd as Lane>::splat(1.0));
-    let [total] = blocked_sum::<Simd, 1>(n, |k, valid| {
-        let (loss, g) = lane(k, one, s);
-        store_at(g, grad, k);
-        store_at(loss, per_element, k);
-        [<Simd as Lane>::select(valid, loss, zero)]
-    });
+    // Inlined into the summing loop, with the element closure if that is
+    // (BCE's default options): no call per vector, vectors in registers.
+    let [total] = blocked_sum::<Simd, 1>(
+        n,
+        #[inline(always)]
+        |k, valid| {
+            let (loss, g) = lane(k, one, s);
+            store_at(g, grad, k);
+            store_at(loss, per_element, k);
+            [<Simd as Lane>::select(valid, loss, zero)]
+        },
+    );
     let total = if total.is_finite() {
         total
     } else {
@@ -460,18 +491,20 @@ fn bce_elements(
         && matches!(options.weights, ElementWeights::None)
         && matches!(options.pos_weight, PosWeight::None)
     {
-        // The default options: the same arithmetic with w = p = 1 as
-        // constants, so the compiler drops the zero-weight selects and
-        // multiplies (same bits as the general closure; vector builds only,
-        // where it is worth its code size).
+        // The default options: w = p = 1 left out (same bits as the general
+        // closure, see `bce_terms`; vector builds only, where it is worth
+        // its code size).
         return reduce_elements(
             n,
             options.reduction,
             grad,
             per_element,
+            // Inlined into the summing loops, so their loss_scale of 1
+            // folds and no call passes vectors through memory.
+            #[inline(always)]
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
-                bce_lane(z, [y, one - y], one, one, loss_scale, grad_scale)
+                bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
             },
         );
     }

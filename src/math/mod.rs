@@ -33,6 +33,44 @@ const LN_TAIL: [f32; 10] = [
     f32::from_bits(0x3d8aa12e), // 0.067_690_238_356_590
 ];
 
+/// `(ln(1 + f) − f) / f²` on `f ∈ [−¼, ½]`, degree 9, max abs error
+/// 1.0e-8 (tools/fit_coefficients.py): the range of [`ln_1p_unit`], whose
+/// reduction needs no exponent extraction. The same distance to the pole
+/// at f = −1 relative to its width as [`LN_TAIL`]'s, so the same degree.
+const LN_UNIT_TAIL: [f32; 10] = [
+    f32::from_bits(0xbf000000), // -0.5
+    f32::from_bits(0x3eaaaaab), // 0.333_333_343_267_440_8
+    f32::from_bits(0xbe800033), // -0.250_001_519_918_441_8
+    f32::from_bits(0x3e4ccc9b), // 0.199_999_257_922_172_55
+    f32::from_bits(0xbe2a9074), // -0.166_566_669_940_948_5
+    f32::from_bits(0x3e122129), // 0.142_704_620_957_374_57
+    f32::from_bits(0xbe020a7a), // -0.126_993_089_914_321_9
+    f32::from_bits(0x3deff22a), // 0.117_161_110_043_525_7
+    f32::from_bits(0xbdbe4c27), // -0.092_918_686_568_737_03
+    f32::from_bits(0x3d218e2d), // 0.039_442_230_015_993_12
+];
+
+/// ln(1 + t) + `tail` for t ∈ [0, 1] and a small `tail` (the sigmoid
+/// family's t = e^{−|x|}). 1 + t = 2^k·(1 + f) with f exact and no
+/// exponent extraction: f = t (k = 0) below ½, f = (t − 1)/2 (k = 1, t − 1
+/// exact by Sterbenz, the halving exact) from ½ on, so f ∈ [−¼, ½) and
+/// the rounding of 1 + t never enters. Then as [`ln_1p_reduced`]: k·ln 2 + f
+/// by Fast2Sum (|ln 2| > ¼ ≥ |f| where k = 1; exact where k = 0), the
+/// polynomial and the small terms in the low part, one final rounding.
+/// NaN in, NaN out; t must not exceed 1 (f would leave the fitted range).
+#[inline(always)]
+pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let low = t.lt(V::splat(0.5));
+    let f = V::select(low, t, (t - one) * V::splat(0.5));
+    let a = V::select(low, zero, V::splat(LN2_HI));
+    let a_lo = V::select(low, zero, V::splat(LN2_LO));
+    let hi = a + f;
+    let hi_err = (a - hi) + f;
+    let lo = (f * f).mul_add(horner(f, LN_UNIT_TAIL), a_lo + tail);
+    hi + (lo + hi_err)
+}
+
 /// s + err = a + b exactly, lane by lane, whatever the magnitudes
 /// (Knuth's TwoSum: six additions, no comparison). err is the rounding
 /// error of s; it is NaN where s overflows.

@@ -7,9 +7,9 @@ pub(crate) mod sigmoid;
 pub(crate) mod softplus;
 
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, load_at, store_at};
-use crate::math::exp::{exp_lane, exp_split_lane};
-use crate::math::{ln_1p_reduced, split_sqrt2};
+use crate::lane::{Lane, Simd, horner, load_at, store_at};
+use crate::math::exp::exp_split_lane;
+use crate::math::ln_1p_unit;
 
 /// σ(±z) and softplus(±z) of a lane, from one exponential t = e^{−|z|},
 /// one division q = t/(1 + t) and one logarithm.
@@ -33,18 +33,19 @@ pub(crate) struct Logistic<V> {
 /// as h = 1 − q with its rounding error e = (1 − h) − q recovered exactly
 /// (Fast2Sum, 1 ≥ q) and h + (e − c) rounded once: it inherits q's absolute
 /// error (½ ULP of q ≤ ¼ ULP of the result) plus that one rounding. One
-/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t), with
-/// ln(1 + t) = ln(d) + d_lo/d: `ln_1p` reduced on the same d, its tail
-/// d_lo·(1 − q). NaN in, NaN out in every field (the public functions then
-/// return the input's payload); t ∈ [0, 1] otherwise, so no special-value
-/// patching is needed.
+/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
+/// with ln(1 + t) from [`ln_1p_unit`] (an exact reduction of t itself, so
+/// the rounding of d never enters) and t_lo/(1 + t) as its tail, t_lo·(1 − q).
+/// NaN in, NaN out in every field (the public functions then return the
+/// input's payload); t ∈ [0, 1] otherwise, so no special-value patching is
+/// needed.
 ///
 /// The public [`sigmoid`](crate::sigmoid()) is σ(z) from here, so BCE and
 /// the focal loss get its bits (`tests/elementwise_ulp.rs` sweeps BCE's
 /// gradient against it over all 2³² inputs). Their softplus is this sp,
-/// which uses the exponential's low part that the public
-/// [`softplus`](crate::softplus) skips ([`softplus_pair`]): within 2 ULP,
-/// swept through BCE's element loss.
+/// the public [`softplus`](crate::softplus)'s algorithm ([`softplus_pair`])
+/// with 1/(1 + t) from the division instead of a line: within 2 ULP, swept
+/// through BCE's element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
@@ -57,8 +58,7 @@ pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     let small = num.mul_add(inv_d, q);
     let e = (one - inv_d) - q;
     let large = inv_d + (e - num * inv_d);
-    let (k, f) = split_sqrt2(d);
-    let l = ln_1p_reduced(k, f, d_lo * inv_d);
+    let l = ln_1p_unit(t, t_lo * inv_d);
     let positive = z.gt(zero);
     Logistic {
         sig: V::select(positive, large, small),
@@ -68,21 +68,24 @@ pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
     }
 }
 
+/// 1/(1 + t) on t ∈ [0, 1] within 6 % (tools/fit_coefficients.py): it only
+/// scales the exponential's low part, below 2⁻²⁴ of the result.
+const RECIP_1P: [f32; 2] = [
+    f32::from_bits(0x3f70f0f1), // 0.941_176_474_094_390_9
+    f32::from_bits(0xbef0f0f1), // -0.470_588_237_047_195_43
+];
+
 /// (softplus(x), softplus(−x)) for the public [`softplus`](crate::softplus)
-/// and [`log_sigmoid`](crate::log_sigmoid): max(±x, 0) + ln(1 + t) with
-/// t = [`exp`](crate::exp)(−|x|) and the rounding correction of u = 1 + t,
-/// (t − (u − 1))/u, as `ln_1p`'s tail. This skips [`logistic`]'s split
-/// exponential (its low part, which σ needs and softplus does not: the
-/// split form costs about one more `exp` pass on the default build) and
-/// its σ; it is the algorithm main had, proved at 1.7692 / 1.6827 ULP.
+/// and [`log_sigmoid`](crate::log_sigmoid): max(±x, 0) + ln(1 + t + t_lo)
+/// with t + t_lo = e^{−|x|} from the split exponential, taken as
+/// ln(1 + t) + t_lo/(1 + t) ([`ln_1p_unit`], whose reduction of 1 + t is
+/// exact), 1/(1 + t) from a line within 6 %. Without a division or an
+/// exponent extraction; [`logistic`]'s σ (its division) is skipped.
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {
-    let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let t = exp_lane(-x.abs());
-    let u = one + t;
-    let r = one / u;
-    let (k, f) = split_sqrt2(u);
-    let l = ln_1p_reduced(k, f, (t - (u - one)) * r);
+    let zero = V::splat(0.0);
+    let (t, t_lo) = exp_split_lane(-x.abs());
+    let l = ln_1p_unit(t, t_lo * horner(t, RECIP_1P));
     (x.max(zero) + l, (-x).max(zero) + l)
 }
 
