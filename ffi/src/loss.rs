@@ -35,6 +35,19 @@ unsafe fn optional_mut<'a>(ptr: *mut f32, len: usize) -> Result<Option<&'a mut [
     Ok(Some(unsafe { slice_mut(ptr, len) }?))
 }
 
+/// An optional input: `None` for NULL, else `len` readable floats.
+///
+/// # Safety
+/// Unless NULL or `len == 0`, `ptr` points to `len` initialised floats that
+/// nothing writes during the call.
+unsafe fn optional<'a>(ptr: *const f32, len: usize) -> Result<Option<&'a [f32]>, lk_status> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract.
+    Ok(Some(unsafe { slice(ptr, len) }?))
+}
+
 /// The region of an optional buffer (nothing for NULL).
 fn optional_region<T>(ptr: *const T, len: usize) -> Region {
     if ptr.is_null() {
@@ -266,6 +279,21 @@ pub struct lk_cross_entropy_options {
     pub reduction: lk_reduction,
 }
 
+/// The crate's options from the C struct: a negative ignore index is none
+/// (beyond usize no target can equal it).
+fn cross_entropy_options<'a>(
+    opts: &lk_cross_entropy_options,
+    class_weights: Option<&'a [f32]>,
+    reduction: logitkit::Reduction,
+) -> CrossEntropyOptions<'a> {
+    CrossEntropyOptions {
+        label_smoothing: opts.label_smoothing,
+        class_weights,
+        ignore_index: (opts.ignore_index >= 0).then_some(opts.ignore_index),
+        reduction,
+    }
+}
+
 const CROSS_ENTROPY_DEFAULTS: lk_cross_entropy_options = lk_cross_entropy_options {
     label_smoothing: 0.0,
     class_weights: core::ptr::null(),
@@ -325,20 +353,10 @@ unsafe fn batch(
         // SAFETY: `rows` readable size_t values (contract), disjoint from
         // every output (checked).
         let targets = unsafe { slice(targets, rows) }?;
-        let class_weights = if weights.is_null() {
-            None
-        } else {
-            // SAFETY: C readable floats (contract), disjoint from every
-            // output (checked).
-            Some(unsafe { slice(weights, classes) }?)
-        };
-        let options = CrossEntropyOptions {
-            label_smoothing: opts.label_smoothing,
-            class_weights,
-            // Negative: none. Beyond usize: no target can equal it.
-            ignore_index: (opts.ignore_index >= 0).then_some(opts.ignore_index),
-            reduction,
-        };
+        // SAFETY: C readable floats unless NULL (contract), disjoint from
+        // every output (checked).
+        let class_weights = unsafe { optional(weights, classes) }?;
+        let options = cross_entropy_options(&opts, class_weights, reduction);
         // SAFETY: `rows` writable floats unless NULL (contract), disjoint
         // from the inputs and from grad (checked).
         let per_row = unsafe { optional_mut(per_row, rows) }?;
@@ -498,21 +516,12 @@ unsafe fn probs_batch(
         let logits = unsafe { slice(logits, n_logits) }?;
         // SAFETY: as for `logits`.
         let probs = unsafe { slice(probs, n_logits) }?;
-        let class_weights = if weights.is_null() {
-            None
-        } else {
-            // SAFETY: `classes` readable floats (contract), disjoint from
-            // every output (checked).
-            Some(unsafe { slice(weights, classes) }?)
-        };
-        let options = CrossEntropyOptions {
-            label_smoothing: opts.label_smoothing,
-            class_weights,
-            // Negative: none; any other value is an error for probability
-            // targets, reported by the kernel.
-            ignore_index: (opts.ignore_index >= 0).then_some(opts.ignore_index),
-            reduction,
-        };
+        // SAFETY: `classes` readable floats unless NULL (contract),
+        // disjoint from every output (checked).
+        let class_weights = unsafe { optional(weights, classes) }?;
+        // A non-negative ignore index is an error for probability targets,
+        // reported by the kernel.
+        let options = cross_entropy_options(&opts, class_weights, reduction);
         // SAFETY: `rows` writable floats unless NULL (contract), disjoint
         // from the inputs and from grad (checked).
         let per_row = unsafe { optional_mut(per_row, rows) }?;
@@ -713,12 +722,10 @@ unsafe fn bce(
         let logits = unsafe { slice(logits, n) }?;
         // SAFETY: as for `logits`.
         let labels = unsafe { slice(labels, n) }?;
-        let weights = if opts.weights.is_null() {
-            ElementWeights::None
-        } else {
-            // SAFETY: n readable floats (contract), disjoint from the outputs.
-            ElementWeights::PerElement(unsafe { slice(opts.weights, n) }?)
-        };
+        // SAFETY: n readable floats unless NULL (contract), disjoint from
+        // the outputs.
+        let weights = unsafe { optional(opts.weights, n) }?
+            .map_or(ElementWeights::None, ElementWeights::PerElement);
         let pos_weight = match per_output {
             // SAFETY: num_pos_weights readable floats (contract; NULL with
             // 0 is the empty slice), disjoint from the outputs (checked).
