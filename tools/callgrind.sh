@@ -7,9 +7,10 @@
 #
 #   bash tools/callgrind.sh            # C = 10
 #   CLASSES="10 32" bash tools/callgrind.sh
+#   KERNELS="exp_pass sigmoid softplus log_sigmoid bce focal" bash tools/callgrind.sh
 set -euo pipefail
 cd "$(dirname "$0")/callgrind"
-kernels=(batch batch_smoothed row_calls stable_loop softmax_calls softmax_rows log_sum_exp_rows exp_pass)
+kernels=(${KERNELS:-batch batch_smoothed row_calls stable_loop softmax_calls softmax_rows log_sum_exp_rows exp_pass})
 for build in default native; do
   flags=""
   [[ $build == native ]] && flags="-C target-cpu=native"

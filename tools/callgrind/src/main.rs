@@ -52,6 +52,7 @@ fn main() {
         label_smoothing: 0.1,
         ..Default::default()
     };
+    let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
     let rows = || z.chunks(classes).zip(&targets);
     let mut acc = 0.0f32;
     for _ in 0..CALLS {
@@ -99,6 +100,31 @@ fn main() {
                 logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
                     .expect("whole rows");
                 acc += per_row[0];
+            }
+            "bce" => {
+                acc += logitkit::bce_with_logits_with_grad(
+                    black_box(&z),
+                    &labels,
+                    &Default::default(),
+                    &mut grad,
+                    None,
+                )
+                .expect("same length")
+            }
+            "focal" => {
+                acc += logitkit::sigmoid_focal_loss_with_grad(
+                    black_box(&z),
+                    &labels,
+                    &Default::default(),
+                    &mut grad,
+                    None,
+                )
+                .expect("same length")
+            }
+            "sigmoid" => logitkit::sigmoid_into(black_box(&z), &mut grad).expect("same length"),
+            "softplus" => logitkit::softplus_into(black_box(&z), &mut grad).expect("same length"),
+            "log_sigmoid" => {
+                logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
             }
             "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
             other => panic!("unknown kernel {other}"),
