@@ -216,17 +216,18 @@ pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
 /// the end of `xs`.
 #[inline(always)]
 pub(crate) fn load_at<V: Lane>(xs: &[f32], k: usize, pad: f32) -> V {
-    let start = k.saturating_mul(V::WIDTH);
-    match xs.get(start..start.saturating_add(V::WIDTH)) {
+    // A wrapped k·WIDTH (k beyond any slice) only fails the bounds check.
+    let rest = xs.get(k.wrapping_mul(V::WIDTH)..).unwrap_or(&[]);
+    match rest.get(..V::WIDTH) {
         Some(full) => V::load(full),
-        None => load_partial(xs.get(start..).unwrap_or(&[]), pad),
+        None => load_partial(rest, pad),
     }
 }
 
 /// Stores `v` as vector `k` of `out` (only the lanes that exist).
 #[inline(always)]
 pub(crate) fn store_at<V: Lane>(v: V, out: &mut [f32], k: usize) {
-    if let Some(o) = out.get_mut(k.saturating_mul(V::WIDTH)..) {
+    if let Some(o) = out.get_mut(k.wrapping_mul(V::WIDTH)..) {
         v.store(o);
     }
 }
