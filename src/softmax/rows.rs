@@ -167,13 +167,14 @@ pub fn log_softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), E
 /// A rows form into `out`: rows of at most two vectors W at a time, the
 /// logits (or, with `keep_exps`, their exponentials) turned into outputs by
 /// `group`; other rows, and rows whose maximum is not finite, by `single`.
+#[inline(always)]
 fn rows_into(
     xs: &[f32],
     classes: usize,
     out: &mut [f32],
     keep_exps: bool,
-    group: fn(&mut RowGroup, &ShortStats<Simd>, usize),
-    single: fn(&[f32], &mut [f32]) -> Result<(), Error>,
+    group: impl Fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    single: impl Fn(&[f32], &mut [f32]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let rows = shape(xs.len(), classes, out.len(), classes)?;
     if is_short(classes) {
@@ -190,12 +191,13 @@ fn rows_into(
 }
 
 /// [`rows_into`] in place.
+#[inline(always)]
 fn rows_in_place(
     xs: &mut [f32],
     classes: usize,
     keep_exps: bool,
-    group: fn(&mut RowGroup, &ShortStats<Simd>, usize),
-    single: fn(&mut [f32]),
+    group: impl Fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    single: impl Fn(&mut [f32]),
 ) -> Result<(), Error> {
     let rows = whole_rows(xs.len(), classes)?;
     if is_short(classes) {
