@@ -3,7 +3,7 @@
 use super::{Lane, LaneBits};
 
 macro_rules! wide_lane {
-    ($float:ident, $bits:ident, $width:literal) => {
+    ($float:ident, $bits:ident, $width:literal, $transpose:path) => {
         impl LaneBits for wide::$bits {
             #[inline(always)]
             fn splat(x: u32) -> Self {
@@ -42,7 +42,7 @@ macro_rules! wide_lane {
             #[inline(always)]
             fn transpose(block: &mut [Self]) {
                 if let Ok(square) = <&mut [Self; $width]>::try_from(block) {
-                    *square = wide::$float::transpose(*square);
+                    *square = $transpose(*square);
                 }
             }
             #[inline(always)]
@@ -125,6 +125,46 @@ macro_rules! wide_lane {
     };
 }
 
-wide_lane!(f32x4, u32x4, 4);
-wide_lane!(f32x8, u32x8, 8);
-wide_lane!(f32x16, u32x16, 16);
+wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose);
+wide_lane!(f32x8, u32x8, 8, transpose_f32x8);
+wide_lane!(f32x16, u32x16, 16, wide::f32x16::transpose);
+
+/// 8×8 transpose with AVX: `wide`'s, in shuffles of 256-bit registers.
+#[cfg(target_feature = "avx")]
+#[inline(always)]
+fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
+    wide::f32x8::transpose(rows)
+}
+
+/// 8×8 transpose where an `f32x8` is two 128-bit registers (SSE2 on the
+/// default x86-64 build, NEON, simd128): four 4×4 transposes of its
+/// quarters (`wide::f32x4`'s, in shuffles), the off-diagonal quarters
+/// swapped. `wide`'s own `f32x8::transpose` moves the 64 values one by one
+/// through memory there, which the short-row kernels
+/// (`src/softmax/short_rows.rs`) pay on every group of rows, in and out:
+/// this took a 256×10 cross-entropy batch on the default x86-64 build from
+/// 64.9 to 59.5 instructions per logit (`tools/callgrind.sh`) and from
+/// 0.7–0.8× to 1.1× the speed of a plain stable loop (`docs/performance.md`).
+/// The casts between an `f32x8` and its two `f32x4` halves are
+/// `bytemuck`'s (re-exported by `wide`), bit for bit.
+#[cfg(not(target_feature = "avx"))]
+#[inline(always)]
+fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
+    use wide::bytemuck::cast;
+    use wide::{f32x4, f32x8};
+    let halves: [[f32x4; 2]; 8] = rows.map(cast::<f32x8, [f32x4; 2]>);
+    // Columns of the 4×4 block of rows `first..first + 4`, half `h`.
+    let block = |first: usize, h: usize| {
+        f32x4::transpose(core::array::from_fn(|i| halves[(first + i) & 7][h & 1]))
+    };
+    let (top_left, top_right) = (block(0, 0), block(0, 1));
+    let (bottom_left, bottom_right) = (block(4, 0), block(4, 1));
+    core::array::from_fn(|i| {
+        let pair = if i < 4 {
+            [top_left[i & 3], bottom_left[i & 3]]
+        } else {
+            [top_right[i & 3], bottom_right[i & 3]]
+        };
+        cast::<[f32x4; 2], f32x8>(pair)
+    })
+}
