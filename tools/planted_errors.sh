@@ -13,7 +13,7 @@
 # not build. The real tree is not touched: the copy and the build live in
 # ${TMPDIR:-/tmp}/logitkit-planted-$UID, the logs in target/planted/.
 #
-#   bash tools/planted_errors.sh                    # every plant, ~20 min on 2 cores
+#   bash tools/planted_errors.sh                    # every plant, ~10 min on 2 cores
 #   bash tools/planted_errors.sh 01-exp.patch       # one plant
 #   bash tools/planted_errors.sh --measure [PLANT]  # the planted kernel's max error
 #
@@ -55,6 +55,12 @@ if [ ${#plants[@]} -eq 0 ]; then
   for p in "$plants_dir"/*.patch; do plants+=("$(basename "$p")"); done
 fi
 mkdir -p "$work" "$logs"
+# One run at a time per user: the copy and its target dir are shared.
+exec 9>"$work/run.lock"
+if ! flock -n 9; then
+  echo "planted_errors.sh: another run is using $work" >&2
+  exit 2
+fi
 
 # A fresh copy of HEAD with the plant applied. The copy is outside the
 # repository, so `git apply` patches it as plain files.
