@@ -183,8 +183,9 @@ fn batches(c: &mut Criterion) {
     g.finish();
 }
 
-/// The softmax family over many short rows: the rows forms, the single-row
-/// forms called per row, the stable `f32::exp` loop per row, one `exp` pass.
+/// The softmax family over many short rows: the rows forms (softmax,
+/// log-softmax, log-sum-exp), the single-row forms called per row, the
+/// stable `f32::exp` loop per row, one `exp` pass.
 fn softmax_rows(c: &mut Criterion) {
     let mut g = config(c, "softmax_rows");
     for (rows, classes) in [(256usize, 10usize), (256, 100)] {
@@ -210,6 +211,9 @@ fn softmax_rows(c: &mut Criterion) {
                     stable_softmax(row, o, f32::exp);
                 }
             })
+        });
+        g.bench_function(BenchmarkId::new("log_softmax_rows", &id), |b| {
+            b.iter(|| logitkit::log_softmax_rows(black_box(&z), classes, black_box(&mut out)))
         });
         g.bench_function(BenchmarkId::new("lse_rows", &id), |b| {
             b.iter(|| logitkit::log_sum_exp_rows(black_box(&z), classes, black_box(&mut lse)))
