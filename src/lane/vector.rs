@@ -168,3 +168,30 @@ fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
         cast::<[f32x4; 2], f32x8>(pair)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lane;
+
+    /// Transposes a square of distinct values and compares element by
+    /// element with the index swap, for each vector width.
+    fn transposes_square<V: Lane, const N: usize>(to_array: impl Fn(V) -> [f32; N]) {
+        let mut rows: [V; N] = core::array::from_fn(|r| {
+            let values: [f32; N] = core::array::from_fn(|c| (r * N + c) as f32);
+            V::load(&values)
+        });
+        V::transpose(&mut rows);
+        for (r, row) in rows.into_iter().enumerate() {
+            for (c, value) in to_array(row).into_iter().enumerate() {
+                assert_eq!(value, (c * N + r) as f32, "width {N}, row {r}, column {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        transposes_square::<wide::f32x4, 4>(|v| v.to_array());
+        transposes_square::<wide::f32x8, 8>(|v| v.to_array());
+        transposes_square::<wide::f32x16, 16>(|v| v.to_array());
+    }
+}
