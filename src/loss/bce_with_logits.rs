@@ -138,6 +138,21 @@ fn bce_terms<V: Lane>(
     let (low, high) = (w.min(p), w.max(p));
     let positive = weighted(high, weighted(low, weighted(y, sp_neg)));
     let grad = (w * grad_scale) * (not_y * f.sig) - (high * grad_scale) * (low * (y * f.sig_neg));
+    // The positive term alone can overflow where the gradient does not
+    // (w·p·y·σ(−z) beyond f32::MAX, w(1−y)σ(z) bringing the difference back
+    // below it: −inf for a finite −2.9e38, found by fuzzing). The first term
+    // cannot (it is at most w), so such lanes read −inf: they take the
+    // difference of the unweighted terms first, then the weight, which
+    // overflows only where the gradient does. Rare: the other lanes keep
+    // their bits.
+    let inf = V::splat(f32::INFINITY);
+    let overflowed = grad.abs().eq(inf);
+    let grad = if V::any(overflowed) {
+        let unweighted = not_y * f.sig - p * (y * f.sig_neg);
+        V::select(overflowed, (w * grad_scale) * unweighted, grad)
+    } else {
+        grad
+    };
     (negative + positive, grad)
 }
 
