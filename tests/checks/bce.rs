@@ -256,7 +256,7 @@ fn loss_and_outputs(
     }
     let loss = got.expect("valid call");
     super::assert_same_loss(loss, loss_only);
-    super::assert_same_bits("per-element losses of the loss-only form", &per, &per_only);
+    super::assert_same_losses("per-element losses of the loss-only form", &per, &per_only);
     Some((loss, per))
 }
 

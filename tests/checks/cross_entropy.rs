@@ -581,10 +581,10 @@ fn probs_batch(input: &mut Input) {
     }
     let loss = got.expect("valid probability batch");
     super::assert_same_loss(loss, loss_only);
-    super::assert_same_bits(
+    super::assert_same_losses(
         "per-row losses of the loss-only form",
-        &per_row_only,
         &per_row,
+        &per_row_only,
     );
     let c = classes;
     if eps == 0.0 && weights.is_none() {
