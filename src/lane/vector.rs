@@ -145,34 +145,16 @@ fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
 /// this took a 256×10 cross-entropy batch on the default x86-64 build from
 /// 64.9 to 59.5 instructions per logit (`tools/callgrind.sh`) and from
 /// 0.7–0.8× to 1.1× the speed of a plain stable loop (`docs/performance.md`).
-/// The casts between an `f32x8` and its two `f32x4` halves are
-/// `bytemuck`'s (re-exported by `wide`), bit for bit.
 #[cfg(not(target_feature = "avx"))]
 #[inline(always)]
 fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
-    use wide::bytemuck::cast;
-    use wide::{f32x4, f32x8};
-    let halves: [[f32x4; 2]; 8] = rows.map(cast::<f32x8, [f32x4; 2]>);
-    // Columns of the 4×4 block of rows `first..first + 4`, half `h`.
-    let block = |first: usize, h: usize| {
-        f32x4::transpose(core::array::from_fn(|i| halves[(first + i) & 7][h & 1]))
-    };
-    let (top_left, top_right) = (block(0, 0), block(0, 1));
-    let (bottom_left, bottom_right) = (block(4, 0), block(4, 1));
-    core::array::from_fn(|i| {
-        let pair = if i < 4 {
-            [top_left[i & 3], bottom_left[i & 3]]
-        } else {
-            [top_right[i & 3], bottom_right[i & 3]]
-        };
-        cast::<[f32x4; 2], f32x8>(pair)
-    })
+    transpose_by_halves::<wide::f32x8, wide::f32x4, 8, 4>(rows, wide::f32x4::transpose)
 }
 
 /// 16×16 transpose of `f32x16` (the AVX-512 build's vector) as four 8×8
 /// transposes of its `f32x8` halves, `wide`'s in AVX shuffles, the
-/// off-diagonal blocks swapped; the casts are `bytemuck`'s, bit for bit.
-/// `wide`'s own `f32x16::transpose` moves the 256 values one by one: with
+/// off-diagonal blocks swapped. `wide`'s own `f32x16::transpose` moves the
+/// 256 values one by one: with
 /// `-C target-cpu=x86-64-v4`, the batch cross-entropy's code held 778
 /// `vmovss` and 125 `vgatherqps`; with this, 38 `vmovss` (its per-row
 /// scalar work) and no gather. (Not timed: the machines this was written
@@ -180,21 +162,37 @@ fn transpose_f32x8(rows: [wide::f32x8; 8]) -> [wide::f32x8; 8] {
 /// 128-bit halves.)
 #[inline(always)]
 fn transpose_f32x16(rows: [wide::f32x16; 16]) -> [wide::f32x16; 16] {
+    transpose_by_halves::<wide::f32x16, wide::f32x8, 16, 8>(rows, transpose_f32x8)
+}
+
+/// An N×N transpose of vectors `Full` made of two `Half` vectors of H = N/2
+/// lanes: the four H×H blocks transposed by `half_transpose` (shuffles),
+/// the off-diagonal blocks swapped. The casts between a vector and its
+/// halves are `bytemuck`'s (re-exported by `wide`), bit for bit.
+#[inline(always)]
+fn transpose_by_halves<Full, Half, const N: usize, const H: usize>(
+    rows: [Full; N],
+    half_transpose: impl Fn([Half; H]) -> [Half; H],
+) -> [Full; N]
+where
+    Full: wide::bytemuck::Pod,
+    Half: wide::bytemuck::Pod,
+{
     use wide::bytemuck::cast;
-    use wide::{f32x8, f32x16};
-    let halves: [[f32x8; 2]; 16] = rows.map(cast::<f32x16, [f32x8; 2]>);
+    let halves: [[Half; 2]; N] = rows.map(cast::<Full, [Half; 2]>);
+    // Columns of the H×H block of rows `first..first + H`, half `h`.
     let block = |first: usize, h: usize| {
-        transpose_f32x8(core::array::from_fn(|i| halves[(first + i) & 15][h & 1]))
+        half_transpose(core::array::from_fn(|i| halves[(first + i) % N][h % 2]))
     };
     let (top_left, top_right) = (block(0, 0), block(0, 1));
-    let (bottom_left, bottom_right) = (block(8, 0), block(8, 1));
+    let (bottom_left, bottom_right) = (block(H, 0), block(H, 1));
     core::array::from_fn(|i| {
-        let pair = if i < 8 {
-            [top_left[i & 7], bottom_left[i & 7]]
+        let pair = if i < H {
+            [top_left[i % H], bottom_left[i % H]]
         } else {
-            [top_right[i & 7], bottom_right[i & 7]]
+            [top_right[i % H], bottom_right[i % H]]
         };
-        cast::<[f32x8; 2], f32x16>(pair)
+        cast::<[Half; 2], Full>(pair)
     })
 }
 
