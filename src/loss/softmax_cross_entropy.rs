@@ -383,7 +383,11 @@ pub fn softmax_cross_entropy_probs_with_grad(
     grad: &mut [f32],
 ) -> Result<f32, Error> {
     check_len("grad", logits.len(), grad.len())?;
-    Ok(probs_row_run(logits, &probs_row(logits, probs)?, 1.0, grad) as f32)
+    let target = probs_row(logits, probs)?;
+    if <Simd as Lane>::WIDTH == 1 {
+        return Ok(one_lane_cross_entropy::probs_row(logits, probs, grad));
+    }
+    Ok(probs_row_run(logits, &target, 1.0, grad) as f32)
 }
 
 /// The loss of [`softmax_cross_entropy_probs_with_grad`] without the
@@ -393,7 +397,11 @@ pub fn softmax_cross_entropy_probs_with_grad(
 /// [`Error::LengthMismatch`] if the lengths differ; [`Error::InvalidParameter`]
 /// if some qᵢ < 0 or qᵢ = +inf.
 pub fn softmax_cross_entropy_probs(logits: &[f32], probs: &[f32]) -> Result<f32, Error> {
-    Ok(probs_row_run(logits, &probs_row(logits, probs)?, 1.0, &mut []) as f32)
+    let target = probs_row(logits, probs)?;
+    if <Simd as Lane>::WIDTH == 1 {
+        return Ok(one_lane_cross_entropy::probs_row(logits, probs, &mut []));
+    }
+    Ok(probs_row_run(logits, &target, 1.0, &mut []) as f32)
 }
 
 /// Where a probability-target row's target q comes from: read a vector at
@@ -750,6 +758,13 @@ fn batch<T: ClassIndex>(
         let class = targets.get(r).and_then(|&t| class_of(t))?;
         usize::try_from(class).ok()
     };
+    let grad = grad.unwrap_or(&mut []);
+    if <Simd as Lane>::WIDTH == 1 {
+        // Firmware: f32 pairs where this function uses f64 below.
+        return Ok(one_lane_cross_entropy::batch(
+            logits, rows, row_class, options, grad, per_row,
+        ));
+    }
     let weight = |i: usize| {
         options
             .class_weights
@@ -777,8 +792,7 @@ fn batch<T: ClassIndex>(
         weights: options.class_weights,
         weight_sum,
     };
-    let grad = grad.unwrap_or(&mut []);
-    if (is_short(classes) || <Simd as Lane>::WIDTH == 1) && epsilon == 0.0 {
+    if is_short(classes) && epsilon == 0.0 {
         let target = |r: usize| row_class(r).map(|t| (t, weight(t)));
         return Ok(short_batch(logits, rows, target, scale, grad, per_row));
     }
@@ -987,6 +1001,13 @@ fn probs_batch(
         });
     }
     check_probs(probs)?;
+    let grad = grad.unwrap_or(&mut []);
+    if <Simd as Lane>::WIDTH == 1 {
+        // Firmware: f32 pairs where this function uses f64 below.
+        return Ok(one_lane_cross_entropy::probs_batch(
+            logits, probs, classes, options, grad, per_row,
+        ));
+    }
     let scale = match options.reduction {
         Reduction::Mean if rows > 0 => 1.0 / rows as f64,
         Reduction::Mean => 0.0,
@@ -995,7 +1016,6 @@ fn probs_batch(
     // PyTorch's plain target: the single-row kernel on q itself, so each
     // row has the bits of the single-row call.
     let plain = options.class_weights.is_none() && options.label_smoothing == 0.0;
-    let grad = grad.unwrap_or(&mut []);
     let mut total = 0.0;
     for r in 0..rows {
         let span = r * classes..(r + 1) * classes;
@@ -1050,56 +1070,10 @@ fn short_batch(
         }
         total += loss;
     };
-    if <Simd as Lane>::WIDTH > 1 {
-        short_cross_entropy::batch(logits, classes, target, scale, grad, row_loss);
-    } else {
-        one_lane_batch(logits, rows, target, scale, grad, row_loss);
-    }
+    short_cross_entropy::batch(logits, classes, target, scale, grad, row_loss);
     if scale == 0.0 {
         0.0
     } else {
         (total * scale) as f32
-    }
-}
-
-/// [`short_cross_entropy::batch`] on one-lane builds: each row by the
-/// single-row f32-pair kernel, so a batch row has its single-row bits and
-/// links no f64 kernel. A loss that overflows f32 (a gap m − z_t near
-/// 2·f32::MAX) is recomputed in f64, as its weighted value may be finite.
-fn one_lane_batch(
-    logits: &[f32],
-    rows: usize,
-    target: impl Fn(usize) -> Option<(usize, f64)>,
-    scale: f64,
-    grad: &mut [f32],
-    mut row_loss: impl FnMut(usize, f64, f64),
-) {
-    let classes = logits.len().checked_div(rows).unwrap_or(0);
-    for r in 0..rows {
-        let span = r * classes..(r + 1) * classes;
-        let row = logits.get(span.clone()).unwrap_or(&[]);
-        let g = grad.get_mut(span).unwrap_or(&mut []);
-        let Some((t, w)) = target(r) else {
-            g.fill(0.0);
-            row_loss(r, 0.0, 0.0);
-            continue;
-        };
-        let loss = one_lane_cross_entropy::class_row(row, t, g);
-        let s = (scale * w) as f32;
-        g.iter_mut().for_each(|x| *x *= s);
-        let finite_target = row.get(t).is_some_and(|z| z.is_finite());
-        let loss = if loss == f32::INFINITY && finite_target {
-            let plain = ClassTarget {
-                class: t,
-                a: 1.0,
-                b: 0.0,
-                weights: None,
-                weight_sum: classes as f64,
-            };
-            class_row(row, &plain, 1.0, &mut [])
-        } else {
-            loss as f64
-        };
-        row_loss(r, w, loss);
     }
 }

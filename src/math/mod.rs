@@ -6,6 +6,7 @@
 pub(crate) mod exp;
 pub(crate) mod ln;
 pub(crate) mod ln_1p;
+pub(crate) mod pair;
 
 use crate::lane::{Lane, LaneBits, horner};
 
