@@ -255,10 +255,7 @@ const HUGE_SCALE: f32 = f32::from_bits(0x5f80_0000);
 fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
     let max = row_max::<f32>(logits);
     if !max.is_finite() {
-        return RowLoss {
-            loss: Pair::new(special_row(logits, max, t, grad)),
-            huge: false,
-        };
+        return special_row(logits, max, t, grad);
     }
     let sums = row_sums(logits, max, grad);
     let ln_sum = Pair::sum(ln_1p_lane(sums.excess), sums.excess_lo / sums.sum);
@@ -334,28 +331,39 @@ fn loss_sums(logits: &[f32], max: f32, ln_sum: Pair, t: &Target, unit: f32) -> (
 }
 
 /// A row whose maximum is NaN, −inf or +inf: the special values of the
-/// vector kernels (`docs/contract.md`), element by element. Returns the
-/// loss.
+/// vector kernels (`docs/contract.md`), element by element, in units of
+/// 2⁻⁶⁴ where Q is beyond f32 (as in [`target_row`]).
 #[inline(never)]
-fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> f32 {
+fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> RowLoss {
+    let nan = RowLoss {
+        loss: Pair::new(f32::NAN),
+        huge: false,
+    };
     if max.is_nan() {
         grad.fill(f32::NAN);
-        return f32::NAN;
+        return nan;
     }
     // k entries at +inf share the softmax (1/k each); none if every
     // entry is −inf.
     let count = logits.iter().filter(|&&z| z == f32::INFINITY).count();
-    let raw_total = (0..logits.len()).fold(Pair::ZERO, |s, i| s.add(t.q(i, 1.0)));
-    let total = finite(raw_total);
+    let total_in = |unit| (0..logits.len()).fold(Pair::ZERO, |s, i| s.add(t.q(i, unit)));
+    let mut total = total_in(1.0);
+    let huge = total.hi == f32::INFINITY;
+    let unit = if huge {
+        total = total_in(HUGE_UNIT);
+        HUGE_UNIT
+    } else {
+        1.0
+    };
     let share = if count > 0 {
         total.div(Pair::new(count as f32))
     } else {
         Pair::ZERO
     };
-    let f = t.scale.value();
+    let f = finite(t.scale.scale(if huge { HUGE_SCALE } else { 1.0 })).value();
     let (mut at_inf, mut elsewhere) = (Pair::ZERO, false);
     for (i, &z) in logits.iter().enumerate() {
-        let q = t.q(i, 1.0);
+        let q = t.q(i, unit);
         let own = if z == f32::INFINITY {
             share
         } else {
@@ -364,7 +372,7 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> f32 {
         if let Some(g) = grad.get_mut(i) {
             *g = own.sub(q).value() * f;
         }
-        if q.hi > 0.0 {
+        if t.positive(i) {
             if z == f32::INFINITY {
                 at_inf = at_inf.add(q);
             } else {
@@ -372,17 +380,20 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> f32 {
             }
         }
     }
-    if raw_total.hi.is_nan() {
-        f32::NAN
+    let loss = if total.hi.is_nan() {
+        return nan;
     } else if elsewhere {
-        f32::INFINITY
+        Pair::new(f32::INFINITY)
     } else if count == 0 {
-        0.0
+        Pair::ZERO
     } else {
-        at_inf
-            .mul_f32(ln_1p_lane(count.saturating_sub(1) as f32))
-            .value()
-    }
+        // ln k = 0 for k = 1: 0, even where Q overflowed.
+        times(
+            at_inf,
+            Pair::new(ln_1p_lane(count.saturating_sub(1) as f32)),
+        )
+    };
+    RowLoss { loss, huge }
 }
 
 /// A class-target row of a batch without label smoothing: the single-row
@@ -393,8 +404,16 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> f32 {
 /// small weight or the mean may bring back into range.
 fn plain_weighted_row(logits: &[f32], class: usize, w: f32, f: Pair, grad: &mut [f32]) -> RowLoss {
     let loss = class_row(logits, class, grad);
-    let s = f.mul_f32(w).value();
-    grad.iter_mut().for_each(|g| *g *= s);
+    // Unweighted rows (w = 1) skip the pair products: on a Cortex-M0 each
+    // is some thousand soft-float instructions.
+    let s = if w == 1.0 {
+        f.value()
+    } else {
+        f.mul_f32(w).value()
+    };
+    if s != 1.0 {
+        grad.iter_mut().for_each(|g| *g *= s);
+    }
     let normal = |loss| RowLoss { loss, huge: false };
     if w == 0.0 && !loss.is_nan() {
         // A zero weight takes no part, even in an infinite loss.
@@ -412,6 +431,9 @@ fn plain_weighted_row(logits: &[f32], class: usize, w: f32, f: Pair, grad: &mut 
             scale: f,
         };
         return target_row(logits, &target, &mut []);
+    }
+    if w == 1.0 {
+        return normal(Pair::new(loss));
     }
     let weighted = Pair::product(loss, w);
     if weighted.hi == f32::INFINITY && loss.is_finite() {

@@ -354,6 +354,8 @@ pub fn softmax_cross_entropy(logits: &[f32], target: usize) -> Result<f32, Error
 /// term each); 4 ULP covers those and 2u·pᵢ·Σq, 2⁻²⁰ (16u) the rest. A
 /// target whose f32 lane sums round away their last bits reaches 5.1 ULP of
 /// max(|gᵢ|, pᵢ·Σq, qᵢ), beyond 4 ULP alone (`tests/softmax_family.rs`).
+/// One-lane builds (firmware) compute with f32 pairs instead of f64, the
+/// loss as Σ qᵢ·(m − zᵢ + ln S), within the same bounds.
 ///
 /// # Special values
 /// As [`softmax_cross_entropy_with_grad`], with "the target" read as every
@@ -640,6 +642,10 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
 /// < 5.1u) + Σq·ln S (< 6.1u): < 6.1u; the f64 sum and scale add < 2⁻⁴⁸
 /// and the rounding to f32 u: < 8u. Checked element by element against
 /// PyTorch's definition written out in f64 in `tests/softmax_family.rs`.
+/// On one-lane builds (firmware) the f64 quantities are f32 pairs, the
+/// loss is Σ tᵢ·(m − zᵢ + ln S) with each product's powers of two set
+/// aside, and the same bounds hold, checked by the same tests built with
+/// `--cfg logitkit_one_lane` (`docs/accuracy.md`, "The one-lane build").
 ///
 /// These bounds hold for ε, class weights and (with the mean) the total
 /// target weight that are 0 or within [2⁻⁶⁰, 2⁶⁰]; beyond, coefficients
@@ -901,6 +907,10 @@ fn batch<T: ClassIndex>(
 /// and rounded once, as for [`softmax_cross_entropy_batch_with_grad`].
 /// Checked element by element against PyTorch's definition written out in
 /// f64 (`tests/softmax_family.rs`, `tests/checks/cross_entropy.rs`).
+/// On one-lane builds (firmware) the f64 quantities are f32 pairs, the
+/// loss is Σ tᵢ·(m − zᵢ + ln S) with each product's powers of two set
+/// aside, and the same bounds hold, checked by the same tests built with
+/// `--cfg logitkit_one_lane` (`docs/accuracy.md`, "The one-lane build").
 ///
 /// These bounds hold while f·Σt stays within f32's range in every row;
 /// beyond (weights times targets near f32::MAX), a gradient element can be
