@@ -183,11 +183,11 @@ impl<'a> Target<'a> {
         (v, w)
     }
 
-    /// qᵢ·d for a d ≥ 0, with the powers of two of wᵢ and vᵢ set aside and
-    /// applied last: qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be
-    /// subnormal (and lose its low bits) or overflow where qᵢ·d is a normal
-    /// f32, since the factors span more than f32's exponent range. Without
-    /// smoothing (spread = 0) vᵢ's power of two is set aside too; with it,
+    /// qᵢ·d for a d ≥ 0, with the powers of two of wᵢ and of vᵢ (or, with
+    /// smoothing, of keep·vᵢ + spread) set aside and applied last:
+    /// qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be subnormal (and lose
+    /// its low bits) or overflow where qᵢ·d is a normal f32, since the
+    /// factors span more than f32's exponent range. With smoothing,
     /// keep·vᵢ below 2⁻¹²⁶ is negligible beside spread ≥ 2⁻⁶⁰/C. Factors
     /// that are 0 contribute 0 even against an overflowed d.
     fn times(&self, i: usize, d: Pair) -> Pair {
@@ -198,7 +198,9 @@ impl<'a> Target<'a> {
             Pair::ZERO
         };
         let (inner, inner_exp) = if self.spread.hi > 0.0 {
-            (self.keep.mul_f32(v).add(self.spread), 0)
+            let inner = self.keep.mul_f32(v).add(self.spread);
+            let (_, e) = split_exponent(inner.hi);
+            (scale_by_power_of_two(inner, -e), e)
         } else {
             let (v, v_exp) = split_exponent(v);
             (self.keep.mul_f32(v), v_exp)
