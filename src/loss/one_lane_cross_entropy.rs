@@ -292,7 +292,7 @@ fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
         if sums.ties == 1 {
             let q = t.q(sums.argmax, unit);
             let excess = Pair::sum(sums.excess, sums.excess_lo);
-            let precise = total.sub(q).sub(q.mul(excess)).div(sum);
+            let precise = total.sub(q).sub(times(q, excess)).div(sum);
             if let Some(g) = grad.get_mut(sums.argmax) {
                 *g = precise.value() * f;
             }
