@@ -568,25 +568,36 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
     // Binary labels (the usual case) need neither ln m nor the division;
     // they take the same selects in both branches, so a lane's bits do not
     // depend on its neighbours' labels.
-    let (ln_m, ratio) = if V::all(is_one | is_zero) {
-        (
-            V::select(is_one, -f.sp, -f.sp_neg),
-            V::select(is_one, f.sig, f.sig_neg),
-        )
+    let binary = V::all(is_one | is_zero);
+    let m = if binary {
+        V::select(is_one, f.sig_neg, f.sig)
     } else {
-        let m = y * f.sig_neg + not_y * f.sig;
-        (
-            V::select(is_one, -f.sp, V::select(is_zero, -f.sp_neg, ln_lane(m))),
-            V::select(
-                is_one,
-                f.sig,
-                V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
-            ),
+        y * f.sig_neg + not_y * f.sig
+    };
+    let ratio = if binary {
+        V::select(is_one, f.sig, f.sig_neg)
+    } else {
+        V::select(
+            is_one,
+            f.sig,
+            V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
         )
     };
+    // γ = 1 and 2 (the usual choice) by multiplication: no second
+    // exponential, and more accurate than e^{γ·ln m} where m is near 1
+    // (3.5 against 14 ULP on the loss at γ = 2 in `tests/sigmoid_family.rs`).
     let m_gamma = if gamma == 0.0 {
         one
+    } else if gamma == 1.0 {
+        m
+    } else if gamma == 2.0 {
+        m * m
     } else {
+        let ln_m = if binary {
+            V::select(is_one, -f.sp, -f.sp_neg)
+        } else {
+            V::select(is_one, -f.sp, V::select(is_zero, -f.sp_neg, ln_lane(m)))
+        };
         exp_lane(V::splat(gamma) * ln_m)
     };
     let ce_slope = not_y * f.sig - y * f.sig_neg;
@@ -613,7 +624,9 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 /// optax's `sigmoid_focal_loss`): per element α_t·(1 − p_t)^γ·BCE(z, y)
 /// with p = σ(z), p_t = p·y + (1−p)(1−y), α_t = α·y + (1−α)(1−y), computed
 /// in log space ((1 − p_t)^γ = e^{−γ·softplus(±z)} for binary labels) so it
-/// stays finite and accurate for every finite logit. Returns the reduced
+/// stays finite and accurate for every finite logit; for γ = 1 and 2 (the
+/// usual choice) as 1 − p_t = σ(∓z) and its square, which is faster and,
+/// where 1 − p_t is near 1, more accurate. Returns the reduced
 /// loss; writes the gradient of the reduced loss into `grad` and each
 /// element's loss into `per_element` when it is `Some`.
 ///
@@ -642,7 +655,8 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
 ///
 /// # Cost
 /// One pass; two exponentials and one logarithm per element for labels 0
-/// and 1, a second logarithm and a division for vectors with other labels.
+/// and 1 (one exponential for γ ∈ {0, 1, 2}), a second logarithm and a
+/// division for vectors with other labels (not for γ ∈ {0, 1, 2}).
 ///
 /// # Examples
 /// ```
