@@ -766,3 +766,52 @@ fn default_options_match_unit_weights_bit_for_bit() {
         }
     }
 }
+
+/// γ = 1 and 2 compute (1 − p_t)^γ by multiplication: a dense scan of the
+/// logits where 1 − p_t is near 1 (|ln(1 − p_t)| small, so the bound's
+/// conditioning term gives no slack) and of the usual range, both labels,
+/// against f64.
+#[test]
+fn focal_integer_gamma_dense_scan_within_bound() {
+    let z: Vec<f32> = (0..200_001)
+        .map(|i| (i as f32 - 100_000.0) * 2e-4)
+        .chain((0..20_001).map(|i| (i as f32 - 10_000.0) * 1e-2))
+        .collect();
+    let n = z.len();
+    for y_value in [0.0f32, 1.0] {
+        let y = vec![y_value; n];
+        for gamma in [1.0f32, 2.0] {
+            let opts = FocalOptions {
+                gamma,
+                alpha: Some(0.25),
+                reduction: Reduction::Sum,
+            };
+            let mut per = vec![0.0; n];
+            let mut grad = vec![0.0; n];
+            sigmoid_focal_loss_with_grad(&z, &y, &opts, &mut grad, Some(&mut per)).unwrap();
+            let (mut worst_l, mut worst_g) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let (wl, wg) = focal_reference(z[i], y_value as f64, gamma as f64, Some(0.25));
+                let al = focal_loss_allowed(wl, z[i], y_value as f64, gamma as f64);
+                let ag = focal_grad_allowed(wg, z[i], y_value as f64, gamma as f64);
+                assert!(
+                    matches(per[i], wl, al),
+                    "γ={gamma} y={y_value} z={}: loss {} vs {wl}",
+                    z[i],
+                    per[i]
+                );
+                assert!(
+                    matches(grad[i], wg, ag),
+                    "γ={gamma} y={y_value} z={}: grad {} vs {wg}",
+                    z[i],
+                    grad[i]
+                );
+                worst_l = worst_l.max(delta(per[i], wl) / al);
+                worst_g = worst_g.max(delta(grad[i], wg) / ag);
+            }
+            println!(
+                "focal γ={gamma} y={y_value}: worst loss {worst_l:.3}, gradient {worst_g:.3} of the bound"
+            );
+        }
+    }
+}
