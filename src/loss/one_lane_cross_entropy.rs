@@ -183,17 +183,24 @@ impl<'a> Target<'a> {
         (v, w)
     }
 
-    /// qᵢ·d for a d ≥ 0, with the powers of two of wᵢ and of vᵢ (or, with
-    /// smoothing, of keep·vᵢ + spread) set aside and applied last:
-    /// qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be subnormal (and lose
-    /// its low bits) or overflow where qᵢ·d is a normal f32, since the
-    /// factors span more than f32's exponent range. With smoothing,
-    /// keep·vᵢ below 2⁻¹²⁶ is negligible beside spread ≥ 2⁻⁶⁰/C. Factors
-    /// that are 0 contribute 0 even against an overflowed d.
-    fn times(&self, i: usize, d: Pair) -> Pair {
+    /// qᵢ·d·2ᵏ for a d ≥ 0, with the powers of two of d, of wᵢ and of vᵢ
+    /// (or, with smoothing, of keep·vᵢ + spread) set aside and applied
+    /// last, so the result rounds once and overflows or underflows only
+    /// where qᵢ·d·2ᵏ does: qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be
+    /// subnormal (and lose its low bits) or overflow where the term is a
+    /// normal f32, since the factors span more than f32's exponent range.
+    /// With smoothing, keep·vᵢ below 2⁻¹²⁶ is negligible beside
+    /// spread ≥ 2⁻⁶⁰/C. Factors that are 0 contribute 0 even against an
+    /// infinite d.
+    fn times(&self, i: usize, d: Pair, k: i32) -> Pair {
         let (v, w) = self.factors(i);
+        let (_, d_exp) = split_exponent(d.hi);
+        let d = scale_by_power_of_two(d, -d_exp);
+        let k = k + d_exp;
         let own = if i == self.class {
-            times(self.a, d)
+            let (_, a_exp) = split_exponent(self.a.hi);
+            let a = scale_by_power_of_two(self.a, -a_exp);
+            scale_by_power_of_two(times(a, d), a_exp + k)
         } else {
             Pair::ZERO
         };
@@ -207,12 +214,12 @@ impl<'a> Target<'a> {
         };
         let (w, w_exp) = split_exponent(w);
         let scaled = times(inner.mul_f32(w), d);
-        own.add(scale_by_power_of_two(scaled, inner_exp + w_exp))
+        own.add(scale_by_power_of_two(scaled, inner_exp + w_exp + k))
     }
 
     /// qᵢ·`unit` for a power of two `unit` (see [`Target::times`]).
     fn q(&self, i: usize, unit: f32) -> Pair {
-        self.times(i, Pair::new(unit))
+        self.times(i, Pair::new(1.0), split_exponent(unit).1)
     }
 }
 
@@ -322,7 +329,7 @@ fn loss_sums(logits: &[f32], max: f32, ln_sum: Pair, t: &Target, unit: f32) -> (
                 masked = true;
             } else {
                 let half = Pair::sum(0.5 * max, -0.5 * z).add(half_ln_sum);
-                loss = loss.add(t.times(i, half.scale(2.0 * unit)));
+                loss = loss.add(t.times(i, half, 1 + split_exponent(unit).1));
             }
         }
     }
@@ -476,12 +483,12 @@ fn split_exponent(x: f32) -> (f32, i32) {
     )
 }
 
-/// p·2ᵉ for e in [−300, 300], in steps that stay in f32's range: rounded
+/// p·2ᵉ for e in [−600, 600], in steps that stay in f32's range: rounded
 /// only where the result is subnormal, ±inf only where it overflows.
 fn scale_by_power_of_two(mut p: Pair, mut e: i32) -> Pair {
     let step = f32::from_bits((127 + 100) << 23); // 2¹⁰⁰
     let step_down = f32::from_bits((127 - 100) << 23); // 2⁻¹⁰⁰
-    for _ in 0..3 {
+    for _ in 0..6 {
         if e > 100 {
             p = p.scale(step);
             e -= 100;
