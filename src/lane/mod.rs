@@ -273,6 +273,87 @@ pub(crate) fn map_into<V: Lane>(xs: &[f32], out: &mut [f32], f: impl Fn(V) -> V)
     }
 }
 
+/// [`map_into`] for a kernel with a fast path and a general one:
+/// `fast(v)` where `in_fast_range(v)`, else `general(v)`, exactly as a
+/// kernel that tests and branches per vector, but with the general path's
+/// call outside the loop over fast vectors: with the (out-of-line) call
+/// inside it, every vector went through memory on its way to the test
+/// (`exp_into`, `bash tools/callgrind.sh` at 256×1000: 12.3 → 11.4
+/// instructions per element on the default build, 5.4 → 5.2 natively on
+/// AVX2; the same bits).
+#[inline(always)]
+pub(crate) fn map_into_two_paths<V: Lane>(
+    xs: &[f32],
+    out: &mut [f32],
+    in_fast_range: impl Fn(V) -> bool,
+    fast: impl Fn(V) -> V,
+    general: impl Fn(V) -> V,
+) {
+    let mut xc = xs.chunks_exact(V::WIDTH);
+    let mut oc = out.chunks_exact_mut(V::WIDTH);
+    loop {
+        let mut outlier = None;
+        for (x, o) in (&mut xc).zip(&mut oc) {
+            let v = V::load(x);
+            if !in_fast_range(v) {
+                outlier = Some((v, o));
+                break;
+            }
+            fast(v).store(o);
+        }
+        match outlier {
+            Some((v, o)) => general(v).store(o),
+            None => break,
+        }
+    }
+    let (xr, or) = (xc.remainder(), oc.into_remainder());
+    if !xr.is_empty() {
+        let v = load_partial::<V>(xr, 0.0);
+        let r = if in_fast_range(v) {
+            fast(v)
+        } else {
+            general(v)
+        };
+        store_partial(r, or);
+    }
+}
+
+/// [`map_into_two_paths`] in place.
+#[inline(always)]
+pub(crate) fn map_in_place_two_paths<V: Lane>(
+    xs: &mut [f32],
+    in_fast_range: impl Fn(V) -> bool,
+    fast: impl Fn(V) -> V,
+    general: impl Fn(V) -> V,
+) {
+    let mut chunks = xs.chunks_exact_mut(V::WIDTH);
+    loop {
+        let mut outlier = None;
+        for c in &mut chunks {
+            let v = V::load(c);
+            if !in_fast_range(v) {
+                outlier = Some((v, c));
+                break;
+            }
+            fast(v).store(c);
+        }
+        match outlier {
+            Some((v, c)) => general(v).store(c),
+            None => break,
+        }
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let v = load_partial::<V>(rest, 0.0);
+        let r = if in_fast_range(v) {
+            fast(v)
+        } else {
+            general(v)
+        };
+        store_partial(r, rest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
 //! `exp`: Cody–Waite reduction to |r| ≤ ln2/2, a degree-7 polynomial, and a
 //! two-factor power-of-two scale that gives gradual underflow.
 
-use super::{LN2_HI, LN2_LO, elementwise_slices};
-use crate::lane::{Lane, LaneBits, horner};
+use super::{LN2_HI, LN2_LO};
+use crate::lane::{Lane, LaneBits, Simd, horner, map_in_place_two_paths, map_into_two_paths};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -40,12 +40,24 @@ const EXP_TAIL: [f32; 6] = [
 /// neighbours.
 #[inline(always)]
 pub fn exp_lane<V: Lane>(x: V) -> V {
-    if V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT))) {
-        let (z, er) = exp_reduced(x);
-        er * V::from_bits(z.to_bits() << 23)
+    if exp_in_fast_range(x) {
+        exp_fast(x)
     } else {
         exp_general(x)
     }
+}
+
+/// Whether every lane takes [`exp_lane`]'s fast path.
+#[inline(always)]
+fn exp_in_fast_range<V: Lane>(x: V) -> bool {
+    V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT)))
+}
+
+/// [`exp_lane`]'s fast path: |x| < 87 in every lane.
+#[inline(always)]
+fn exp_fast<V: Lane>(x: V) -> V {
+    let (z, er) = exp_reduced(x);
+    er * V::from_bits(z.to_bits() << 23)
 }
 
 /// The shared core: `z` (n in its low bits) and eʳ.
@@ -177,4 +189,29 @@ pub fn exp(x: f32) -> f32 {
     exp_lane(x)
 }
 
-elementwise_slices!(exp_lane, "exp", exp_in_place, exp_into);
+/// eˣ of every element, in place.
+///
+/// Same accuracy and special values as [`exp`]; every element gets the
+/// same bits it would get alone (the tail runs the vector kernel padded).
+///
+/// # Cost
+/// One read and one write pass.
+#[inline]
+pub fn exp_in_place(xs: &mut [f32]) {
+    map_in_place_two_paths::<Simd>(xs, exp_in_fast_range, exp_fast, exp_general);
+}
+
+/// eˣ of every element of `xs`, written into `out`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if
+/// `out.len() != xs.len()`; `out` is then untouched.
+///
+/// # Cost
+/// One read pass over `xs`, one write pass over `out`.
+#[inline]
+pub fn exp_into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
+    crate::error::check_len("out", xs.len(), out.len())?;
+    map_into_two_paths::<Simd>(xs, out, exp_in_fast_range, exp_fast, exp_general);
+    Ok(())
+}
