@@ -149,9 +149,39 @@ struct Target<'a> {
     a: Pair,
     values: Option<&'a [f32]>,
     weights: Option<&'a [f32]>,
-    keep: Pair,
-    spread: Pair,
+    keep: Scaled,
+    spread: Scaled,
     scale: Pair,
+}
+
+/// m·2ᵉ with m a pair in [1, 2) (or 0): a factor kept apart from its power
+/// of two, so a subnormal ε or ε/C keeps all its digits.
+#[derive(Clone, Copy)]
+struct Scaled {
+    m: Pair,
+    e: i32,
+}
+
+impl Scaled {
+    const ZERO: Scaled = Scaled {
+        m: Pair::ZERO,
+        e: 0,
+    };
+
+    fn of(p: Pair) -> Scaled {
+        let (_, e) = split_exponent(p.hi);
+        Scaled {
+            m: scale_by_power_of_two(p, -e),
+            e,
+        }
+    }
+
+    /// x/c for x ≥ 0 and a count c ≥ 1, with x's power of two set aside.
+    fn quotient(x: f32, c: usize) -> Scaled {
+        let (m, e) = split_exponent(x);
+        let q = Scaled::of(Pair::new(m).div(Pair::new(c as f32)));
+        Scaled { m: q.m, e: q.e + e }
+    }
 }
 
 impl<'a> Target<'a> {
@@ -163,8 +193,8 @@ impl<'a> Target<'a> {
             a: Pair::ZERO,
             values: Some(probs),
             weights: options.class_weights,
-            keep: Pair::sum(1.0, -epsilon),
-            spread: Pair::new(epsilon).div(Pair::new(probs.len() as f32)),
+            keep: Scaled::of(Pair::sum(1.0, -epsilon)),
+            spread: Scaled::quotient(epsilon, probs.len()),
             scale,
         }
     }
@@ -173,7 +203,7 @@ impl<'a> Target<'a> {
     fn positive(&self, i: usize) -> bool {
         let (v, w) = self.factors(i);
         (i == self.class && self.a.hi > 0.0)
-            || (w > 0.0 && ((self.keep.hi > 0.0 && v > 0.0) || self.spread.hi > 0.0))
+            || (w > 0.0 && ((self.keep.m.hi > 0.0 && v > 0.0) || self.spread.m.hi > 0.0))
     }
 
     /// vᵢ and wᵢ.
@@ -189,9 +219,9 @@ impl<'a> Target<'a> {
     /// where qᵢ·d·2ᵏ does: qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be
     /// subnormal (and lose its low bits) or overflow where the term is a
     /// normal f32, since the factors span more than f32's exponent range.
-    /// With smoothing, keep·vᵢ below 2⁻¹²⁶ is negligible beside
-    /// spread ≥ 2⁻⁶⁰/C. Factors that are 0 contribute 0 even against an
-    /// infinite d.
+    /// keep and spread carry their powers of two apart too ([`Scaled`]), so
+    /// a subnormal ε keeps its digits. Factors that are 0 contribute 0 even
+    /// against an infinite d.
     fn times(&self, i: usize, d: Pair, k: i32) -> Pair {
         let (v, w) = self.factors(i);
         let (_, d_exp) = split_exponent(d.hi);
@@ -204,13 +234,22 @@ impl<'a> Target<'a> {
         } else {
             Pair::ZERO
         };
-        let (inner, inner_exp) = if self.spread.hi > 0.0 {
-            let inner = self.keep.mul_f32(v).add(self.spread);
-            let (_, e) = split_exponent(inner.hi);
-            (scale_by_power_of_two(inner, -e), e)
+        let (v, v_exp) = split_exponent(v);
+        let kept = self.keep.m.mul_f32(v);
+        let kept_exp = v_exp + self.keep.e;
+        let (inner, inner_exp) = if self.spread.m.hi > 0.0 {
+            // keep·vᵢ + spread in the larger one's power of two.
+            let e = if kept.hi == 0.0 {
+                self.spread.e
+            } else {
+                kept_exp.max(self.spread.e)
+            };
+            let sum = scale_by_power_of_two(kept, kept_exp - e)
+                .add(scale_by_power_of_two(self.spread.m, self.spread.e - e));
+            let sum = Scaled::of(sum);
+            (sum.m, sum.e + e)
         } else {
-            let (v, v_exp) = split_exponent(v);
-            (self.keep.mul_f32(v), v_exp)
+            (kept, kept_exp)
         };
         let (w, w_exp) = split_exponent(w);
         let scaled = times(inner.mul_f32(w), d);
@@ -435,8 +474,8 @@ fn plain_weighted_row(logits: &[f32], class: usize, w: f32, f: Pair, grad: &mut 
             a: Pair::new(w),
             values: None,
             weights: None,
-            keep: Pair::ZERO,
-            spread: Pair::ZERO,
+            keep: Scaled::ZERO,
+            spread: Scaled::ZERO,
             scale: f,
         };
         return target_row(logits, &target, &mut []);
@@ -616,7 +655,7 @@ pub(crate) fn batch(
     };
     let epsilon = options.label_smoothing;
     let keep = Pair::sum(1.0, -epsilon);
-    let spread = Pair::new(epsilon).div(Pair::new(classes as f32));
+    let spread = Scaled::quotient(epsilon, classes);
     let mut totals = Totals::ZERO;
     for r in 0..rows {
         let span = r * classes..(r + 1) * classes;
@@ -638,7 +677,7 @@ pub(crate) fn batch(
                     values: None,
                     weights: options.class_weights,
                     keep: spread,
-                    spread: Pair::ZERO,
+                    spread: Scaled::ZERO,
                     scale,
                 };
                 target_row(row, &target, g)
