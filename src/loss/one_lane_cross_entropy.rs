@@ -404,7 +404,7 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> RowLos
         1.0
     };
     let share = if count > 0 {
-        total.div(Pair::new(count as f32))
+        finite(total).div(Pair::new(count as f32))
     } else {
         Pair::ZERO
     };
