@@ -299,7 +299,7 @@ const HUGE_SCALE: f32 = f32::from_bits(0x5f80_0000);
 /// mean can still bring it back. The gradient is
 /// (eᵢ·(Q/S) − qᵢ)·f, f applied last so that no product overflows unless
 /// the gradient does and none is inf − inf, and at a unique argmax
-/// ((Q − qᵢ) − qᵢ·s′)/S·f, which does not cancel.
+/// ((Q − qᵢ)/S − qᵢ·(s′/S))·f, which does not cancel.
 fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
     let max = row_max::<f32>(logits);
     if !max.is_finite() {
@@ -338,7 +338,9 @@ fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
         if sums.ties == 1 {
             let q = t.q(sums.argmax, unit);
             let excess = Pair::sum(sums.excess, sums.excess_lo);
-            let precise = total.sub(q).sub(times(q, excess)).div(sum);
+            // (Q − q)/S − q·(s′/S): q·s′ alone can pass f32::MAX where the
+            // gradient does not (s′/S < 1).
+            let precise = total.sub(q).div(sum).sub(times(q, excess.div(sum)));
             if let Some(g) = grad.get_mut(sums.argmax) {
                 *g = precise.value() * f;
             }
