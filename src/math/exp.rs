@@ -47,9 +47,10 @@ pub fn exp_lane<V: Lane>(x: V) -> V {
     }
 }
 
-/// Whether every lane takes [`exp_lane`]'s fast path.
+/// Whether every lane takes [`exp_lane`]'s (and [`exp_split_lane`]'s) fast
+/// path.
 #[inline(always)]
-fn exp_in_fast_range<V: Lane>(x: V) -> bool {
+pub(crate) fn exp_in_fast_range<V: Lane>(x: V) -> bool {
     V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT)))
 }
 
@@ -115,13 +116,19 @@ pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
         // and as shallow on the stack as before the fast path existed.
         return exp_split_clamped(x);
     }
-    if V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT))) {
-        let (z, er, er_lo) = exp_split_reduced(x);
-        let scale = V::from_bits(z.to_bits() << 23);
-        (er * scale, er_lo * scale)
+    if exp_in_fast_range(x) {
+        exp_split_fast(x)
     } else {
         exp_split_general(x)
     }
+}
+
+/// [`exp_split_lane`]'s fast path: |x| < 87 in every lane.
+#[inline(always)]
+pub(crate) fn exp_split_fast<V: Lane>(x: V) -> (V, V) {
+    let (z, er, er_lo) = exp_split_reduced(x);
+    let scale = V::from_bits(z.to_bits() << 23);
+    (er * scale, er_lo * scale)
 }
 
 /// z (n in its low bits) and eʳ as er + er_lo exactly (Fast2Sum, |1| ≥ |p|).

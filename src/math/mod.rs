@@ -156,6 +156,66 @@ macro_rules! elementwise_slices {
 }
 pub(crate) use elementwise_slices;
 
+/// [`elementwise_slices`] for a kernel built on the split exponential
+/// (`math::exp::exp_split_lane`), whose fast path holds where every |x| < 87:
+/// on vector builds the slice loop runs `$fast` (the kernel with that
+/// path, and without a NaN patch, as no lane there is NaN) and leaves the
+/// general path's call out of the loop ([`crate::lane::map_into_two_paths`]);
+/// the same bits as `$lane`. One-lane builds run `$lane` alone.
+macro_rules! elementwise_slices_two_paths {
+    ($lane:path, $fast:path, $scalar:literal, $in_place:ident, $into:ident) => {
+        #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element, in place.")]
+        ///
+        /// Same accuracy and special values as the scalar function; every
+        /// element gets the same bits it would get alone (the tail runs the
+        /// vector kernel padded).
+        ///
+        /// # Cost
+        /// One read and one write pass.
+        #[inline]
+        pub fn $in_place(xs: &mut [f32]) {
+            use crate::lane::{Lane, Simd};
+            if <Simd as Lane>::WIDTH == 1 {
+                crate::lane::map_in_place::<Simd>(xs, $lane);
+            } else {
+                crate::lane::map_in_place_two_paths::<Simd>(
+                    xs,
+                    crate::math::exp::exp_in_fast_range,
+                    $fast,
+                    $lane,
+                );
+            }
+        }
+
+        #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element of `xs`, written into `out`.")]
+        ///
+        /// # Errors
+        /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if
+        /// `out.len() != xs.len()`; `out` is then untouched.
+        ///
+        /// # Cost
+        /// One read pass over `xs`, one write pass over `out`.
+        #[inline]
+        pub fn $into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
+            use crate::lane::{Lane, Simd};
+            crate::error::check_len("out", xs.len(), out.len())?;
+            if <Simd as Lane>::WIDTH == 1 {
+                crate::lane::map_into::<Simd>(xs, out, $lane);
+            } else {
+                crate::lane::map_into_two_paths::<Simd>(
+                    xs,
+                    out,
+                    crate::math::exp::exp_in_fast_range,
+                    $fast,
+                    $lane,
+                );
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use elementwise_slices_two_paths;
+
 #[cfg(test)]
 mod tests {
     use super::two_sum;

@@ -48,8 +48,15 @@ pub(crate) struct Logistic<V> {
 /// through BCE's element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
+    logistic_with(z, exp_split_lane)
+}
+
+/// [`logistic`] with e^{−|z|} as hi + lo from `exp_split` (the split
+/// exponential, or its fast path where every |z| < 87).
+#[inline(always)]
+pub(crate) fn logistic_with<V: Lane>(z: V, exp_split: impl Fn(V) -> (V, V)) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let (t, t_lo) = exp_split_lane(-z.abs());
+    let (t, t_lo) = exp_split(-z.abs());
     let d = one + t;
     let d_lo = ((one - d) + t) + t_lo;
     let q = t / d;
@@ -83,8 +90,14 @@ const RECIP_1P: [f32; 2] = [
 /// exponent extraction; [`logistic`]'s σ (its division) is skipped.
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {
+    softplus_pair_with(x, exp_split_lane)
+}
+
+/// [`softplus_pair`] with e^{−|x|} from `exp_split` (see [`logistic_with`]).
+#[inline(always)]
+pub(crate) fn softplus_pair_with<V: Lane>(x: V, exp_split: impl Fn(V) -> (V, V)) -> (V, V) {
     let zero = V::splat(0.0);
-    let (t, t_lo) = exp_split_lane(-x.abs());
+    let (t, t_lo) = exp_split(-x.abs());
     let l = ln_1p_unit(t, t_lo * horner(t, RECIP_1P));
     (x.max(zero) + l, (-x).max(zero) + l)
 }

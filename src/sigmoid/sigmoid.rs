@@ -1,9 +1,10 @@
 //! sigmoid(x) = 1 / (1 + e^{−x}).
 
-use super::{backward_with, logistic};
+use super::{backward_with, logistic, logistic_with};
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::math::elementwise_slices;
+use crate::math::elementwise_slices_two_paths;
+use crate::math::exp::exp_split_fast;
 
 /// σ on every lane. The algorithm behind [`sigmoid`]: the σ(x) of the
 /// shared `logistic` (`src/sigmoid/mod.rs`), which BCE and the focal loss use
@@ -47,7 +48,19 @@ pub fn sigmoid(x: f32) -> f32 {
     sigmoid_lane(x)
 }
 
-elementwise_slices!(sigmoid_lane, "sigmoid", sigmoid_in_place, sigmoid_into);
+/// [`sigmoid_lane`] where every |x| < 87 (no NaN lane to patch).
+#[inline(always)]
+fn sigmoid_fast<V: Lane>(x: V) -> V {
+    logistic_with(x, exp_split_fast).sig
+}
+
+elementwise_slices_two_paths!(
+    sigmoid_lane,
+    sigmoid_fast,
+    "sigmoid",
+    sigmoid_in_place,
+    sigmoid_into
+);
 
 /// Backward of sigmoid: `grad_in = grad_out · σ(x)·σ(−x)` (the derivative
 /// s(1 − s), with 1 − s computed as σ(−x) so it does not cancel), given the

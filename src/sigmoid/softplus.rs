@@ -1,10 +1,11 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
 use super::sigmoid::sigmoid_lane;
-use super::{backward_with, logistic, softplus_pair};
+use super::{backward_with, logistic, softplus_pair, softplus_pair_with};
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::math::elementwise_slices;
+use crate::math::elementwise_slices_two_paths;
+use crate::math::exp::exp_split_fast;
 
 /// softplus on every lane: max(x, 0) + ln_1p(e^{−|x|}).
 #[inline(always)]
@@ -69,9 +70,28 @@ pub fn log_sigmoid(x: f32) -> f32 {
     log_sigmoid_lane(x)
 }
 
-elementwise_slices!(softplus_lane, "softplus", softplus_in_place, softplus_into);
-elementwise_slices!(
+/// [`softplus_lane`] where every |x| < 87 (no NaN lane to patch).
+#[inline(always)]
+fn softplus_fast<V: Lane>(x: V) -> V {
+    softplus_pair_with(x, exp_split_fast).0
+}
+
+/// [`log_sigmoid_lane`] where every |x| < 87 (no NaN lane to patch).
+#[inline(always)]
+fn log_sigmoid_fast<V: Lane>(x: V) -> V {
+    -softplus_pair_with(x, exp_split_fast).1
+}
+
+elementwise_slices_two_paths!(
+    softplus_lane,
+    softplus_fast,
+    "softplus",
+    softplus_in_place,
+    softplus_into
+);
+elementwise_slices_two_paths!(
     log_sigmoid_lane,
+    log_sigmoid_fast,
     "log_sigmoid",
     log_sigmoid_in_place,
     log_sigmoid_into
