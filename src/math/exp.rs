@@ -2,7 +2,10 @@
 //! two-factor power-of-two scale that gives gradual underflow.
 
 use super::{LN2_HI, LN2_LO};
-use crate::lane::{Lane, LaneBits, Simd, horner, map_in_place_two_paths, map_into_two_paths};
+use crate::lane::{
+    Lane, LaneBits, Simd, horner, map_in_place, map_in_place_two_paths, map_into,
+    map_into_two_paths,
+};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -205,7 +208,12 @@ pub fn exp(x: f32) -> f32 {
 /// One read and one write pass.
 #[inline]
 pub fn exp_in_place(xs: &mut [f32]) {
-    map_in_place_two_paths::<Simd>(xs, exp_in_fast_range, exp_fast, exp_general);
+    if <Simd as Lane>::WIDTH == 1 {
+        // One lane (firmware): the per-element branch, smaller.
+        map_in_place::<Simd>(xs, exp_lane);
+    } else {
+        map_in_place_two_paths::<Simd>(xs, exp_in_fast_range, exp_fast, exp_general);
+    }
 }
 
 /// eˣ of every element of `xs`, written into `out`.
@@ -219,6 +227,10 @@ pub fn exp_in_place(xs: &mut [f32]) {
 #[inline]
 pub fn exp_into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
     crate::error::check_len("out", xs.len(), out.len())?;
-    map_into_two_paths::<Simd>(xs, out, exp_in_fast_range, exp_fast, exp_general);
+    if <Simd as Lane>::WIDTH == 1 {
+        map_into::<Simd>(xs, out, exp_lane);
+    } else {
+        map_into_two_paths::<Simd>(xs, out, exp_in_fast_range, exp_fast, exp_general);
+    }
     Ok(())
 }

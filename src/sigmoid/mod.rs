@@ -8,7 +8,7 @@ pub(crate) mod softplus;
 
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, horner, load_at, store_at};
-use crate::math::exp::exp_split_lane;
+use crate::math::exp::{exp_split_fast, exp_split_lane};
 use crate::math::ln_1p_unit;
 
 /// σ(±z) and softplus(±z) of a lane, from one exponential t = e^{−|z|},
@@ -48,15 +48,15 @@ pub(crate) struct Logistic<V> {
 /// through BCE's element loss.
 #[inline(always)]
 pub(crate) fn logistic<V: Lane>(z: V) -> Logistic<V> {
-    logistic_with(z, exp_split_lane)
+    logistic_on::<V, false>(z)
 }
 
-/// [`logistic`] with e^{−|z|} as hi + lo from `exp_split` (the split
-/// exponential, or its fast path where every |z| < 87).
+/// [`logistic`], with `FAST` the split exponential's fast path alone (for
+/// callers that know every |z| < 87).
 #[inline(always)]
-pub(crate) fn logistic_with<V: Lane>(z: V, exp_split: impl Fn(V) -> (V, V)) -> Logistic<V> {
+pub(crate) fn logistic_on<V: Lane, const FAST: bool>(z: V) -> Logistic<V> {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let (t, t_lo) = exp_split(-z.abs());
+    let (t, t_lo) = split_exp::<V, FAST>(-z.abs());
     let d = one + t;
     let d_lo = ((one - d) + t) + t_lo;
     let q = t / d;
@@ -75,6 +75,16 @@ pub(crate) fn logistic_with<V: Lane>(z: V, exp_split: impl Fn(V) -> (V, V)) -> L
     }
 }
 
+/// The split exponential, or with `FAST` its fast path alone.
+#[inline(always)]
+fn split_exp<V: Lane, const FAST: bool>(x: V) -> (V, V) {
+    if FAST {
+        exp_split_fast(x)
+    } else {
+        exp_split_lane(x)
+    }
+}
+
 /// 1/(1 + t) on t ∈ [0, 1] within 6 % (tools/fit_coefficients.py): it only
 /// scales the exponential's low part, below 2⁻²⁴ of the result.
 const RECIP_1P: [f32; 2] = [
@@ -90,14 +100,14 @@ const RECIP_1P: [f32; 2] = [
 /// exponent extraction; [`logistic`]'s σ (its division) is skipped.
 #[inline(always)]
 pub(crate) fn softplus_pair<V: Lane>(x: V) -> (V, V) {
-    softplus_pair_with(x, exp_split_lane)
+    softplus_pair_on::<V, false>(x)
 }
 
-/// [`softplus_pair`] with e^{−|x|} from `exp_split` (see [`logistic_with`]).
+/// [`softplus_pair`], `FAST` as for [`logistic_on`].
 #[inline(always)]
-pub(crate) fn softplus_pair_with<V: Lane>(x: V, exp_split: impl Fn(V) -> (V, V)) -> (V, V) {
+pub(crate) fn softplus_pair_on<V: Lane, const FAST: bool>(x: V) -> (V, V) {
     let zero = V::splat(0.0);
-    let (t, t_lo) = exp_split(-x.abs());
+    let (t, t_lo) = split_exp::<V, FAST>(-x.abs());
     let l = ln_1p_unit(t, t_lo * horner(t, RECIP_1P));
     (x.max(zero) + l, (-x).max(zero) + l)
 }

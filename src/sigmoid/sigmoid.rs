@@ -1,10 +1,9 @@
 //! sigmoid(x) = 1 / (1 + e^{−x}).
 
-use super::{backward_with, logistic, logistic_with};
+use super::{backward_with, logistic, logistic_on};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices_two_paths;
-use crate::math::exp::exp_split_fast;
 
 /// σ on every lane. The algorithm behind [`sigmoid`]: the σ(x) of the
 /// shared `logistic` (`src/sigmoid/mod.rs`), which BCE and the focal loss use
@@ -51,7 +50,7 @@ pub fn sigmoid(x: f32) -> f32 {
 /// [`sigmoid_lane`] where every |x| < 87 (no NaN lane to patch).
 #[inline(always)]
 fn sigmoid_fast<V: Lane>(x: V) -> V {
-    logistic_with(x, exp_split_fast).sig
+    logistic_on::<V, true>(x).sig
 }
 
 elementwise_slices_two_paths!(

@@ -1,11 +1,10 @@
 //! softplus(x) = ln(1 + eˣ) and log_sigmoid(x) = −softplus(−x).
 
 use super::sigmoid::sigmoid_lane;
-use super::{backward_with, logistic, softplus_pair, softplus_pair_with};
+use super::{backward_with, logistic, softplus_pair, softplus_pair_on};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::math::elementwise_slices_two_paths;
-use crate::math::exp::exp_split_fast;
 
 /// softplus on every lane: max(x, 0) + ln_1p(e^{−|x|}).
 #[inline(always)]
@@ -73,13 +72,13 @@ pub fn log_sigmoid(x: f32) -> f32 {
 /// [`softplus_lane`] where every |x| < 87 (no NaN lane to patch).
 #[inline(always)]
 fn softplus_fast<V: Lane>(x: V) -> V {
-    softplus_pair_with(x, exp_split_fast).0
+    softplus_pair_on::<V, true>(x).0
 }
 
 /// [`log_sigmoid_lane`] where every |x| < 87 (no NaN lane to patch).
 #[inline(always)]
 fn log_sigmoid_fast<V: Lane>(x: V) -> V {
-    -softplus_pair_with(x, exp_split_fast).1
+    -softplus_pair_on::<V, true>(x).1
 }
 
 elementwise_slices_two_paths!(
