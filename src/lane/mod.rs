@@ -292,30 +292,12 @@ pub(crate) fn map_into_two_paths<V: Lane>(
 ) {
     let mut xc = xs.chunks_exact(V::WIDTH);
     let mut oc = out.chunks_exact_mut(V::WIDTH);
-    loop {
-        let mut outlier = None;
-        for (x, o) in (&mut xc).zip(&mut oc) {
-            let v = V::load(x);
-            if !in_fast_range(v) {
-                outlier = Some((v, o));
-                break;
-            }
-            fast(v).store(o);
-        }
-        match outlier {
-            Some((v, o)) => general(v).store(o),
-            None => break,
-        }
-    }
+    let vectors = (&mut xc).zip(&mut oc).map(|(x, o)| (V::load(x), o));
+    two_paths(vectors, &in_fast_range, &fast, &general);
     let (xr, or) = (xc.remainder(), oc.into_remainder());
     if !xr.is_empty() {
         let v = load_partial::<V>(xr, 0.0);
-        let r = if in_fast_range(v) {
-            fast(v)
-        } else {
-            general(v)
-        };
-        store_partial(r, or);
+        store_partial(either_path(v, &in_fast_range, &fast, &general), or);
     }
 }
 
@@ -328,30 +310,52 @@ pub(crate) fn map_in_place_two_paths<V: Lane>(
     general: impl Fn(V) -> V,
 ) {
     let mut chunks = xs.chunks_exact_mut(V::WIDTH);
-    loop {
-        let mut outlier = None;
-        for c in &mut chunks {
-            let v = V::load(c);
-            if !in_fast_range(v) {
-                outlier = Some((v, c));
-                break;
-            }
-            fast(v).store(c);
-        }
-        match outlier {
-            Some((v, c)) => general(v).store(c),
-            None => break,
-        }
-    }
+    let vectors = (&mut chunks).map(|c| (V::load(c), c));
+    two_paths(vectors, &in_fast_range, &fast, &general);
     let rest = chunks.into_remainder();
     if !rest.is_empty() {
         let v = load_partial::<V>(rest, 0.0);
-        let r = if in_fast_range(v) {
-            fast(v)
-        } else {
-            general(v)
-        };
-        store_partial(r, rest);
+        store_partial(either_path(v, &in_fast_range, &fast, &general), rest);
+    }
+}
+
+/// The loop of the two-path drivers over (vector, destination) pairs: an
+/// inner loop of fast vectors, left for one general vector at a time.
+#[inline(always)]
+fn two_paths<'a, V: Lane>(
+    mut vectors: impl Iterator<Item = (V, &'a mut [f32])>,
+    in_fast_range: &impl Fn(V) -> bool,
+    fast: &impl Fn(V) -> V,
+    general: &impl Fn(V) -> V,
+) {
+    loop {
+        let mut outlier = None;
+        for (v, o) in &mut vectors {
+            if !in_fast_range(v) {
+                outlier = Some((v, o));
+                break;
+            }
+            fast(v).store(o);
+        }
+        match outlier {
+            Some((v, o)) => general(v).store(o),
+            None => break,
+        }
+    }
+}
+
+/// One vector through the path it belongs to (the padded tail).
+#[inline(always)]
+fn either_path<V: Lane>(
+    v: V,
+    in_fast_range: &impl Fn(V) -> bool,
+    fast: &impl Fn(V) -> V,
+    general: &impl Fn(V) -> V,
+) -> V {
+    if in_fast_range(v) {
+        fast(v)
+    } else {
+        general(v)
     }
 }
 
