@@ -375,6 +375,46 @@ mod tests {
     }
 
     #[test]
+    fn two_path_drivers_take_each_vector_through_its_path() {
+        extern crate std;
+        use std::{vec, vec::Vec};
+        // Fast doubles, general triples; a vector is fast when all its
+        // lanes are below 100. Outliers at scattered positions.
+        let in_fast = |v: Simd| Simd::all(v.lt(<Simd as Lane>::splat(100.0)));
+        let fast = |v: Simd| v + v;
+        let general = |v: Simd| v * <Simd as Lane>::splat(3.0);
+        let w = <Simd as Lane>::WIDTH;
+        for n in 0..(4 * MAX_WIDTH + 1) {
+            let xs: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i % 7 == 3 {
+                        500.0 + i as f32
+                    } else {
+                        i as f32
+                    }
+                })
+                .collect();
+            let want: Vec<f32> = xs
+                .chunks(w)
+                .flat_map(|c| {
+                    let k = if c.iter().all(|&x| x < 100.0) {
+                        2.0
+                    } else {
+                        3.0
+                    };
+                    c.iter().map(move |&x| k * x)
+                })
+                .collect();
+            let mut out = vec![0.0f32; n];
+            map_into_two_paths::<Simd>(&xs, &mut out, in_fast, fast, general);
+            assert_eq!(out, want, "into, n={n}");
+            let mut inplace = xs.clone();
+            map_in_place_two_paths::<Simd>(&mut inplace, in_fast, fast, general);
+            assert_eq!(inplace, want, "in place, n={n}");
+        }
+    }
+
+    #[test]
     fn map_handles_every_tail_length() {
         for n in 0..(3 * MAX_WIDTH + 1) {
             let xs: [f32; 3 * MAX_WIDTH + 1] = core::array::from_fn(|i| i as f32);
