@@ -1,11 +1,8 @@
 //! `exp`: Cody–Waite reduction to |r| ≤ ln2/2, a degree-7 polynomial, and a
 //! two-factor power-of-two scale that gives gradual underflow.
 
-use super::{LN2_HI, LN2_LO};
-use crate::lane::{
-    Lane, LaneBits, Simd, horner, map_in_place, map_in_place_two_paths, map_into,
-    map_into_two_paths,
-};
+use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
+use crate::lane::{Lane, LaneBits, horner};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -199,38 +196,4 @@ pub fn exp(x: f32) -> f32 {
     exp_lane(x)
 }
 
-/// eˣ of every element, in place.
-///
-/// Same accuracy and special values as [`exp`]; every element gets the
-/// same bits it would get alone (the tail runs the vector kernel padded).
-///
-/// # Cost
-/// One read and one write pass.
-#[inline]
-pub fn exp_in_place(xs: &mut [f32]) {
-    if <Simd as Lane>::WIDTH == 1 {
-        // One lane (firmware): the per-element branch, smaller.
-        map_in_place::<Simd>(xs, exp_lane);
-    } else {
-        map_in_place_two_paths::<Simd>(xs, exp_in_fast_range, exp_fast, exp_general);
-    }
-}
-
-/// eˣ of every element of `xs`, written into `out`.
-///
-/// # Errors
-/// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if
-/// `out.len() != xs.len()`; `out` is then untouched.
-///
-/// # Cost
-/// One read pass over `xs`, one write pass over `out`.
-#[inline]
-pub fn exp_into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
-    crate::error::check_len("out", xs.len(), out.len())?;
-    if <Simd as Lane>::WIDTH == 1 {
-        map_into::<Simd>(xs, out, exp_lane);
-    } else {
-        map_into_two_paths::<Simd>(xs, out, exp_in_fast_range, exp_fast, exp_general);
-    }
-    Ok(())
-}
+elementwise_slices_two_paths!(exp_lane, exp_fast, "exp", exp_in_place, exp_into);

@@ -156,8 +156,8 @@ macro_rules! elementwise_slices {
 }
 pub(crate) use elementwise_slices;
 
-/// [`elementwise_slices`] for a kernel built on the split exponential
-/// (`math::exp::exp_split_lane`), whose fast path holds where every |x| < 87:
+/// [`elementwise_slices`] for a kernel built on the exponential (`exp`, or
+/// the split exponential's users), whose fast path holds where every |x| < 87:
 /// on vector builds the slice loop runs `$fast` (the kernel with that
 /// path, and without a NaN patch, as no lane there is NaN) and leaves the
 /// general path's call out of the loop ([`crate::lane::map_into_two_paths`]);
