@@ -94,45 +94,73 @@ pub(crate) fn batch(
     let mut group = RowGroup::new();
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
+        let base = first * classes;
         // The rest of the gradient: stores may spill into the next group's
         // rows, which that group overwrites.
-        let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
-        // Loaded from the rest of the batch, so only its last rows need
-        // partial vectors.
-        group.load(logits.get(first * classes..).unwrap_or(rows), classes);
-        let max = group.max();
-        let stats = group.analyze(max, true);
-        let mut target_logit = [0.0f32; W];
+        let grad_rest = grad.get_mut(base..).unwrap_or(&mut []);
+        // Whole groups hold W rows; only a batch's last divides.
+        let held = if rows.len() == group_len {
+            W
+        } else {
+            rows.len() / classes.max(1)
+        };
+        // Per lane: the target's class and logit, the gradient's factor
+        // f·w and the weight w, NaN for an ignored row (or a lane without
+        // a row).
         let mut target_class = [-1.0f32; W];
+        let mut target_logit = [0.0f32; W];
         let mut grad_scale = [0.0f32; W];
-        let mut targets = [None; W];
-        let mut weights = [0.0f64; W];
-        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
-            let lane = j & (W - 1);
-            if let Some((t, w)) = target(first + j).filter(|&(t, _)| t < classes) {
-                target_logit[lane] = row.get(t).map_or(0.0, |&z| z);
-                target_class[lane] = t as f32;
-                grad_scale[lane] = (scale * w) as f32;
-                targets[lane] = Some(t);
-                weights[lane] = w;
+        let mut weights = [f64::NAN; W];
+        for j in 0..held.min(W) {
+            let Some((t, w)) = target(first + j) else {
+                continue;
+            };
+            let Some(&z) = rows.get(j * classes + t).filter(|_| t < classes) else {
+                continue;
+            };
+            if let (Some(c), Some(l), Some(s), Some(wj)) = (
+                target_class.get_mut(j),
+                target_logit.get_mut(j),
+                grad_scale.get_mut(j),
+                weights.get_mut(j),
+            ) {
+                (*c, *l, *s, *wj) = (t as i32 as f32, z, (scale * w) as f32, w);
             }
         }
+        // Loaded from the rest of the batch, so only its last rows need
+        // partial vectors.
+        group.load(logits.get(base..).unwrap_or(rows), classes);
+        let max = group.max();
+        let stats = group.analyze(max, true);
         let target_logit = Simd::load(&target_logit);
         let done = finish(&stats, target_logit);
         if !grad_rest.is_empty() {
             let grad_scale = Simd::load(&grad_scale);
             let target_class = Simd::load(&target_class);
-            for i in 0..classes {
-                let g = group.class(i) * done.inv_sum;
+            for (i, x) in group.rows_by_class_mut().iter_mut().enumerate() {
+                let g = *x * done.inv_sum;
                 let own = target_class.eq(<Simd as Lane>::splat(i as f32));
-                group.set_class(
-                    i,
-                    <Simd as Lane>::select(own, done.target_grad, g) * grad_scale,
-                );
+                *x = <Simd as Lane>::select(own, done.target_grad, g) * grad_scale;
             }
             group.store(grad_rest, true);
         }
         let (hi, lo) = (lanes(done.loss.0), lanes(done.loss.1));
+        // Every row with a finite maximum and a loss within f32 (the rule):
+        // each row's loss is its pair, and an ignored row's gradient is
+        // already 0 (its factor is 0, every element finite and ≥ 0).
+        let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
+        let within = done.loss.0.lt(<Simd as Lane>::splat(f32::INFINITY));
+        if <Simd as Lane>::all(finite & within) {
+            for j in 0..held.min(W) {
+                let (w, loss) = if weights[j].is_nan() {
+                    (0.0, 0.0)
+                } else {
+                    (weights[j], hi[j] as f64 + lo[j] as f64)
+                };
+                row_loss(first + j, w, loss);
+            }
+            continue;
+        }
         let finite = lanes(max).map(f32::is_finite);
         // A loss beyond f32::MAX (a gap m − z_t near 2·f32::MAX) may be
         // finite once weighted: such rows get it in f64.
@@ -151,11 +179,13 @@ pub(crate) fn batch(
         for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
             let lane = j & (W - 1);
             let grad_row = grad_rows.next().unwrap_or(&mut []);
-            let Some(t) = targets[lane] else {
+            let w = weights[lane];
+            if w.is_nan() {
                 grad_row.fill(0.0);
                 row_loss(first + j, 0.0, 0.0);
                 continue;
-            };
+            }
+            let t = target_class[lane] as usize;
             let loss = if !finite[lane] {
                 let loss = one_lane_cross_entropy::class_row(row, t, grad_row);
                 let s = grad_scale[lane];
@@ -166,7 +196,7 @@ pub(crate) fn batch(
             } else {
                 hi[lane] as f64 + lo[lane] as f64
             };
-            row_loss(first + j, weights[lane], loss);
+            row_loss(first + j, w, loss);
         }
     }
 }

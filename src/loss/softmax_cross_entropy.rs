@@ -799,6 +799,15 @@ fn batch<T: ClassIndex>(
         weight_sum,
     };
     if is_short(classes) && epsilon == 0.0 {
+        // Validated classes: without an ignore index or class weights
+        // (the usual training call), each row's class as it is, weight 1.
+        if ignore.is_none() && options.class_weights.is_none() {
+            let target = |r: usize| {
+                let class = targets.get(r).map(|&t| t.value())?;
+                usize::try_from(class).ok().map(|t| (t, 1.0))
+            };
+            return Ok(short_batch(logits, rows, target, scale, grad, per_row));
+        }
         let target = |r: usize| row_class(r).map(|t| (t, weight(t)));
         return Ok(short_batch(logits, rows, target, scale, grad, per_row));
     }

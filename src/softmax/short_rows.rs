@@ -277,7 +277,12 @@ impl RowGroup {
     pub fn load(&mut self, xs: &[f32], classes: usize) {
         let classes = classes.clamp(1, SHORT_ROW_MAX);
         self.classes = classes;
-        self.rows = xs.len().checked_div(classes).unwrap_or(0).min(W);
+        // A division only for a batch's last group.
+        self.rows = if xs.len() >= W * classes {
+            W
+        } else {
+            xs.len() / classes
+        };
         let zero = <Simd as Lane>::splat(0.0);
         let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
         // Every group but a batch's last: W whole rows with 2W values from
@@ -331,6 +336,22 @@ impl RowGroup {
         if classes > W {
             <Simd as Lane>::transpose(tail);
         }
+        // W whole rows with room for two whole vectors from each row's
+        // start: no per-row bounds logic, as in `load`.
+        if spill && self.rows == W && out.len() >= (W - 1) * classes + SHORT_ROW_MAX {
+            let mut rest = out;
+            for (&a, &b) in head.iter().zip(tail.iter()) {
+                if let Some(two) = rest.first_chunk_mut::<SHORT_ROW_MAX>() {
+                    let (lo, hi) = two.split_at_mut(W);
+                    a.store(lo);
+                    if classes > W {
+                        b.store(hi);
+                    }
+                }
+                rest = rest.get_mut(classes..).unwrap_or(&mut []);
+            }
+            return;
+        }
         for (j, (&a, &b)) in head.iter().zip(tail.iter()).enumerate().take(self.rows) {
             let start = j * classes;
             let Some(row) = out.get_mut(start..) else {
@@ -348,6 +369,18 @@ impl RowGroup {
                 store_partial(b, rb);
             }
         }
+    }
+
+    /// The held classes, class i of every row in vector i.
+    #[inline(always)]
+    pub fn rows_by_class(&self) -> &[Simd] {
+        self.x.get(..self.classes).unwrap_or(&[])
+    }
+
+    /// [`RowGroup::rows_by_class`], to overwrite.
+    #[inline(always)]
+    pub fn rows_by_class_mut(&mut self) -> &mut [Simd] {
+        self.x.get_mut(..self.classes).unwrap_or(&mut [])
     }
 
     /// Class `i` of every row.
@@ -369,8 +402,7 @@ impl RowGroup {
     pub fn max(&self) -> Simd {
         let mut max = <Simd as Lane>::splat(f32::NEG_INFINITY);
         let mut nan = max.is_nan();
-        for i in 0..self.classes {
-            let x = self.class(i);
+        for &x in self.rows_by_class() {
             nan |= x.is_nan();
             max = max.max(x);
         }
@@ -391,26 +423,23 @@ impl RowGroup {
         let mut hi = [zero; W];
         let mut lo = [zero; W];
         let mut ties = zero;
-        let classes = self.classes;
-        for (j, (h, l)) in hi.iter_mut().zip(lo.iter_mut()).enumerate() {
-            let mut term = |i: usize| {
-                if i >= classes {
-                    return zero;
-                }
-                let (e, o, t) = terms(self.class(i), m, all);
-                if keep_exps {
-                    self.set_class(i, e);
-                }
-                ties += t;
-                o
-            };
-            let first = term(j);
-            // A position past the row adds an exact 0: (a, 0) = two_sum(a, 0).
-            if j + W < classes {
-                (*h, *l) = two_sum(first, term(j + W));
-            } else {
-                *h = first;
+        let mut term = |x: &mut Simd| {
+            let (e, o, t) = terms(*x, m, all);
+            if keep_exps {
+                *x = e;
             }
+            ties += t;
+            o
+        };
+        // Position j sums classes j and j + W; a position past the row
+        // holds an exact 0.
+        let split = self.classes.min(W);
+        let (first, second) = self.rows_by_class_mut().split_at_mut(split);
+        for (h, x) in hi.iter_mut().zip(first) {
+            *h = term(x);
+        }
+        for ((h, l), x) in hi.iter_mut().zip(lo.iter_mut()).zip(second) {
+            (*h, *l) = two_sum(*h, term(x));
         }
         ShortStats::new(max, tree_sum(hi, lo), ties)
     }

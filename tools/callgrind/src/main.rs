@@ -54,82 +54,99 @@ fn main() {
     };
     let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
     let rows = || z.chunks(classes).zip(&targets);
+    // An optional third argument R times R rounds of the 100 calls and
+    // prints the fastest round in ns per logit: on a shared machine the
+    // minimum moves far less than a mean.
+    let rounds: usize = args.get(3).map_or(1, |s| s.parse().expect("a round count"));
+    let mut fastest = f64::INFINITY;
     let mut acc = 0.0f32;
-    for _ in 0..CALLS {
-        match kernel {
-            "batch" => {
-                acc += logitkit::softmax_cross_entropy_batch_with_grad(
-                    black_box(&z),
-                    &targets,
-                    &plain,
-                    &mut grad,
-                    None,
-                )
-                .expect("valid batch")
-            }
-            "batch_smoothed" => {
-                acc += logitkit::softmax_cross_entropy_batch_with_grad(
-                    black_box(&z),
-                    &targets,
-                    &smoothed,
-                    &mut grad,
-                    None,
-                )
-                .expect("valid batch")
-            }
-            "row_calls" => {
-                for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
-                    acc += logitkit::softmax_cross_entropy_with_grad(black_box(row), t, g)
-                        .expect("valid row")
+    for _ in 0..rounds {
+        let start = std::time::Instant::now();
+        for _ in 0..CALLS {
+            match kernel {
+                "batch" => {
+                    acc += logitkit::softmax_cross_entropy_batch_with_grad(
+                        black_box(&z),
+                        &targets,
+                        &plain,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("valid batch")
                 }
-            }
-            "stable_loop" => {
-                for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
-                    acc += stable_loop(black_box(row), t, g)
+                "batch_smoothed" => {
+                    acc += logitkit::softmax_cross_entropy_batch_with_grad(
+                        black_box(&z),
+                        &targets,
+                        &smoothed,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("valid batch")
                 }
-            }
-            "softmax_calls" => {
-                for (row, g) in z.chunks(classes).zip(grad.chunks_mut(classes)) {
-                    logitkit::softmax(black_box(row), g).expect("same length")
+                "row_calls" => {
+                    for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
+                        acc += logitkit::softmax_cross_entropy_with_grad(black_box(row), t, g)
+                            .expect("valid row")
+                    }
                 }
+                "stable_loop" => {
+                    for ((row, &t), g) in rows().zip(grad.chunks_mut(classes)) {
+                        acc += stable_loop(black_box(row), t, g)
+                    }
+                }
+                "softmax_calls" => {
+                    for (row, g) in z.chunks(classes).zip(grad.chunks_mut(classes)) {
+                        logitkit::softmax(black_box(row), g).expect("same length")
+                    }
+                }
+                "softmax_rows" => {
+                    logitkit::softmax_rows(black_box(&z), classes, &mut grad).expect("whole rows")
+                }
+                "log_sum_exp_rows" => {
+                    logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
+                        .expect("whole rows");
+                    acc += per_row[0];
+                }
+                "bce" => {
+                    acc += logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &labels,
+                        &Default::default(),
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
+                "focal" => {
+                    acc += logitkit::sigmoid_focal_loss_with_grad(
+                        black_box(&z),
+                        &labels,
+                        &Default::default(),
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
+                "sigmoid" => logitkit::sigmoid_into(black_box(&z), &mut grad).expect("same length"),
+                "softplus" => {
+                    logitkit::softplus_into(black_box(&z), &mut grad).expect("same length")
+                }
+                "log_sigmoid" => {
+                    logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
+                }
+                "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
+                other => panic!("unknown kernel {other}"),
             }
-            "softmax_rows" => {
-                logitkit::softmax_rows(black_box(&z), classes, &mut grad).expect("whole rows")
-            }
-            "log_sum_exp_rows" => {
-                logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
-                    .expect("whole rows");
-                acc += per_row[0];
-            }
-            "bce" => {
-                acc += logitkit::bce_with_logits_with_grad(
-                    black_box(&z),
-                    &labels,
-                    &Default::default(),
-                    &mut grad,
-                    None,
-                )
-                .expect("same length")
-            }
-            "focal" => {
-                acc += logitkit::sigmoid_focal_loss_with_grad(
-                    black_box(&z),
-                    &labels,
-                    &Default::default(),
-                    &mut grad,
-                    None,
-                )
-                .expect("same length")
-            }
-            "sigmoid" => logitkit::sigmoid_into(black_box(&z), &mut grad).expect("same length"),
-            "softplus" => logitkit::softplus_into(black_box(&z), &mut grad).expect("same length"),
-            "log_sigmoid" => {
-                logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
-            }
-            "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
-            other => panic!("unknown kernel {other}"),
+            black_box(&mut grad);
         }
-        black_box(&mut grad);
+        fastest = fastest.min(start.elapsed().as_secs_f64());
+    }
+    if args.len() > 3 {
+        println!(
+            "{kernel} {classes}: {:.3} ns/logit",
+            fastest * 1e9 / (CALLS * ROWS * classes) as f64
+        );
     }
     println!("{acc}");
 }
