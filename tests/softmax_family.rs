@@ -141,6 +141,18 @@ fn lossy_rows() -> &'static [(String, Vec<f32>)] {
                 rows.push((format!("lossy sum, p at 2^-{j} W={w} n={n}"), row));
             }
         }
+        // The same rows padded with −inf past 4096 logits, where the class
+        // target's cross-entropy leaves the row-order kernel for the
+        // blocked sum these rows are built against.
+        let padded: Vec<(String, Vec<f32>)> = rows
+            .iter()
+            .map(|(name, row)| {
+                let mut long = row.clone();
+                long.resize(row.len() + 4096, f32::NEG_INFINITY);
+                (format!("{name}, padded to {}", long.len()), long)
+            })
+            .collect();
+        rows.extend(padded);
         rows
     })
 }

@@ -13,7 +13,9 @@
 use super::one_lane_cross_entropy;
 use crate::lane::{Lane, Simd};
 use crate::math::two_sum;
-use crate::softmax::short_rows::{RowGroup, ShortStats, W, analyze_row, lanes, store_row};
+use crate::softmax::short_rows::{
+    RowGroup, ShortStats, W, analyze_medium_row, analyze_row, lanes, store_row,
+};
 use crate::softmax::{exp_shifted, weighted_gap};
 
 /// What the gradient needs besides the exponentials, and the loss as
@@ -74,7 +76,56 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
     done.loss
 }
 
-/// A batch of short rows: row r of `logits` (rows of `classes` logits)
+/// Loss of a row of 2W < n ≤ `MEDIUM_ROW_MAX` logits against `class`
+/// (< n) by the row-order analysis ([`analyze_medium_row`]) and the short
+/// rows' finishing: the pair hi + lo summed in f64 (exact; rounded to f32
+/// it is the f32 sum hi + lo), or where hi overflows, (m − z_t) + ln S in
+/// f64 (a batch may weight it back into range). Writes the gradient times
+/// `factor` into `grad` unless it is empty (else as long as `logits`):
+/// `factor` = 1 is exact, so a batch row scaled by 1 has the single-row
+/// bits. Rows whose maximum is NaN or ±inf take the f32 kernel of
+/// [`one_lane_cross_entropy`], as short rows do.
+pub(crate) fn medium_class_row(logits: &[f32], class: usize, grad: &mut [f32], factor: f32) -> f64 {
+    let stats = match analyze_medium_row(logits, grad) {
+        Ok(stats) => stats,
+        Err(_) => {
+            let loss = one_lane_cross_entropy::class_row(logits, class, grad);
+            if factor != 1.0 {
+                grad.iter_mut().for_each(|g| *g *= factor);
+            }
+            return loss as f64;
+        }
+    };
+    let target_logit = logits.get(class).map_or(f32::NAN, |&z| z);
+    let done = finish(&stats, target_logit);
+    if !grad.is_empty() {
+        let (inv, f) = (
+            <Simd as Lane>::splat(done.inv_sum),
+            <Simd as Lane>::splat(factor),
+        );
+        let mut vectors = grad.chunks_exact_mut(W);
+        for g in &mut vectors {
+            ((Simd::load(g) * inv) * f).store(g);
+        }
+        let rest = vectors.into_remainder();
+        for g in rest {
+            *g = (*g * done.inv_sum) * factor;
+        }
+        if let Some(g) = grad.get_mut(class) {
+            *g = done.target_grad * factor;
+        }
+    }
+    let (hi, lo) = done.loss;
+    if hi == f32::INFINITY {
+        let (ln_hi, ln_lo) = stats.log_sum();
+        (stats.max as f64 - target_logit as f64) + (ln_hi as f64 + ln_lo as f64)
+    } else {
+        hi as f64 + lo as f64
+    }
+}
+
+/// A batch of short rows (or of rows up to `MEDIUM_ROW_MAX`, one at a
+/// time by [`medium_class_row`]): row r of `logits` (rows of `classes` logits)
 /// against `target(r)` = (class, weight w), or `None` for a row to ignore
 /// (zero gradient, `row_loss(r, 0, 0)`). Its plain loss L goes to
 /// `row_loss(r, w, L)` in f64 (the single-row call returns L rounded to f32,
@@ -90,6 +141,21 @@ pub(crate) fn batch(
     grad: &mut [f32],
     mut row_loss: impl FnMut(usize, f64, f64),
 ) {
+    if classes > 2 * W {
+        // Rows of more than two vectors: one at a time in row order.
+        let mut grad_rows = grad.chunks_exact_mut(classes);
+        for (r, row) in logits.chunks_exact(classes).enumerate() {
+            let g = grad_rows.next().unwrap_or(&mut []);
+            match target(r).filter(|&(t, _)| t < classes) {
+                Some((t, w)) => row_loss(r, w, medium_class_row(row, t, g, (scale * w) as f32)),
+                None => {
+                    g.fill(0.0);
+                    row_loss(r, 0.0, 0.0);
+                }
+            }
+        }
+        return;
+    }
     let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
     for (g, rows) in logits.chunks(group_len).enumerate() {

@@ -13,7 +13,7 @@ use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::reduce::{blocked_sum, row_max};
-use crate::softmax::short_rows::is_short;
+use crate::softmax::short_rows::{is_medium, is_short};
 use crate::softmax::{
     Row, RowStats, SeparateIo, analyze_with_max, exp_terms, scale_exps, weighted_gap,
 };
@@ -223,6 +223,8 @@ fn class_row_any_width(logits: &[f32], target: &ClassTarget, grad: &mut [f32]) -
     } else if is_short(logits.len()) {
         let (hi, lo) = short_cross_entropy::class_row(logits, target.class, grad);
         hi + lo
+    } else if is_medium(logits.len()) {
+        short_cross_entropy::medium_class_row(logits, target.class, grad, 1.0) as f32
     } else {
         class_row(logits, target, 1.0, grad) as f32
     }
@@ -798,7 +800,7 @@ fn batch<T: ClassIndex>(
         weights: options.class_weights,
         weight_sum,
     };
-    if is_short(classes) && epsilon == 0.0 {
+    if (is_short(classes) || is_medium(classes)) && epsilon == 0.0 {
         // Validated classes: without an ignore index or class weights
         // (the usual training call), each row's class as it is, weight 1.
         if ignore.is_none() && options.class_weights.is_none() {

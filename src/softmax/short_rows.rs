@@ -29,6 +29,7 @@
 use super::{RowIo, exp_shifted};
 use crate::lane::{Lane, Simd, load_partial, store_partial};
 use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
+use crate::reduce::row_max;
 
 /// Lanes of [`Simd`].
 pub(crate) const W: usize = <Simd as Lane>::WIDTH;
@@ -40,6 +41,20 @@ pub(crate) const SHORT_ROW_MAX: usize = 2 * W;
 #[inline(always)]
 pub(crate) fn is_short(classes: usize) -> bool {
     W > 1 && (1..=SHORT_ROW_MAX).contains(&classes)
+}
+
+/// The longest row [`analyze_medium_row`] takes: its lanes then sum at
+/// most 4096 / W ≤ 512 terms each, so the compensated sum stays within
+/// 2⁻³⁰ relative (see there). Longer rows take the long-row kernel, whose
+/// independent accumulators suit them.
+pub(crate) const MEDIUM_ROW_MAX: usize = 4096;
+
+/// Whether rows of `classes` logits take [`analyze_medium_row`]: vector
+/// builds, 2W < `classes` ≤ [`MEDIUM_ROW_MAX`] (a classifier head of 17 to
+/// a few thousand classes).
+#[inline(always)]
+pub(crate) fn is_medium(classes: usize) -> bool {
+    W > 1 && (SHORT_ROW_MAX + 1..=MEDIUM_ROW_MAX).contains(&classes)
 }
 
 /// The statistics of rows with a finite maximum, one row per lane of `V`
@@ -175,6 +190,62 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
         }
     }
     ShortStats::new(max, (others, others_lo), ties)
+}
+
+/// The statistics of a row of any length on vector builds, in row order,
+/// as [`ShortStats`], writing e^{xᵢ−m} into `exps` unless it is empty (else
+/// it is as long as `xs`); for the rare rows whose maximum is NaN or ±inf,
+/// that maximum (NaN if any element is NaN).
+///
+/// Two passes: the max, then one read of `xs` with one write of `exps`.
+/// Each lane sums its terms below the max in order with TwoSum, the errors
+/// added in f32, and the lanes meet in [`tree_sum`]'s tree. A lane's
+/// compensated sum of k terms is within (k·u)² of the exact sum of the
+/// computed exponentials, relative (Ogita, Rump and Oishi 2005, Sum2,
+/// without its final rounding: the pair is kept); with k ≤ 512 terms per
+/// lane ([`MEDIUM_ROW_MAX`]) that is below 2⁻³⁰, so, as for short rows,
+/// s′ carries the terms' 3u and nothing more that counts.
+#[inline(always)]
+pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+    let max = row_max::<Simd>(xs);
+    if !max.is_finite() {
+        return Err(max);
+    }
+    let splat = <Simd as Lane>::splat;
+    let m = splat(max);
+    let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
+    let mut add = |x: Simd, valid| {
+        let (e, o, t) = terms(x, m, valid);
+        let (s, err) = two_sum(hi, o);
+        hi = s;
+        lo += err;
+        ties += t;
+        e
+    };
+    let all = <Simd as Lane>::first_lanes(W);
+    let mut vectors = xs.chunks_exact(W);
+    if exps.is_empty() {
+        for x in &mut vectors {
+            add(Simd::load(x), all);
+        }
+    } else {
+        for (x, out) in (&mut vectors).zip(exps.chunks_exact_mut(W)) {
+            add(Simd::load(x), all).store(out);
+        }
+    }
+    let rest = vectors.remainder();
+    if !rest.is_empty() {
+        // Padding with m keeps exp on its fast path; the mask drops it.
+        let e = add(
+            load_partial(rest, max),
+            <Simd as Lane>::first_lanes(rest.len()),
+        );
+        let start = xs.len() - rest.len();
+        store_partial(e, exps.get_mut(start..).unwrap_or(&mut []));
+    }
+    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
+    let ties = lanes(ties).into_iter().sum::<f32>();
+    Ok(ShortStats::new(max, others, ties))
 }
 
 /// The lanes of `v` as an array.
