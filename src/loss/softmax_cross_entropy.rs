@@ -215,8 +215,9 @@ fn non_finite_row(
 /// A plain class target's row: on one-lane builds by the f32-pair kernel
 /// ([`one_lane_cross_entropy`]), which links no f64 arithmetic; on vector
 /// builds by the short-row kernel ([`short_cross_entropy`]) for rows of
-/// at most two vectors, whose fixed cost is a few vector operations, and by
-/// the long-row kernel above that.
+/// at most two vectors, whose fixed cost is a few vector operations, by
+/// its row-order form up to 4096 logits, and by the long-row kernel above
+/// that.
 fn class_row_any_width(logits: &[f32], target: &ClassTarget, grad: &mut [f32]) -> f32 {
     if <Simd as Lane>::WIDTH == 1 {
         one_lane_cross_entropy::class_row(logits, target.class, grad)
@@ -273,10 +274,10 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// eᵢ (3u) over S (6.1u), with the roundings of 1/S and of the product:
 /// < 11.1u·|gᵢ|. At the target, p_t − 1 with p_t ≤ ½ ≤ |g_t| (< 10.1u·|g_t|)
 /// or, at a unique argmax, −s′/S, where the error of s′ cancels against
-/// S's (< 7.1u). 4 ULP (> 4u) + 2⁻²¹ (8u) covers each. Rows whose f32 sums
-/// round away the last bits of every lane reach 4.3 ULP on the loss and
-/// 5.6 ULP on the gradient. Checked against f64 and finite differences in
-/// `tests/softmax_family.rs`.
+/// S's (< 7.1u). 4 ULP (> 4u) + 2⁻²¹ (8u) covers each. Rows longer than
+/// 4096 logits whose f32 sums round away the last bits of every lane reach
+/// 4.3 ULP on the loss and 5.6 ULP on the gradient. Checked against f64
+/// and finite differences in `tests/softmax_family.rs`.
 ///
 /// Builds whose lane is one `f32` (Cortex-M, RISC-V, wasm without
 /// simd128) compute the same forms one element at a time with f32 pairs in
@@ -285,7 +286,11 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 /// two vectors (16 logits with 8-lane vectors, 32 with AVX-512) take the
 /// short-row kernel: f32 with compensated sums and ln S from `ln` (1 ULP),
 /// a few vector operations per row, and the same bits as the same row in a
-/// batch (`docs/accuracy.md`, "Short rows"). The same bounds hold there,
+/// batch (`docs/accuracy.md`, "Short rows"). Rows from two vectors up to
+/// 4096 logits take the same forms in row order: each lane sums its terms
+/// with TwoSum (within 2⁻³⁰ of the exact sum of the exponentials), so the
+/// sum adds nothing that counts to the exponentials' 3u (the test rows
+/// reach 1.3 ULP on the loss, 3.1 on the gradient). The same bounds hold there,
 /// checked by this crate's tests (short rows on every build)
 /// and by the whole suite built with `--cfg logitkit_one_lane`
 /// (`.ci/steps/one_lane.sh`).
@@ -305,7 +310,9 @@ fn class_target(logits: &[f32], class: usize) -> Result<ClassTarget<'static>, Er
 ///
 /// # Cost
 /// Two passes over the logits (max; exp stored into `grad` + sum) and one
-/// read-modify-write of `grad` (scale and subtract the target).
+/// read-modify-write of `grad` (scale and subtract the target). On vector
+/// builds the statistics of rows up to 4096 logits are finished in f32
+/// pairs: a fixed cost of a few hundred instructions per row.
 ///
 /// # Examples
 /// ```
@@ -674,8 +681,10 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
 /// Per row, as the single-row kernel: two passes over the logits and one
 /// over the gradient. On vector builds, rows of at most two vectors go W at
 /// a time, one row per vector lane (transposed in registers). Without label
-/// smoothing each row gets the bits of [`softmax_cross_entropy_with_grad`]
-/// on it, times its weight and the reduction's scale. With it, the weighted
+/// smoothing each row of up to 4096 logits gets the bits of
+/// [`softmax_cross_entropy_with_grad`] on it, its loss times its weight and
+/// its gradient times the f32 product of its weight and the reduction's
+/// scale (one more rounding, inside the bound). With it, the weighted
 /// gaps Σ wᵢ·(m − zᵢ) are f32 products summed with TwoSum (within the 5.1u
 /// of the derivation above) and each row is finished in f64 from the pairs
 /// of its statistics; rows whose coefficient f·Σq/S exceeds 1, or whose

@@ -1,5 +1,6 @@
 //! One kernel, 100 calls over a batch of 256 rows of C logits (uniform in
-//! [−8, 8) from a fixed LCG): `logitkit-callgrind KERNEL C`. Run under
+//! [−8, 8) from a fixed LCG): `logitkit-callgrind KERNEL C [R]`
+//! (R: time R rounds and print the fastest). Run under
 //! `valgrind --tool=callgrind` by `tools/callgrind.sh`, which divides the
 //! instruction count by 100·256·C. Setup costs about 0.2 instructions per
 //! logit, the same for every kernel.
