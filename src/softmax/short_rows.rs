@@ -207,45 +207,107 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 /// s′ carries the terms' 3u and nothing more that counts.
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
-    let max = row_max::<Simd>(xs);
-    if !max.is_finite() {
-        return Err(max);
-    }
-    let splat = <Simd as Lane>::splat;
-    let m = splat(max);
-    let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
-    let mut add = |x: Simd, valid| {
-        let (e, o, t) = terms(x, m, valid);
-        let (s, err) = two_sum(hi, o);
-        hi = s;
-        lo += err;
-        ties += t;
-        e
-    };
-    let all = <Simd as Lane>::first_lanes(W);
+    let max = finite_max(xs)?;
+    let mut sums = LaneSums::new(max);
     let mut vectors = xs.chunks_exact(W);
     if exps.is_empty() {
         for x in &mut vectors {
-            add(Simd::load(x), all);
+            sums.add(Simd::load(x));
         }
     } else {
         for (x, out) in (&mut vectors).zip(exps.chunks_exact_mut(W)) {
-            add(Simd::load(x), all).store(out);
+            sums.add(Simd::load(x)).store(out);
         }
     }
     let rest = vectors.remainder();
     if !rest.is_empty() {
-        // Padding with m keeps exp on its fast path; the mask drops it.
-        let e = add(
-            load_partial(rest, max),
-            <Simd as Lane>::first_lanes(rest.len()),
-        );
+        let e = sums.add_partial(rest);
         let start = xs.len() - rest.len();
         store_partial(e, exps.get_mut(start..).unwrap_or(&mut []));
     }
-    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
-    let ties = lanes(ties).into_iter().sum::<f32>();
-    Ok(ShortStats::new(max, others, ties))
+    Ok(sums.stats())
+}
+
+/// [`analyze_medium_row`] writing the exponentials over the logits (left
+/// unwritten when the maximum is NaN or ±inf): the same operations, the
+/// same bits.
+#[inline(always)]
+pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+    let max = finite_max(xs)?;
+    let mut sums = LaneSums::new(max);
+    let mut vectors = xs.chunks_exact_mut(W);
+    for x in &mut vectors {
+        sums.add(Simd::load(x)).store(x);
+    }
+    let rest = vectors.into_remainder();
+    if !rest.is_empty() {
+        let e = sums.add_partial(rest);
+        store_partial(e, rest);
+    }
+    Ok(sums.stats())
+}
+
+/// The maximum of `xs` if it is finite, else that maximum (NaN if any
+/// element is NaN).
+#[inline(always)]
+fn finite_max(xs: &[f32]) -> Result<f32, f32> {
+    let max = row_max::<Simd>(xs);
+    if max.is_finite() { Ok(max) } else { Err(max) }
+}
+
+/// The per-lane running sums of [`analyze_medium_row`]: the terms below
+/// the max as a TwoSum pair per lane, and the ties.
+struct LaneSums {
+    max: f32,
+    m: Simd,
+    hi: Simd,
+    lo: Simd,
+    ties: Simd,
+}
+
+impl LaneSums {
+    #[inline(always)]
+    fn new(max: f32) -> Self {
+        let zero = <Simd as Lane>::splat(0.0);
+        Self {
+            max,
+            m: <Simd as Lane>::splat(max),
+            hi: zero,
+            lo: zero,
+            ties: zero,
+        }
+    }
+
+    /// Adds a whole vector; returns its exponentials.
+    #[inline(always)]
+    fn add(&mut self, x: Simd) -> Simd {
+        self.add_valid(x, <Simd as Lane>::first_lanes(W))
+    }
+
+    /// Adds the last, partial vector: padding with m keeps exp on its fast
+    /// path, and the mask drops it.
+    #[inline(always)]
+    fn add_partial(&mut self, rest: &[f32]) -> Simd {
+        let x = load_partial(rest, self.max);
+        self.add_valid(x, <Simd as Lane>::first_lanes(rest.len()))
+    }
+
+    #[inline(always)]
+    fn add_valid(&mut self, x: Simd, valid: <Simd as Lane>::Mask) -> Simd {
+        let (e, o, t) = terms(x, self.m, valid);
+        let (s, err) = two_sum(self.hi, o);
+        self.hi = s;
+        self.lo += err;
+        self.ties += t;
+        e
+    }
+
+    #[inline(always)]
+    fn stats(self) -> ShortStats<f32> {
+        let others = tree_sum::<f32>(lanes(self.hi), lanes(self.lo));
+        let ties = lanes(self.ties).into_iter().sum::<f32>();
+        ShortStats::new(self.max, others, ties)
+    }
 }
 
 /// The lanes of `v` as an array.
@@ -653,6 +715,33 @@ mod tests {
                     assert_eq!(exps[j * classes + i].to_bits(), e.to_bits());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn row_order_statistics_match_f64_in_place_or_not() {
+        for classes in [SHORT_ROW_MAX + 1, 3 * W - 1, 100, 1000, MEDIUM_ROW_MAX] {
+            let xs = rows(classes, 1);
+            let mut exps = std::vec![0.0f32; classes];
+            let Ok(stats) = analyze_medium_row(&xs, &mut exps) else {
+                panic!("finite row")
+            };
+            let mut in_place = xs.clone();
+            let Ok(same) = analyze_medium_row_in_place(&mut in_place) else {
+                panic!("finite row")
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&exps), bits(&in_place), "C = {classes}: exponentials");
+            assert_eq!(
+                [stats.sum, stats.sum_lo, stats.excess, stats.excess_lo].map(f32::to_bits),
+                [same.sum, same.sum_lo, same.excess, same.excess_lo].map(f32::to_bits)
+            );
+            let m = xs.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+            let s: f64 = xs.iter().map(|&x| (x as f64 - m).exp()).sum();
+            let got = stats.sum as f64 + stats.sum_lo as f64;
+            // Each exponential within 3u; the compensated sum adds < 2⁻³⁰.
+            let tol = (3.0 * 2f64.powi(-24) + 2f64.powi(-30)) * s;
+            assert!((got - s).abs() <= tol, "C = {classes}: {got} vs {s}");
         }
     }
 
