@@ -208,24 +208,15 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let mut sums = LaneSums::new(max);
-    let mut vectors = xs.chunks_exact(W);
-    if exps.is_empty() {
-        for x in &mut vectors {
-            sums.add(Simd::load(x));
-        }
+    let (body, rest) = xs.split_at(xs.len() - xs.len() % W);
+    let vectors = body.chunks_exact(W).map(Simd::load);
+    let (stats, tail) = if exps.is_empty() {
+        row_order_stats(max, vectors.map(|x| (x, &mut [][..])), rest)
     } else {
-        for (x, out) in (&mut vectors).zip(exps.chunks_exact_mut(W)) {
-            sums.add(Simd::load(x)).store(out);
-        }
-    }
-    let rest = vectors.remainder();
-    if !rest.is_empty() {
-        let e = sums.add_partial(rest);
-        let start = xs.len() - rest.len();
-        store_partial(e, exps.get_mut(start..).unwrap_or(&mut []));
-    }
-    Ok(sums.stats())
+        row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), rest)
+    };
+    store_partial(tail, exps.get_mut(body.len()..).unwrap_or(&mut []));
+    Ok(stats)
 }
 
 /// [`analyze_medium_row`] writing the exponentials over the logits (left
@@ -234,17 +225,12 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 #[inline(always)]
 pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let mut sums = LaneSums::new(max);
-    let mut vectors = xs.chunks_exact_mut(W);
-    for x in &mut vectors {
-        sums.add(Simd::load(x)).store(x);
-    }
-    let rest = vectors.into_remainder();
-    if !rest.is_empty() {
-        let e = sums.add_partial(rest);
-        store_partial(e, rest);
-    }
-    Ok(sums.stats())
+    let whole = xs.len() - xs.len() % W;
+    let (body, rest) = xs.split_at_mut(whole);
+    let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
+    let (stats, tail) = row_order_stats(max, vectors, rest);
+    store_partial(tail, rest);
+    Ok(stats)
 }
 
 /// The maximum of `xs` if it is finite, else that maximum (NaN if any
@@ -255,59 +241,43 @@ fn finite_max(xs: &[f32]) -> Result<f32, f32> {
     if max.is_finite() { Ok(max) } else { Err(max) }
 }
 
-/// The per-lane running sums of [`analyze_medium_row`]: the terms below
-/// the max as a TwoSum pair per lane, and the ties.
-struct LaneSums {
+/// The pass of [`analyze_medium_row`] over whole vectors, each stored
+/// into its destination (which may be empty), then over `rest`, the last
+/// partial vector, whose exponentials are returned for the caller to
+/// store.
+#[inline(always)]
+fn row_order_stats<'a>(
     max: f32,
-    m: Simd,
-    hi: Simd,
-    lo: Simd,
-    ties: Simd,
-}
-
-impl LaneSums {
-    #[inline(always)]
-    fn new(max: f32) -> Self {
-        let zero = <Simd as Lane>::splat(0.0);
-        Self {
-            max,
-            m: <Simd as Lane>::splat(max),
-            hi: zero,
-            lo: zero,
-            ties: zero,
-        }
-    }
-
-    /// Adds a whole vector; returns its exponentials.
-    #[inline(always)]
-    fn add(&mut self, x: Simd) -> Simd {
-        self.add_valid(x, <Simd as Lane>::first_lanes(W))
-    }
-
-    /// Adds the last, partial vector: padding with m keeps exp on its fast
-    /// path, and the mask drops it.
-    #[inline(always)]
-    fn add_partial(&mut self, rest: &[f32]) -> Simd {
-        let x = load_partial(rest, self.max);
-        self.add_valid(x, <Simd as Lane>::first_lanes(rest.len()))
-    }
-
-    #[inline(always)]
-    fn add_valid(&mut self, x: Simd, valid: <Simd as Lane>::Mask) -> Simd {
-        let (e, o, t) = terms(x, self.m, valid);
-        let (s, err) = two_sum(self.hi, o);
-        self.hi = s;
-        self.lo += err;
-        self.ties += t;
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    rest: &[f32],
+) -> (ShortStats<f32>, Simd) {
+    let splat = <Simd as Lane>::splat;
+    let m = splat(max);
+    let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
+    let mut add = |x: Simd, valid| {
+        let (e, o, t) = terms(x, m, valid);
+        let (s, err) = two_sum(hi, o);
+        hi = s;
+        lo += err;
+        ties += t;
         e
+    };
+    let all = <Simd as Lane>::first_lanes(W);
+    for (x, out) in vectors {
+        add(x, all).store(out);
     }
-
-    #[inline(always)]
-    fn stats(self) -> ShortStats<f32> {
-        let others = tree_sum::<f32>(lanes(self.hi), lanes(self.lo));
-        let ties = lanes(self.ties).into_iter().sum::<f32>();
-        ShortStats::new(self.max, others, ties)
-    }
+    // Padding with m keeps exp on its fast path; the mask drops it.
+    let tail = if rest.is_empty() {
+        splat(0.0)
+    } else {
+        add(
+            load_partial(rest, max),
+            <Simd as Lane>::first_lanes(rest.len()),
+        )
+    };
+    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
+    let ties = lanes(ties).into_iter().sum::<f32>();
+    (ShortStats::new(max, others, ties), tail)
 }
 
 /// The lanes of `v` as an array.
