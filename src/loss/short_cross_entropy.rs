@@ -27,7 +27,7 @@ struct Finish<V> {
 }
 
 #[inline(always)]
-fn finish<V: Lane>(stats: &ShortStats<V>, target_logit: V) -> Finish<V> {
+fn finish<V: Lane>(stats: &ShortStats<V>, target_logit: V, target_exp: V) -> Finish<V> {
     let inf = V::splat(f32::INFINITY);
     let (gap, gap_lo) = two_sum(-target_logit, stats.max);
     let (ln_hi, ln_lo) = stats.log_sum();
@@ -41,7 +41,6 @@ fn finish<V: Lane>(stats: &ShortStats<V>, target_logit: V) -> Finish<V> {
     let inv_sum = stats.inv_sum();
     let excess = stats.excess + stats.excess_lo;
     let unique_argmax = target_logit.eq(stats.max) & stats.ties.eq(V::splat(1.0));
-    let target_exp = exp_shifted(target_logit, -stats.max);
     let target_grad = V::select(
         unique_argmax,
         -excess * inv_sum,
@@ -65,7 +64,13 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
         }
     };
     let target_logit = logits.get(class).map_or(f32::NAN, |&z| z);
-    let done = finish(&row.stats, target_logit);
+    // e^{z_t−m} as the row's exponentials hold it: the same operations
+    // on the same inputs as `exp_shifted` of z_t, the same bits.
+    let target_exp = row
+        .exps
+        .get(class / W)
+        .map_or(f32::NAN, |&v| lanes(v)[class % W]);
+    let done = finish(&row.stats, target_logit, target_exp);
     if !grad.is_empty() {
         let inv = <Simd as Lane>::splat(done.inv_sum);
         store_row(row.exps.map(|e| e * inv), grad);
@@ -97,7 +102,13 @@ pub(crate) fn medium_class_row(logits: &[f32], class: usize, grad: &mut [f32], f
         }
     };
     let target_logit = logits.get(class).map_or(f32::NAN, |&z| z);
-    let done = finish(&stats, target_logit);
+    // e^{z_t−m} as the gradient buffer holds it (the same bits as
+    // `exp_shifted` of z_t), computed only for a loss without gradient.
+    let target_exp = match grad.get(class) {
+        Some(&e) => e,
+        None => exp_shifted(target_logit, -stats.max),
+    };
+    let done = finish(&stats, target_logit, target_exp);
     if !grad.is_empty() {
         let (inv, f) = (
             <Simd as Lane>::splat(done.inv_sum),
@@ -199,7 +210,7 @@ pub(crate) fn batch(
         let max = group.max();
         let stats = group.analyze(max, true);
         let target_logit = Simd::load(&target_logit);
-        let done = finish(&stats, target_logit);
+        let done = finish(&stats, target_logit, exp_shifted(target_logit, -max));
         if !grad_rest.is_empty() {
             let grad_scale = Simd::load(&grad_scale);
             let target_class = Simd::load(&target_class);

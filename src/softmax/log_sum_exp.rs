@@ -1,6 +1,6 @@
 //! log-sum-exp over a slice, and a mergeable streaming state.
 
-use super::short_rows::{self, is_short};
+use super::short_rows::{self, is_medium, is_short};
 use super::{Row, SeparateIo, analyze_row};
 use crate::lane::{Lane, Simd};
 use crate::reduce::row_max;
@@ -9,8 +9,12 @@ use crate::reduce::row_max;
 ///
 /// Computed as m + ln_1p(s′) with m = max xᵢ and s′ = Σ_{xᵢ<m} e^{xᵢ−m} +
 /// (ties − 1) (Blanchard, Higham & Higham 2021), the exponentials by the
-/// crate's [`exp`](crate::exp) with the rounding of xᵢ − m corrected, the sum
-/// by [blocked summation](crate#summation), the last steps in f64.
+/// crate's [`exp`](crate::exp) with the rounding of xᵢ − m corrected. Rows
+/// of up to 4096 elements on vector builds, and every row on one-lane
+/// builds, sum with TwoSum into an f32 pair and take ln S unrounded from
+/// `ln`'s core (`docs/accuracy.md`, "Short rows"); longer rows on vector
+/// builds sum by [blocked summation](crate#summation) and take the last
+/// steps in f64.
 ///
 /// # Accuracy
 /// |error| ≤ ½ ulp(lse) + 2⁻²¹·s′/(1+s′) (absolute): ½ ulp from the final
@@ -60,6 +64,13 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
         && let Ok(row) = short_rows::analyze_row(xs)
     {
         return short_rows::log_sum_exp(&row.stats);
+    }
+    if is_medium(xs.len()) {
+        // A NaN maximum is NaN, ±inf is the value (no row here is empty).
+        return match short_rows::analyze_medium_row(xs, &mut []) {
+            Ok(stats) => short_rows::log_sum_exp(&stats),
+            Err(max) => max,
+        };
     }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Nan => f32::NAN,

@@ -207,10 +207,50 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 /// s′ carries the terms' 3u and nothing more that counts.
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+    let max = finite_max(xs)?;
+    let (body, rest) = xs.split_at(xs.len() - xs.len() % W);
+    let vectors = body.chunks_exact(W).map(Simd::load);
+    let (stats, tail) = if exps.is_empty() {
+        row_order_stats(max, vectors.map(|x| (x, &mut [][..])), rest)
+    } else {
+        row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), rest)
+    };
+    store_partial(tail, exps.get_mut(body.len()..).unwrap_or(&mut []));
+    Ok(stats)
+}
+
+/// [`analyze_medium_row`] writing the exponentials over the logits (left
+/// unwritten when the maximum is NaN or ±inf): the same operations, the
+/// same bits.
+#[inline(always)]
+pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+    let max = finite_max(xs)?;
+    let whole = xs.len() - xs.len() % W;
+    let (body, rest) = xs.split_at_mut(whole);
+    let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
+    let (stats, tail) = row_order_stats(max, vectors, rest);
+    store_partial(tail, rest);
+    Ok(stats)
+}
+
+/// The maximum of `xs` if it is finite, else that maximum (NaN if any
+/// element is NaN).
+#[inline(always)]
+fn finite_max(xs: &[f32]) -> Result<f32, f32> {
     let max = row_max::<Simd>(xs);
-    if !max.is_finite() {
-        return Err(max);
-    }
+    if max.is_finite() { Ok(max) } else { Err(max) }
+}
+
+/// The pass of [`analyze_medium_row`] over whole vectors, each stored
+/// into its destination (which may be empty), then over `rest`, the last
+/// partial vector, whose exponentials are returned for the caller to
+/// store.
+#[inline(always)]
+fn row_order_stats<'a>(
+    max: f32,
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    rest: &[f32],
+) -> (ShortStats<f32>, Simd) {
     let splat = <Simd as Lane>::splat;
     let m = splat(max);
     let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
@@ -223,29 +263,21 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
         e
     };
     let all = <Simd as Lane>::first_lanes(W);
-    let mut vectors = xs.chunks_exact(W);
-    if exps.is_empty() {
-        for x in &mut vectors {
-            add(Simd::load(x), all);
-        }
-    } else {
-        for (x, out) in (&mut vectors).zip(exps.chunks_exact_mut(W)) {
-            add(Simd::load(x), all).store(out);
-        }
+    for (x, out) in vectors {
+        add(x, all).store(out);
     }
-    let rest = vectors.remainder();
-    if !rest.is_empty() {
-        // Padding with m keeps exp on its fast path; the mask drops it.
-        let e = add(
+    // Padding with m keeps exp on its fast path; the mask drops it.
+    let tail = if rest.is_empty() {
+        splat(0.0)
+    } else {
+        add(
             load_partial(rest, max),
             <Simd as Lane>::first_lanes(rest.len()),
-        );
-        let start = xs.len() - rest.len();
-        store_partial(e, exps.get_mut(start..).unwrap_or(&mut []));
-    }
+        )
+    };
     let others = tree_sum::<f32>(lanes(hi), lanes(lo));
     let ties = lanes(ties).into_iter().sum::<f32>();
-    Ok(ShortStats::new(max, others, ties))
+    (ShortStats::new(max, others, ties), tail)
 }
 
 /// The lanes of `v` as an array.
@@ -653,6 +685,33 @@ mod tests {
                     assert_eq!(exps[j * classes + i].to_bits(), e.to_bits());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn row_order_statistics_match_f64_in_place_or_not() {
+        for classes in [SHORT_ROW_MAX + 1, 3 * W - 1, 100, 1000, MEDIUM_ROW_MAX] {
+            let xs = rows(classes, 1);
+            let mut exps = std::vec![0.0f32; classes];
+            let Ok(stats) = analyze_medium_row(&xs, &mut exps) else {
+                panic!("finite row")
+            };
+            let mut in_place = xs.clone();
+            let Ok(same) = analyze_medium_row_in_place(&mut in_place) else {
+                panic!("finite row")
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&exps), bits(&in_place), "C = {classes}: exponentials");
+            assert_eq!(
+                [stats.sum, stats.sum_lo, stats.excess, stats.excess_lo].map(f32::to_bits),
+                [same.sum, same.sum_lo, same.excess, same.excess_lo].map(f32::to_bits)
+            );
+            let m = xs.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+            let s: f64 = xs.iter().map(|&x| (x as f64 - m).exp()).sum();
+            let got = stats.sum as f64 + stats.sum_lo as f64;
+            // Each exponential within 3u; the compensated sum adds < 2⁻³⁰.
+            let tol = (3.0 * 2f64.powi(-24) + 2f64.powi(-30)) * s;
+            assert!((got - s).abs() <= tol, "C = {classes}: {got} vs {s}");
         }
     }
 

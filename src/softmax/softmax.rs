@@ -1,6 +1,6 @@
 //! softmax and log_softmax of one row.
 
-use super::short_rows::{self, ShortRow, ShortStats, W, is_short};
+use super::short_rows::{self, ShortRow, ShortStats, W, is_medium, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into};
@@ -51,6 +51,13 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
         return Ok(());
     }
+    if is_medium(xs.len()) {
+        match short_rows::analyze_medium_row(xs, out) {
+            Ok(stats) => scale_exps_by(out, stats.inv_sum()),
+            Err(max) => fill_limit(xs, out, special(max, xs), 0.0),
+        }
+        return Ok(());
+    }
     match analyze_row::<Simd>(xs, out) {
         Row::Finite(s) => {
             let sum = <Simd as Lane>::splat(s.sum() as f32);
@@ -81,6 +88,16 @@ pub fn softmax_in_place(xs: &mut [f32]) {
     }
     if let Some(row) = short_finite_row(xs) {
         short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
+        return;
+    }
+    if is_medium(xs.len()) {
+        match short_rows::analyze_medium_row_in_place(xs) {
+            Ok(stats) => scale_exps_by(xs, stats.inv_sum()),
+            Err(max) => {
+                let row = special(max, xs);
+                fill_limit_in_place(xs, row, 0.0);
+            }
+        }
         return;
     }
     let max = row_max::<Simd>(xs);
@@ -146,6 +163,13 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         short_rows::store_row(short_log_softmax(xs, &row.stats), out);
         return Ok(());
     }
+    if is_medium(xs.len()) {
+        match short_rows::analyze_medium_row(xs, &mut []) {
+            Ok(stats) => map_into::<Simd>(xs, out, medium_log_softmax(&stats)),
+            Err(max) => fill_limit(xs, out, special(max, xs), f32::NEG_INFINITY),
+        }
+        return Ok(());
+    }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
@@ -179,6 +203,16 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
         short_rows::store_row(short_log_softmax(xs, &row.stats), xs);
         return;
     }
+    if is_medium(xs.len()) {
+        match short_rows::analyze_medium_row(xs, &mut []) {
+            Ok(stats) => map_in_place::<Simd>(xs, medium_log_softmax(&stats)),
+            Err(max) => {
+                let row = special(max, xs);
+                fill_limit_in_place(xs, row, f32::NEG_INFINITY);
+            }
+        }
+        return;
+    }
     match analyze_row::<Simd>(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
@@ -209,6 +243,27 @@ fn one_lane_analysis(max: f32, io: &mut impl RowIo) -> Result<ShortStats<f32>, R
     } else {
         Err(special_row(max, io))
     }
+}
+
+/// The class of a row of the row-order kernel whose maximum `max` is NaN
+/// or ±inf.
+fn special(max: f32, xs: &[f32]) -> Row {
+    special_row(max, &SeparateIo { xs, exps: &mut [] })
+}
+
+/// e·(1/S) over a row's exponentials, as the short rows scale theirs.
+fn scale_exps_by(exps: &mut [f32], inv_sum: f32) {
+    let inv = splat(inv_sum);
+    map_in_place::<Simd>(exps, |e| e * inv);
+}
+
+/// The lanewise log_softmax of a row with these statistics, as the short
+/// rows form it.
+#[inline(always)]
+fn medium_log_softmax(stats: &ShortStats<f32>) -> impl Fn(Simd) -> Simd {
+    let (ln_hi, ln_lo) = stats.log_sum();
+    let (m, ln_hi, ln_lo) = (splat(stats.max), splat(ln_hi), splat(ln_lo));
+    move |x| short_rows::log_softmax(x, m, ln_hi, ln_lo)
 }
 
 fn scale_by(xs: &mut [f32], factor: f32) {
