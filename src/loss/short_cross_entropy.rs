@@ -154,8 +154,8 @@ pub(crate) fn batch(
 ) {
     if classes > 2 * W {
         // Rows of more than two vectors: one at a time in row order.
-        let mut grad_rows = grad.chunks_exact_mut(classes);
-        for (r, row) in logits.chunks_exact(classes).enumerate() {
+        let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
+        for (r, row) in logits.chunks_exact(classes.max(1)).enumerate() {
             let g = grad_rows.next().unwrap_or(&mut []);
             match target(r).filter(|&(t, _)| t < classes) {
                 Some((t, w)) => row_loss(r, w, medium_class_row(row, t, g, (scale * w) as f32)),

@@ -208,7 +208,7 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let (body, rest) = xs.split_at(xs.len() - xs.len() % W);
+    let (body, rest) = xs.split_at_checked(xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (stats, tail) = if exps.is_empty() {
         row_order_stats(max, vectors.map(|x| (x, &mut [][..])), rest)
@@ -226,7 +226,7 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
     let whole = xs.len() - xs.len() % W;
-    let (body, rest) = xs.split_at_mut(whole);
+    let (body, rest) = xs.split_at_mut_checked(whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
     let (stats, tail) = row_order_stats(max, vectors, rest);
     store_partial(tail, rest);
@@ -536,8 +536,8 @@ impl RowGroup {
         };
         // Position j sums classes j and j + W; a position past the row
         // holds an exact 0.
-        let split = self.classes.min(W);
-        let (first, second) = self.rows_by_class_mut().split_at_mut(split);
+        let held = self.rows_by_class_mut();
+        let (first, second) = held.split_at_mut(held.len().min(W));
         for (h, x) in hi.iter_mut().zip(first) {
             *h = term(x);
         }
