@@ -208,7 +208,9 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let (body, rest) = xs.split_at_checked(xs.len() - xs.len() % W).unwrap_or_default();
+    let (body, rest) = xs
+        .split_at_checked(xs.len() - xs.len() % W)
+        .unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (stats, tail) = if exps.is_empty() {
         row_order_stats(max, vectors.map(|x| (x, &mut [][..])), rest)
