@@ -11,10 +11,11 @@
 //! contract.
 
 use super::one_lane_cross_entropy;
-use crate::lane::{Lane, Simd};
+use crate::lane::{Lane, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
-    RowGroup, ShortStats, W, analyze_medium_row, analyze_row, lanes, store_row,
+    RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
+    medium_stats_with_max, store_row, tree_sum,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -286,12 +287,183 @@ pub(crate) struct Smoothing<'w> {
     pub weights: Option<&'w [f32]>,
     /// Σ wᵢ over the classes (C without weights).
     pub weight_sum: f64,
+    /// C, the class count.
+    pub classes: usize,
 }
 
 impl Smoothing<'_> {
     fn weight(&self, i: usize) -> f32 {
         self.weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
     }
+
+    /// A row's loss, its gradient coefficient c = f·Σq/S (f = `scale`) and
+    /// its target's gradient element, in f64 from the f32 pairs of its
+    /// statistics, as the long-row kernel forms them; `None` outside the
+    /// ranges where that holds (a maximum or weighted gap sum that is not
+    /// finite, c > 1, or f·ε/C beyond f32::MAX).
+    fn finish_row(
+        &self,
+        sums: &RowSums,
+        t: usize,
+        z_t: f32,
+        target_exp: f32,
+        scale: f64,
+    ) -> Option<SmoothedRow> {
+        let pair = |(hi, lo): (f32, f32)| hi as f64 + lo as f64;
+        let b = self.epsilon / self.classes as f64;
+        let w_t = self.weight(t) as f64;
+        let a = (1.0 - self.epsilon) * w_t;
+        let total = a + b * self.weight_sum;
+        let (s, s_excess) = (pair(sums.sum), pair(sums.excess));
+        let c = scale * total / s;
+        if !(sums.max.is_finite() && sums.gaps.0.is_finite() && c <= 1.0)
+            || scale * b > f32::MAX as f64
+        {
+            return None;
+        }
+        let own = if a > 0.0 {
+            a * (sums.max as f64 - z_t as f64)
+        } else {
+            0.0
+        };
+        let loss = own + b * pair(sums.gaps) + total * pair(sums.log_sum);
+        let q_t = a + b * w_t;
+        let g_t = if z_t == sums.max && sums.ties == 1.0 {
+            ((total - q_t) - q_t * s_excess) / s
+        } else {
+            target_exp as f64 * total / s - q_t
+        };
+        Some(SmoothedRow {
+            loss,
+            c: c as f32,
+            target_grad: (scale * g_t) as f32,
+        })
+    }
+}
+
+/// A label-smoothed row of more than two vectors in row order, as
+/// [`smoothed_batch`] finishes a group's rows: its loss, with the gradient
+/// written into `grad` (unless empty); `None` for a row outside the ranges
+/// of [`Smoothing::finish_row`] (its caller takes the long-row kernel,
+/// which overwrites `grad`). `coef_f32` = f·ε/C rounded to f32.
+fn smoothed_row_in_order(
+    row: &[f32],
+    t: usize,
+    smoothing: &Smoothing,
+    scale: f64,
+    coef_f32: f32,
+    grad: &mut [f32],
+) -> Option<f64> {
+    let max = finite_max(row).ok()?;
+    let gaps = weighted_gaps_in_order(row, max, smoothing.weights);
+    if !gaps.0.is_finite() {
+        return None;
+    }
+    let stats = medium_stats_with_max(max, row, grad);
+    let z_t = row.get(t).copied()?;
+    // e^{z_t−m} as the gradient buffer holds it (the same bits).
+    let target_exp = match grad.get(t) {
+        Some(&e) => e,
+        None => exp_shifted(z_t, -max),
+    };
+    let sums = RowSums {
+        max,
+        ties: stats.ties,
+        sum: (stats.sum, stats.sum_lo),
+        excess: (stats.excess, stats.excess_lo),
+        log_sum: stats.log_sum(),
+        gaps,
+    };
+    let done = smoothing.finish_row(&sums, t, z_t, target_exp, scale)?;
+    if !grad.is_empty() {
+        let splat = <Simd as Lane>::splat;
+        let (c, coef) = (splat(done.c), splat(coef_f32));
+        let grad_of = |e: Simd, w: Simd| e.mul_add(c, -(coef * w));
+        let mut vectors = grad.chunks_exact_mut(W);
+        match smoothing.weights {
+            None => {
+                for g in &mut vectors {
+                    grad_of(Simd::load(g), splat(1.0)).store(g);
+                }
+            }
+            Some(weights) => {
+                for (g, w) in (&mut vectors).zip(weights.chunks_exact(W)) {
+                    grad_of(Simd::load(g), Simd::load(w)).store(g);
+                }
+            }
+        }
+        let rest = vectors.into_remainder();
+        let start = row.len() - rest.len();
+        let w = match smoothing.weights {
+            None => splat(1.0),
+            Some(weights) => load_partial(weights.get(start..).unwrap_or(&[]), 0.0),
+        };
+        store_partial(grad_of(load_partial(rest, 0.0), w), rest);
+        if let Some(g) = grad.get_mut(t) {
+            *g = done.target_grad;
+        }
+    }
+    Some(done.loss)
+}
+
+/// Σ wᵢ·(m − zᵢ) over a row in row order as an f32 pair, classes of
+/// weight 0 adding nothing (even where masked): each lane sums its terms
+/// with TwoSum and the lanes meet in the short rows' tree, within
+/// 2u + (k·u)² of the exact sum of the rounded terms (k terms a lane).
+fn weighted_gaps_in_order(row: &[f32], max: f32, weights: Option<&[f32]>) -> (f32, f32) {
+    let splat = <Simd as Lane>::splat;
+    let (m, zero) = (splat(max), splat(0.0));
+    let (mut hi, mut lo) = (zero, zero);
+    let mut add = |x: Simd, w: Simd| {
+        let term = <Simd as Lane>::select(w.gt(zero), weighted_gap(w, m, x), zero);
+        let (s, err) = two_sum(hi, term);
+        hi = s;
+        lo += err;
+    };
+    let mut vectors = row.chunks_exact(W);
+    match weights {
+        None => {
+            for x in &mut vectors {
+                add(Simd::load(x), splat(1.0));
+            }
+        }
+        Some(w) => {
+            for (x, w) in (&mut vectors).zip(w.chunks_exact(W)) {
+                add(Simd::load(x), Simd::load(w));
+            }
+        }
+    }
+    let rest = vectors.remainder();
+    if !rest.is_empty() {
+        // Padding: x = m (a zero gap) and weight 0.
+        let start = row.len() - rest.len();
+        let w = match weights {
+            None => {
+                <Simd as Lane>::select(<Simd as Lane>::first_lanes(rest.len()), splat(1.0), zero)
+            }
+            Some(w) => load_partial(w.get(start..).unwrap_or(&[]), 0.0),
+        };
+        add(load_partial(rest, max), w);
+    }
+    tree_sum::<f32>(lanes(hi), lanes(lo))
+}
+
+/// The statistics a smoothed row is finished from, as f32 pairs (hi, lo):
+/// S, s′ = S − 1, ln S and the weighted gaps Σ wᵢ·(m − zᵢ).
+struct RowSums {
+    max: f32,
+    ties: f32,
+    sum: (f32, f32),
+    excess: (f32, f32),
+    log_sum: (f32, f32),
+    gaps: (f32, f32),
+}
+
+/// [`Smoothing::finish_row`]'s results.
+struct SmoothedRow {
+    loss: f64,
+    c: f32,
+    target_grad: f32,
 }
 
 /// A batch of short rows with label smoothing, W rows at a time as in
@@ -322,6 +494,24 @@ pub(crate) fn smoothed_batch(
     fallback: impl Fn(usize, &[f32], usize, &mut [f32]) -> f64,
     mut row_loss: impl FnMut(usize, f64),
 ) {
+    if classes > 2 * W {
+        // Rows of more than two vectors: one at a time in row order.
+        let coef_f32 = (scale * (smoothing.epsilon / classes as f64)) as f32;
+        let c = classes.max(1);
+        let mut grad_rows = grad.chunks_exact_mut(c);
+        for (r, row) in logits.chunks_exact(c).enumerate() {
+            let g = grad_rows.next().unwrap_or(&mut []);
+            let Some(t) = target(r).filter(|&t| t < classes) else {
+                g.fill(0.0);
+                row_loss(r, 0.0);
+                continue;
+            };
+            let loss = smoothed_row_in_order(row, t, smoothing, scale, coef_f32, g)
+                .unwrap_or_else(|| fallback(r, row, t, g));
+            row_loss(r, loss);
+        }
+        return;
+    }
     let splat = <Simd as Lane>::splat;
     let group_len = W.saturating_mul(classes).max(1);
     let b = smoothing.epsilon / classes.max(1) as f64;
@@ -382,7 +572,7 @@ pub(crate) fn smoothed_batch(
             gaps_lo,
         ]
         .map(lanes);
-        let pair = |hi: [f32; W], lo: [f32; W], j: usize| hi[j] as f64 + lo[j] as f64;
+        let pair = |hi: [f32; W], lo: [f32; W], j: usize| (hi[j], lo[j]);
         let mut losses = [0.0f64; W];
         let mut long = [false; W];
         let mut c = [0.0f32; W];
@@ -390,32 +580,22 @@ pub(crate) fn smoothed_batch(
         let mut target_class = [-1.0f32; W];
         for (j, t) in targets.iter().enumerate() {
             let Some(t) = *t else { continue };
-            let w_t = smoothing.weight(t) as f64;
-            let a = (1.0 - smoothing.epsilon) * w_t;
-            let total = a + b * smoothing.weight_sum;
-            let (s, s_excess) = (pair(sum, sum_lo, j), pair(excess, excess_lo, j));
-            let row_c = scale * total / s;
-            if !(max_l[j].is_finite() && gaps[j].is_finite() && row_c <= 1.0)
-                || coef > f32::MAX as f64
-            {
+            let sums = RowSums {
+                max: max_l[j],
+                ties: ties[j],
+                sum: pair(sum, sum_lo, j),
+                excess: pair(excess, excess_lo, j),
+                log_sum: pair(ln_hi, ln_lo, j),
+                gaps: pair(gaps, gaps_lo, j),
+            };
+            let Some(row) = smoothing.finish_row(&sums, t, target_logit[j], target_exp[j], scale)
+            else {
                 long[j] = true;
                 continue;
-            }
-            let z_t = target_logit[j] as f64;
-            let own = if a > 0.0 {
-                a * (max_l[j] as f64 - z_t)
-            } else {
-                0.0
             };
-            losses[j] = own + b * pair(gaps, gaps_lo, j) + total * pair(ln_hi, ln_lo, j);
-            let q_t = a + b * w_t;
-            let g_t = if target_logit[j] == max_l[j] && ties[j] == 1.0 {
-                ((total - q_t) - q_t * s_excess) / s
-            } else {
-                target_exp[j] as f64 * total / s - q_t
-            };
-            c[j] = row_c as f32;
-            target_grad[j] = (scale * g_t) as f32;
+            losses[j] = row.loss;
+            c[j] = row.c;
+            target_grad[j] = row.target_grad;
             target_class[j] = t as f32;
         }
         if !grad_rest.is_empty() {

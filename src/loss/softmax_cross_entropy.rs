@@ -829,9 +829,10 @@ fn batch<T: ClassIndex>(
         }
         total += loss;
     };
-    if is_short(classes) {
-        // Label smoothing on short rows: W rows at a time, the long kernel
-        // only for the rows outside the short kernel's ranges.
+    if is_short(classes) || is_medium(classes) {
+        // Label smoothing on rows up to 4096: short rows W at a time, the
+        // others in row order, the long kernel only for the rows outside
+        // their ranges.
         let grad = if scale == 0.0 {
             grad.fill(0.0);
             &mut []
@@ -842,6 +843,7 @@ fn batch<T: ClassIndex>(
             epsilon,
             weights: options.class_weights,
             weight_sum,
+            classes,
         };
         short_cross_entropy::smoothed_batch(
             logits,

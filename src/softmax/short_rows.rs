@@ -138,7 +138,7 @@ pub(crate) fn log_sum_exp<V: Lane>(stats: &ShortStats<V>) -> V {
 /// both layouts use: position j takes j + W/2, then j + W/4, …; the error
 /// terms follow the same tree.
 #[inline(always)]
-fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
+pub(crate) fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
     let mut half = W / 2;
     while half > 0 {
         let (Some((hi_a, hi_b)), Some((lo_a, lo_b))) =
@@ -208,6 +208,12 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
+    Ok(medium_stats_with_max(max, xs, exps))
+}
+
+/// [`analyze_medium_row`] given the row's finite maximum.
+#[inline(always)]
+pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
     let (body, rest) = xs
         .split_at_checked(xs.len() - xs.len() % W)
         .unwrap_or_default();
@@ -218,7 +224,7 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
         row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), rest)
     };
     store_partial(tail, exps.get_mut(body.len()..).unwrap_or(&mut []));
-    Ok(stats)
+    stats
 }
 
 /// [`analyze_medium_row`] writing the exponentials over the logits (left
@@ -238,7 +244,7 @@ pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f
 /// The maximum of `xs` if it is finite, else that maximum (NaN if any
 /// element is NaN).
 #[inline(always)]
-fn finite_max(xs: &[f32]) -> Result<f32, f32> {
+pub(crate) fn finite_max(xs: &[f32]) -> Result<f32, f32> {
     let max = row_max::<Simd>(xs);
     if max.is_finite() { Ok(max) } else { Err(max) }
 }
