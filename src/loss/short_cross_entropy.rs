@@ -287,8 +287,8 @@ pub(crate) struct Smoothing<'w> {
     pub weights: Option<&'w [f32]>,
     /// Σ wᵢ over the classes (C without weights).
     pub weight_sum: f64,
-    /// C, the class count.
-    pub classes: usize,
+    /// ε/C, the smoothed share of each class.
+    pub spread: f64,
 }
 
 impl Smoothing<'_> {
@@ -301,6 +301,7 @@ impl Smoothing<'_> {
     /// statistics, as the long-row kernel forms them; `None` outside the
     /// ranges where that holds (a maximum or weighted gap sum that is not
     /// finite, c > 1, or f·ε/C beyond f32::MAX).
+    #[inline(always)]
     fn finish_row(
         &self,
         sums: &RowSums,
@@ -310,7 +311,7 @@ impl Smoothing<'_> {
         scale: f64,
     ) -> Option<SmoothedRow> {
         let pair = |(hi, lo): (f32, f32)| hi as f64 + lo as f64;
-        let b = self.epsilon / self.classes as f64;
+        let b = self.spread;
         let w_t = self.weight(t) as f64;
         let a = (1.0 - self.epsilon) * w_t;
         let total = a + b * self.weight_sum;
@@ -496,7 +497,7 @@ pub(crate) fn smoothed_batch(
 ) {
     if classes > 2 * W {
         // Rows of more than two vectors: one at a time in row order.
-        let coef_f32 = (scale * (smoothing.epsilon / classes as f64)) as f32;
+        let coef_f32 = (scale * smoothing.spread) as f32;
         let c = classes.max(1);
         let mut grad_rows = grad.chunks_exact_mut(c);
         for (r, row) in logits.chunks_exact(c).enumerate() {

@@ -684,11 +684,13 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
 /// smoothing each row of up to 4096 logits gets the bits of
 /// [`softmax_cross_entropy_with_grad`] on it, its loss times its weight and
 /// its gradient times the f32 product of its weight and the reduction's
-/// scale (one more rounding, inside the bound). With it, the weighted
-/// gaps Σ wᵢ·(m − zᵢ) are f32 products summed with TwoSum (within the 5.1u
-/// of the derivation above) and each row is finished in f64 from the pairs
-/// of its statistics; rows whose coefficient f·Σq/S exceeds 1, or whose
-/// maximum or weighted gaps are not finite, take the long-row kernel.
+/// scale (one more rounding, inside the bound). With it, rows of up to
+/// 4096 logits (W at a time, or one at a time in row order beyond two
+/// vectors) sum the weighted gaps Σ wᵢ·(m − zᵢ) as f32 products with
+/// TwoSum (within the 5.1u of the derivation above) and are finished in
+/// f64 from the pairs of their statistics; rows whose coefficient f·Σq/S
+/// exceeds 1, or whose maximum or weighted gaps are not finite, and longer
+/// rows take the long-row kernel.
 ///
 /// # Examples
 /// ```
@@ -843,7 +845,7 @@ fn batch<T: ClassIndex>(
             epsilon,
             weights: options.class_weights,
             weight_sum,
-            classes,
+            spread: epsilon / classes as f64,
         };
         short_cross_entropy::smoothed_batch(
             logits,
