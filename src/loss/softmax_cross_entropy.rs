@@ -847,16 +847,30 @@ fn batch<T: ClassIndex>(
             weight_sum,
             spread: epsilon / classes as f64,
         };
-        short_cross_entropy::smoothed_batch(
-            logits,
-            classes,
-            &smoothing,
-            row_class,
-            scale,
-            grad,
-            |_, row, t, g| class_row(row, &target_of(t), scale, g),
-            &mut keep_row_loss,
-        );
+        let fallback = |_, row: &[f32], t, g: &mut [f32]| class_row(row, &target_of(t), scale, g);
+        if is_short(classes) {
+            short_cross_entropy::smoothed_batch(
+                logits,
+                classes,
+                &smoothing,
+                row_class,
+                scale,
+                grad,
+                fallback,
+                &mut keep_row_loss,
+            );
+        } else {
+            short_cross_entropy::smoothed_rows_in_order(
+                logits,
+                classes,
+                &smoothing,
+                row_class,
+                scale,
+                grad,
+                fallback,
+                &mut keep_row_loss,
+            );
+        }
         return Ok(if scale == 0.0 {
             0.0
         } else {
