@@ -15,7 +15,7 @@ use crate::lane::{Lane, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
     RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
-    medium_stats_with_max, store_row, tree_sum,
+    medium_stats_with_max, row_value, store_row, tree_sum_lanes,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -67,10 +67,7 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
     let target_logit = logits.get(class).map_or(f32::NAN, |&z| z);
     // e^{z_t−m} as the row's exponentials hold it: the same operations
     // on the same inputs as `exp_shifted` of z_t, the same bits.
-    let target_exp = row
-        .exps
-        .get(class / W)
-        .map_or(f32::NAN, |&v| lanes(v)[class % W]);
+    let target_exp = row_value(&row.exps, logits.len(), class);
     let done = finish(&row.stats, target_logit, target_exp);
     if !grad.is_empty() {
         let inv = <Simd as Lane>::splat(done.inv_sum);
@@ -477,7 +474,7 @@ fn weighted_gaps_in_order(row: &[f32], max: f32, weights: Option<&[f32]>) -> (f3
         };
         add(load_partial(rest, max), w);
     }
-    tree_sum::<f32>(lanes(hi), lanes(lo))
+    tree_sum_lanes(hi, lo)
 }
 
 /// The statistics a smoothed row is finished from, as f32 pairs (hi, lo):

@@ -156,6 +156,54 @@ pub(crate) fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
     (hi[0], lo[0])
 }
 
+/// [`tree_sum`] of one row's W lanes, `hi` and `lo` holding the W pairs:
+/// the same tree (lane j takes lane j + W/2, then j + W/4, …), each level
+/// one vector TwoSum on the vector and its lanes rotated, so the same
+/// bits in lane 0. Scalar levels cost a row of 10 logits about 60
+/// instructions on the AVX2 build.
+#[inline(always)]
+pub(crate) fn tree_sum_lanes(mut hi: Simd, mut lo: Simd) -> (f32, f32) {
+    let mut half = W / 2;
+    while half > 0 {
+        let (s, e) = two_sum(hi, rotate_lanes(hi, half));
+        lo = (lo + rotate_lanes(lo, half)) + e;
+        hi = s;
+        half /= 2;
+    }
+    (hi.first(), lo.first())
+}
+
+/// The sum of the lanes of `v` by the same halving steps: exact for the
+/// small integers it is used on (tie counts), in any order.
+#[inline(always)]
+fn lane_total(mut v: Simd) -> f32 {
+    let mut half = W / 2;
+    while half > 0 {
+        v += rotate_lanes(v, half);
+        half /= 2;
+    }
+    v.first()
+}
+
+/// The largest lane of `v`, which holds no NaN, by the same halving steps.
+#[inline(always)]
+fn lane_max(mut v: Simd) -> f32 {
+    let mut half = W / 2;
+    while half > 0 {
+        v = <Simd as Lane>::max(v, rotate_lanes(v, half));
+        half /= 2;
+    }
+    v.first()
+}
+
+/// `v` with lane j taking lane (j + k) mod W: one shuffle for the
+/// constant k of the halving steps.
+#[inline(always)]
+fn rotate_lanes(v: Simd, k: usize) -> Simd {
+    let a = lanes(v);
+    Simd::load(&core::array::from_fn::<f32, W, _>(|j| a[(j + k) % W]))
+}
+
 /// The per-position work: e = e^{x−m}, the term below the max and the tie.
 #[inline(always)]
 fn terms<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
@@ -283,9 +331,8 @@ fn row_order_stats<'a>(
             <Simd as Lane>::first_lanes(rest.len()),
         )
     };
-    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
-    let ties = lanes(ties).into_iter().sum::<f32>();
-    (ShortStats::new(max, others, ties), tail)
+    let others = tree_sum_lanes(hi, lo);
+    (ShortStats::new(max, others, lane_total(ties)), tail)
 }
 
 /// The lanes of `v` as an array.
@@ -299,8 +346,43 @@ pub(crate) fn lanes(v: Simd) -> [f32; W] {
 /// One short row analysed in row order.
 pub(crate) struct ShortRow {
     pub stats: ShortStats<f32>,
-    /// e^{xᵢ−m} for positions 0..W and W..2W (padding lanes hold 1).
+    /// e^{xᵢ−m} in the layout of [`row_vectors`].
     pub exps: [Simd; 2],
+}
+
+/// A row of n ≤ 2W values as two vectors with whole loads: positions
+/// 0..W in the first (padded with `pad` past n when n < W) and, when
+/// n ≥ W, positions n − W..n in the second, whose first 2W − n lanes repeat
+/// positions the first vector holds ([`second_repeats`]); for n < W the
+/// second is all `pad`. Lane j of the second holds position n − W + j, the
+/// partner of position j in the first level of the short rows' tree (see
+/// [`RowGroup::analyze`]). A partial copy through memory for every row's
+/// tail cost a row of 10 logits about 60 instructions in and out on the
+/// AVX2 build (`tools/callgrind.sh`, `row_calls`).
+#[inline(always)]
+pub(crate) fn row_vectors(xs: &[f32], pad: f32) -> [Simd; 2] {
+    match (xs.first_chunk::<W>(), xs.last_chunk::<W>()) {
+        (Some(head), Some(tail)) => [Simd::load(head), Simd::load(tail)],
+        _ => [load_partial(xs, pad), <Simd as Lane>::splat(pad)],
+    }
+}
+
+/// The lanes of [`row_vectors`]' second vector that repeat a position of
+/// the first (all of them for n ≤ W).
+#[inline(always)]
+pub(crate) fn second_repeats(n: usize) -> <Simd as Lane>::Mask {
+    <Simd as Lane>::first_lanes((2 * W).saturating_sub(n.max(W)))
+}
+
+/// Position `p` of a row of n values in [`row_vectors`]' layout: the
+/// vector and the lane holding it.
+#[inline(always)]
+pub(crate) fn row_lane(n: usize, p: usize) -> (usize, usize) {
+    if p < W {
+        (0, p)
+    } else {
+        (1, (p + W).wrapping_sub(n))
+    }
 }
 
 /// Analyses a row of 1..=2W logits: its statistics and exponentials, or,
@@ -308,49 +390,67 @@ pub(crate) struct ShortRow {
 /// any element is NaN).
 #[inline(always)]
 pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
-    let (head, tail) = xs.split_at(xs.len().min(W));
-    // A whole first vector loads directly; padding lanes hold −inf.
-    let a = match head.len() {
-        W => Simd::load(head),
-        _ => load_partial::<Simd>(head, f32::NEG_INFINITY),
-    };
-    let b = load_partial::<Simd>(tail, f32::NEG_INFINITY);
+    let n = xs.len();
+    let [a, b] = row_vectors(xs, f32::NEG_INFINITY);
     if <Simd as Lane>::any(a.is_nan() | b.is_nan()) {
         return Err(f32::NAN);
     }
-    let max = a.max(b).reduce_max();
+    // + 0: a zero maximum is +0 in both layouts, whichever zero the
+    // lanewise maxima (which may return either) kept.
+    let max = lane_max(<Simd as Lane>::max(a, b)) + 0.0;
     if !max.is_finite() {
         return Err(max);
     }
-    // Padding with m keeps exp on its fast path; the masks drop it.
+    // Padding with m keeps exp on its fast path; the masks drop it. The
+    // second vector's repeated lanes keep their logits: their exponentials
+    // are stored over the first vector's, the same bits.
     let m = <Simd as Lane>::splat(max);
-    let (valid_a, valid_b) = (
-        <Simd as Lane>::first_lanes(head.len()),
-        <Simd as Lane>::first_lanes(tail.len()),
-    );
+    let (valid_a, repeats) = (<Simd as Lane>::first_lanes(n), second_repeats(n));
     let a = <Simd as Lane>::select(valid_a, a, m);
-    let b = <Simd as Lane>::select(valid_b, b, m);
+    let b = if n < W { m } else { b };
+    let zero = <Simd as Lane>::splat(0.0);
     let (ea, oa, ta) = terms(a, m, valid_a);
-    let (eb, ob, tb) = terms(b, m, valid_b);
+    let (eb, ob, tb) = terms(b, m, <Simd as Lane>::first_lanes(W));
+    let (ob, tb) = (
+        <Simd as Lane>::select(repeats, zero, ob),
+        <Simd as Lane>::select(repeats, zero, tb),
+    );
     let (hi, lo) = two_sum(oa, ob);
-    let others = tree_sum::<f32>(lanes(hi), lanes(lo));
-    let ties = lanes(ta + tb).into_iter().sum::<f32>();
+    let others = tree_sum_lanes(hi, lo);
+    let ties = lane_total(ta + tb);
     Ok(ShortRow {
         stats: ShortStats::new(max, others, ties),
         exps: [ea, eb],
     })
 }
 
-/// Stores a short row's two result vectors into `out` (the row's length).
+/// Stores a short row's two result vectors, in [`row_vectors`]' layout,
+/// into `out` (the row's length): whole stores for n ≥ W, the second's
+/// repeated lanes written over the first's with the same values.
 #[inline(always)]
 pub(crate) fn store_row([a, b]: [Simd; 2], out: &mut [f32]) {
-    let (head, tail) = out.split_at_mut(out.len().min(W));
-    if head.len() == W {
+    if let Some(head) = out.first_chunk_mut::<W>() {
         a.store(head);
     } else {
-        store_partial(a, head);
+        store_partial(a, out);
+        return;
     }
-    store_partial(b, tail);
+    if let Some(tail) = out.last_chunk_mut::<W>() {
+        b.store(tail);
+    }
+}
+
+/// Value `p` of a row of n held in [`row_vectors`]' layout (NaN past the
+/// row).
+#[inline(always)]
+pub(crate) fn row_value(v: &[Simd; 2], n: usize, p: usize) -> f32 {
+    if p >= n {
+        return f32::NAN;
+    }
+    let (k, j) = row_lane(n, p);
+    v.get(k)
+        .and_then(|&v| lanes(v).get(j).copied())
+        .unwrap_or(f32::NAN)
 }
 
 /// Up to W rows of the same length C ≤ 2W, transposed: vector i holds
@@ -517,6 +617,8 @@ impl RowGroup {
             nan |= x.is_nan();
             max = max.max(x);
         }
+        // + 0: a zero maximum is +0, as in `analyze_row`.
+        let max = max + <Simd as Lane>::splat(0.0);
         <Simd as Lane>::select(nan, <Simd as Lane>::splat(f32::NAN), max)
     }
 
@@ -542,14 +644,20 @@ impl RowGroup {
             ties += t;
             o
         };
-        // Position j sums classes j and j + W; a position past the row
-        // holds an exact 0.
+        // Position j sums class j and, for C > W and j ≥ 2W − C, class
+        // C − W + j (the pairing of `row_vectors`' layout); a position past
+        // the row holds an exact 0.
         let held = self.rows_by_class_mut();
         let (first, second) = held.split_at_mut(held.len().min(W));
         for (h, x) in hi.iter_mut().zip(first) {
             *h = term(x);
         }
-        for ((h, l), x) in hi.iter_mut().zip(lo.iter_mut()).zip(second) {
+        let start = W - second.len();
+        let (hi_paired, lo_paired) = (
+            hi.get_mut(start..).unwrap_or_default(),
+            lo.get_mut(start..).unwrap_or_default(),
+        );
+        for ((h, l), x) in hi_paired.iter_mut().zip(lo_paired).zip(second) {
             (*h, *l) = two_sum(*h, term(x));
         }
         ShortStats::new(max, tree_sum(hi, lo), ties)
@@ -667,10 +775,27 @@ mod tests {
             .collect()
     }
 
+    /// Rows whose maximum is a zero of either sign, in several orders.
+    fn signed_zero_rows(classes: usize) -> Vec<f32> {
+        (0..classes * W)
+            .map(|i| match (i * 7 + i / classes) % 4 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => -1.5,
+                _ => f32::NEG_INFINITY,
+            })
+            .collect()
+    }
+
     #[test]
     fn both_layouts_give_the_same_bits() {
-        for classes in 1..=SHORT_ROW_MAX {
-            let xs = rows(classes, W);
+        for classes in 1..=2 * SHORT_ROW_MAX {
+            let xs = if classes <= SHORT_ROW_MAX {
+                rows(classes, W)
+            } else {
+                signed_zero_rows(classes - SHORT_ROW_MAX)
+            };
+            let classes = xs.len() / W;
             let mut group = RowGroup::new();
             group.load(&xs, classes);
             assert_eq!(group.rows(), W);
@@ -680,7 +805,8 @@ mod tests {
             group.store(&mut exps, true);
             for (j, row) in xs.chunks_exact(classes).enumerate() {
                 let Ok(one) = analyze_row(row) else {
-                    panic!("finite row")
+                    assert!(!lanes(max)[j].is_finite(), "{row:?}");
+                    continue;
                 };
                 let lane = |v: Simd| lanes(v)[j].to_bits();
                 assert_eq!(lane(stats.max), one.stats.max.to_bits());
@@ -688,11 +814,62 @@ mod tests {
                 assert_eq!(lane(stats.excess), one.stats.excess.to_bits());
                 assert_eq!(lane(stats.excess_lo), one.stats.excess_lo.to_bits());
                 assert_eq!(lane(stats.sum_lo), one.stats.sum_lo.to_bits());
-                let [a, b] = one.exps.map(lanes);
-                for (i, e) in a.into_iter().chain(b).take(classes).enumerate() {
+                for i in 0..classes {
+                    let e = row_value(&one.exps, classes, i);
                     assert_eq!(exps[j * classes + i].to_bits(), e.to_bits());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn vector_tree_gives_the_scalar_trees_bits() {
+        let values = rows(W, 64);
+        for (k, hi) in values.chunks_exact(W).enumerate() {
+            // Pairs that exercise TwoSum's error terms: lo a few ULP of hi.
+            let hi: [f32; W] = core::array::from_fn(|j| hi[j].abs() * 2f32.powi(k as i32 % 9 - 4));
+            let lo: [f32; W] = core::array::from_fn(|j| hi[(j + k) % W] * 1e-7);
+            let (a, b) = tree_sum::<f32>(hi, lo);
+            let (c, d) = tree_sum_lanes(Simd::load(&hi), Simd::load(&lo));
+            assert_eq!(
+                [a, b].map(f32::to_bits),
+                [c, d].map(f32::to_bits),
+                "{hi:?} {lo:?}"
+            );
+            let ties: [f32; W] = core::array::from_fn(|j| (hi[j] > 5.0) as u8 as f32);
+            assert_eq!(lane_total(Simd::load(&ties)), ties.iter().sum::<f32>());
+            assert_eq!(
+                lane_max(Simd::load(&hi)),
+                hi.iter().fold(0.0f32, |a, &b| a.max(b))
+            );
+        }
+    }
+
+    #[test]
+    fn row_layout_covers_every_position_once() {
+        for n in 1..=SHORT_ROW_MAX {
+            let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let v = row_vectors(&xs, -1.0);
+            let repeats = lanes(<Simd as Lane>::select(
+                second_repeats(n),
+                <Simd as Lane>::splat(1.0),
+                <Simd as Lane>::splat(0.0),
+            ));
+            // Every position read back from its lane; the new lanes of the
+            // second vector are exactly the positions W..n.
+            for (p, &x) in xs.iter().enumerate() {
+                assert_eq!(row_value(&v, n, p), x, "n = {n}, p = {p}");
+            }
+            let new: Vec<f32> = lanes(v[1])
+                .iter()
+                .zip(repeats)
+                .filter(|r| r.1 == 0.0)
+                .map(|r| *r.0)
+                .collect();
+            assert_eq!(new, xs.get(W..).unwrap_or(&[]), "n = {n}");
+            let mut out = std::vec![f32::NAN; n];
+            store_row(v, &mut out);
+            assert_eq!(out, xs, "n = {n}");
         }
     }
 

@@ -1,9 +1,9 @@
 //! softmax and log_softmax of one row.
 
-use super::short_rows::{self, ShortRow, ShortStats, W, is_medium, is_short};
+use super::short_rows::{self, ShortRow, ShortStats, is_medium, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, load_partial, map_in_place, map_into};
+use crate::lane::{Lane, Simd, map_in_place, map_into};
 use crate::reduce::row_max;
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
@@ -297,11 +297,9 @@ fn short_finite_row(xs: &[f32]) -> Option<ShortRow> {
 /// form [`short_rows::log_softmax`] applies to groups of rows.
 #[inline(always)]
 fn short_log_softmax(xs: &[f32], stats: &ShortStats<f32>) -> [Simd; 2] {
-    let (head, tail) = xs.split_at(xs.len().min(W));
     let (ln_hi, ln_lo) = stats.log_sum();
     let (m, ln_hi, ln_lo) = (splat(stats.max), splat(ln_hi), splat(ln_lo));
-    [head, tail]
-        .map(|part| short_rows::log_softmax(load_partial::<Simd>(part, 0.0), m, ln_hi, ln_lo))
+    short_rows::row_vectors(xs, 0.0).map(|x| short_rows::log_softmax(x, m, ln_hi, ln_lo))
 }
 
 /// The output of a non-finite row (`docs/contract.md`): NaN everywhere, or one value at
