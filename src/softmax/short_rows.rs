@@ -262,16 +262,17 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 /// [`analyze_medium_row`] given the row's finite maximum.
 #[inline(always)]
 pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
-    let (body, rest) = xs
-        .split_at_checked(xs.len() - xs.len() % W)
-        .unwrap_or_default();
+    let last = LastVector::of(xs, max);
+    let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (stats, tail) = if exps.is_empty() {
-        row_order_stats(max, vectors.map(|x| (x, &mut [][..])), rest)
+        row_order_stats(max, vectors.map(|x| (x, &mut [][..])), last)
     } else {
-        row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), rest)
+        row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), last)
     };
-    store_partial(tail, exps.get_mut(body.len()..).unwrap_or(&mut []));
+    if let Some(tail) = tail {
+        store_last(tail, exps);
+    }
     stats
 }
 
@@ -281,11 +282,15 @@ pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> S
 #[inline(always)]
 pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
+    // Read before the pass overwrites the positions it repeats.
+    let last = LastVector::of(xs, max);
     let whole = xs.len() - xs.len() % W;
-    let (body, rest) = xs.split_at_mut_checked(whole).unwrap_or_default();
+    let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (stats, tail) = row_order_stats(max, vectors, rest);
-    store_partial(tail, rest);
+    let (stats, tail) = row_order_stats(max, vectors, last);
+    if let Some(tail) = tail {
+        store_last(tail, xs);
+    }
     Ok(stats)
 }
 
@@ -297,21 +302,66 @@ pub(crate) fn finite_max(xs: &[f32]) -> Result<f32, f32> {
     if max.is_finite() { Ok(max) } else { Err(max) }
 }
 
+/// The last r = n mod W > 0 logits of a row as one vector for the
+/// row-order pass. Where n ≥ W it is the row's last W logits, one whole
+/// load, whose first W − r lanes repeat positions of the last whole vector
+/// (`repeats`: dropped from the sums; their exponentials, the same bits,
+/// are stored over the same positions). A partial copy through memory
+/// stalled the load behind the copy's stores (the same change for short
+/// single rows took a row of 10 from 9.0 to 5.8 ns, `docs/performance.md`).
+/// A shorter row is padded with m past its end (`valid`).
+struct LastVector {
+    x: Simd,
+    repeats: <Simd as Lane>::Mask,
+    valid: <Simd as Lane>::Mask,
+}
+
+impl LastVector {
+    #[inline(always)]
+    fn of(xs: &[f32], max: f32) -> Option<Self> {
+        let r = xs.len() % W;
+        if r == 0 {
+            return None;
+        }
+        let all = <Simd as Lane>::first_lanes(W);
+        Some(match xs.last_chunk::<W>() {
+            Some(last) => Self {
+                x: Simd::load(last),
+                repeats: <Simd as Lane>::first_lanes(W - r),
+                valid: all,
+            },
+            None => Self {
+                x: load_partial(xs, max),
+                repeats: <Simd as Lane>::first_lanes(0),
+                valid: <Simd as Lane>::first_lanes(r),
+            },
+        })
+    }
+}
+
+/// Stores the exponentials of a [`LastVector`] into `out` (the row's
+/// length): the row's last W values, or its first values if it is shorter.
+#[inline(always)]
+fn store_last(tail: Simd, out: &mut [f32]) {
+    match out.last_chunk_mut::<W>() {
+        Some(last) => tail.store(last),
+        None => store_partial(tail, out),
+    }
+}
+
 /// The pass of [`analyze_medium_row`] over whole vectors, each stored
-/// into its destination (which may be empty), then over `rest`, the last
-/// partial vector, whose exponentials are returned for the caller to
-/// store.
+/// into its destination (which may be empty), then over `last`, whose
+/// exponentials are returned for the caller to store.
 #[inline(always)]
 fn row_order_stats<'a>(
     max: f32,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
-    rest: &[f32],
-) -> (ShortStats<f32>, Simd) {
+    last: Option<LastVector>,
+) -> (ShortStats<f32>, Option<Simd>) {
     let splat = <Simd as Lane>::splat;
     let m = splat(max);
     let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
-    let mut add = |x: Simd, valid| {
-        let (e, o, t) = terms(x, m, valid);
+    let mut add = |(e, o, t): (Simd, Simd, Simd)| {
         let (s, err) = two_sum(hi, o);
         hi = s;
         lo += err;
@@ -320,17 +370,18 @@ fn row_order_stats<'a>(
     };
     let all = <Simd as Lane>::first_lanes(W);
     for (x, out) in vectors {
-        add(x, all).store(out);
+        add(terms(x, m, all)).store(out);
     }
-    // Padding with m keeps exp on its fast path; the mask drops it.
-    let tail = if rest.is_empty() {
-        splat(0.0)
-    } else {
-        add(
-            load_partial(rest, max),
-            <Simd as Lane>::first_lanes(rest.len()),
-        )
-    };
+    let tail = last.map(|last| {
+        let zero = splat(0.0);
+        let (e, o, t) = terms(last.x, m, last.valid);
+        let select = <Simd as Lane>::select;
+        add((
+            e,
+            select(last.repeats, zero, o),
+            select(last.repeats, zero, t),
+        ))
+    });
     let others = tree_sum_lanes(hi, lo);
     (ShortStats::new(max, others, lane_total(ties)), tail)
 }
