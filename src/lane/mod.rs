@@ -205,10 +205,7 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
 /// `pad`, so the tail of a slice runs the same vector code as the body.
 #[inline(always)]
 pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
-    let mut buf = [pad; MAX_WIDTH];
-    for (b, x) in buf.iter_mut().zip(rest) {
-        *b = *x;
-    }
+    let buf: [f32; MAX_WIDTH] = core::array::from_fn(|i| rest.get(i).copied().unwrap_or(pad));
     buf.get(..V::WIDTH).map_or(V::splat(pad), V::load)
 }
 

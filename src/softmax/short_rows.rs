@@ -6,16 +6,19 @@
 //! amortize. Here a row's statistics are formed in f32 with compensated
 //! (TwoSum) arithmetic, in one of two layouts:
 //!
-//! - a single row is loaded as two vectors in row order ([`analyze_row`]);
+//! - a single row is loaded as two whole vectors, its first W and its last
+//!   W values ([`row_vectors`]; the overlap is masked out of the sums), and
+//!   reduced across lanes by rotations ([`analyze_row`]);
 //! - a batch is transposed in groups of W rows, one row per lane, and the
 //!   loop runs over classes ([`RowGroup`]): every vector stays full, there
 //!   is no horizontal reduction, and one vector `ln` finishes W rows.
 //!
 //! Both layouts apply the same lanewise operations to each row: the same
-//! exponentials, the same compensated pairwise sum over the 2W positions
-//! in one fixed tree ([`tree_sum`]), the same finishing ([`ShortStats`]), so
-//! a row gets the same bits whichever layout computes it, and a batch form
-//! returns what its single-row form returns on each row.
+//! exponentials, the same compensated pairwise sum in one fixed tree
+//! (position j < W first takes position C − W + j when that is ≥ W, then
+//! [`tree_sum`] over the W positions), the same finishing ([`ShortStats`]),
+//! so a row gets the same bits whichever layout computes it, and a batch
+//! form returns what its single-row form returns on each row.
 //!
 //! Accuracy of the statistics (u = 2⁻²⁴): each e^{xᵢ−m} within 3u
 //! ([`exp_shifted`]); the compensated pairwise sum of at most 2W ≤ 32
@@ -703,12 +706,9 @@ impl RowGroup {
         for (h, x) in hi.iter_mut().zip(first) {
             *h = term(x);
         }
-        let start = W - second.len();
-        let (hi_paired, lo_paired) = (
-            hi.get_mut(start..).unwrap_or_default(),
-            lo.get_mut(start..).unwrap_or_default(),
-        );
-        for ((h, l), x) in hi_paired.iter_mut().zip(lo_paired).zip(second) {
+        // From the end: position W − 1 − k takes class C − 1 − k.
+        let paired = hi.iter_mut().zip(lo.iter_mut()).rev();
+        for ((h, l), x) in paired.zip(second.iter_mut().rev()) {
             (*h, *l) = two_sum(*h, term(x));
         }
         ShortStats::new(max, tree_sum(hi, lo), ties)
