@@ -265,7 +265,7 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 /// [`analyze_medium_row`] given the row's finite maximum.
 #[inline(always)]
 pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
-    let last = LastVector::of(xs, max);
+    let last = || LastVector::of(xs, max);
     let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (stats, tail) = if exps.is_empty() {
@@ -290,7 +290,7 @@ pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f
     let whole = xs.len() - xs.len() % W;
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (stats, tail) = row_order_stats(max, vectors, last);
+    let (stats, tail) = row_order_stats(max, vectors, || last);
     if let Some(tail) = tail {
         store_last(tail, xs);
     }
@@ -353,13 +353,16 @@ fn store_last(tail: Simd, out: &mut [f32]) {
 }
 
 /// The pass of [`analyze_medium_row`] over whole vectors, each stored
-/// into its destination (which may be empty), then over `last`, whose
-/// exponentials are returned for the caller to store.
+/// into its destination (which may be empty), then over the vector `last`
+/// gives, whose exponentials are returned for the caller to store. `last`
+/// is called after the loop, so no vector is held through it, except by
+/// the in-place form, whose loop overwrites the logits it repeats and
+/// which loads it first.
 #[inline(always)]
 fn row_order_stats<'a>(
     max: f32,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
-    last: Option<LastVector>,
+    last: impl FnOnce() -> Option<LastVector>,
 ) -> (ShortStats<f32>, Option<Simd>) {
     let splat = <Simd as Lane>::splat;
     let m = splat(max);
@@ -375,7 +378,7 @@ fn row_order_stats<'a>(
     for (x, out) in vectors {
         add(terms(x, m, all)).store(out);
     }
-    let tail = last.map(|last| {
+    let tail = last().map(|last| {
         let zero = splat(0.0);
         let (e, o, t) = terms(last.x, m, last.valid);
         let select = <Simd as Lane>::select;
