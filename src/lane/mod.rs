@@ -205,7 +205,21 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
 /// `pad`, so the tail of a slice runs the same vector code as the body.
 #[inline(always)]
 pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
-    let buf: [f32; MAX_WIDTH] = core::array::from_fn(|i| rest.get(i).copied().unwrap_or(pad));
+    let buf: [f32; MAX_WIDTH] = if V::WIDTH > 1 {
+        // From lane values, not copied through a buffer: a vector load of
+        // values just stored one by one waits for the stores (a failed
+        // store-to-load forward), which cost a short row's tail about a
+        // third of its time (docs/performance.md).
+        core::array::from_fn(|i| rest.get(i).copied().unwrap_or(pad))
+    } else {
+        // One lane (firmware): the copy, which folds to one load; the form
+        // above took `LogSumExp`'s Cortex-M4F stack from 296 to 352 bytes.
+        let mut buf = [pad; MAX_WIDTH];
+        for (b, x) in buf.iter_mut().zip(rest) {
+            *b = *x;
+        }
+        buf
+    };
     buf.get(..V::WIDTH).map_or(V::splat(pad), V::load)
 }
 
