@@ -120,10 +120,19 @@ pub trait LaneBits:
 /// On targets where `wide` has no SIMD registers (Cortex-M, RISC-V, wasm
 /// without simd128) its vectors are unrolled scalar arrays that cost flash and
 /// win nothing, so the lane is a plain `f32` there (`docs/firmware.md`).
+///
+/// `--cfg logitkit_sixteen_lanes` (in `RUSTFLAGS`) selects this branch on
+/// any x86 with SSE2, where `wide` builds an `f32x16` from narrower
+/// registers: the host test suite then runs the AVX-512 build's layouts
+/// (16-lane short rows and transposes) on machines without AVX-512
+/// (`.ci/steps/sixteen_lanes.sh`).
 #[cfg(all(
     not(logitkit_one_lane),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "avx512f"
+    any(
+        target_feature = "avx512f",
+        all(logitkit_sixteen_lanes, target_feature = "sse2")
+    )
 ))]
 pub type Simd = wide::f32x16;
 
@@ -134,7 +143,8 @@ pub type Simd = wide::f32x16;
         all(
             any(target_arch = "x86", target_arch = "x86_64"),
             target_feature = "sse2",
-            not(target_feature = "avx512f")
+            not(target_feature = "avx512f"),
+            not(logitkit_sixteen_lanes)
         ),
         all(target_arch = "aarch64", target_feature = "neon"),
         all(target_arch = "wasm32", target_feature = "simd128")
