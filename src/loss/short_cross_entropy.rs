@@ -525,7 +525,7 @@ pub(crate) fn smoothed_batch(
 ) {
     let splat = <Simd as Lane>::splat;
     let group_len = W.saturating_mul(classes).max(1);
-    let b = smoothing.epsilon / classes.max(1) as f64;
+    let b = smoothing.spread;
     let coef = scale * b;
     let coef_f32 = coef as f32;
     let mut group = RowGroup::new();
