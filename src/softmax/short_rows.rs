@@ -309,9 +309,8 @@ pub(crate) fn finite_max(xs: &[f32]) -> Result<f32, f32> {
 /// row-order pass. Where n ≥ W it is the row's last W logits, one whole
 /// load, whose first W − r lanes repeat positions of the last whole vector
 /// (`repeats`: dropped from the sums; their exponentials, the same bits,
-/// are stored over the same positions). A partial copy through memory
-/// stalled the load behind the copy's stores (the same change for short
-/// single rows took a row of 10 from 9.0 to 5.8 ns, `docs/performance.md`).
+/// are stored over the same positions): a partial copy through memory
+/// makes the load wait for the copy's stores (see [`row_vectors`]).
 /// A shorter row is padded with m past its end (`valid`).
 struct LastVector {
     x: Simd,
@@ -413,9 +412,9 @@ pub(crate) struct ShortRow {
 /// positions the first vector holds ([`second_repeats`]); for n < W the
 /// second is all `pad`. Lane j of the second holds position n − W + j, the
 /// partner of position j in the first level of the short rows' tree (see
-/// [`RowGroup::analyze`]). A partial copy through memory for every row's
-/// tail cost a row of 10 logits about 60 instructions in and out on the
-/// AVX2 build (`tools/callgrind.sh`, `row_calls`).
+/// [`RowGroup::analyze`]). A partial copy of the tail through memory, in
+/// and out, cost a row of 10 logits about a third of its time: the vector
+/// load waited for the copy's stores (`docs/performance.md`).
 #[inline(always)]
 pub(crate) fn row_vectors(xs: &[f32], pad: f32) -> [Simd; 2] {
     match (xs.first_chunk::<W>(), xs.last_chunk::<W>()) {
