@@ -81,3 +81,28 @@ print(f"const LN2_HI: f32 = f32::from_bits({f32_hex(ln2_hi)}); // {ln2_hi!r}")
 print(f"const LN2_LO: f32 = f32::from_bits({f32_hex(ln2_lo)}); // {ln2_lo!r}")
 log2e = f32(1 / ln2)
 print(f"const LOG2_E: f32 = f32::from_bits({f32_hex(log2e)}); // {log2e!r}")
+
+# exp with a table (builds with a lane permute: 16 entries with AVX-512F,
+# 8 with AVX2, every second entry of the 16): x = (n/N) ln2 + r,
+# |r| <= ln2/(2N) (plus the few ulps of rounding x*N*log2(e) in f32, as
+# above), e^x = 2^(n div N) * 2^(j/N) * e^r with j = n mod N. 2^(j/16) is
+# stored as hi + lo (lo below 2^-24 of hi); e^r - 1 - r = r^2 * tail(r) with
+# a lower degree than without a table. ln2/8 and N*log2(e) are the N = 16
+# constants scaled by a power of two (exact).
+print("// 2^(j/16) = EXP_TABLE_HI[j] + EXP_TABLE_LO[j]")
+for part in ("HI", "LO"):
+    print(f"const EXP_TABLE_{part}: [f32; 16] = [")
+    for j in range(16):
+        v = mp.mpf(2) ** (mp.mpf(j) / 16)
+        hi = f32(v)
+        c = hi if part == "HI" else f32(v - mp.mpf(hi))
+        print(f"    f32::from_bits({f32_hex(c)}), // {c!r}")
+    print("];")
+step = ln2 / 16
+step_hi = f32(step)
+step_lo = f32(step - mp.mpf(step_hi))
+print(f"const LN2_BY_16_HI: f32 = f32::from_bits({f32_hex(step_hi)}); // {step_hi!r}")
+print(f"const LN2_BY_16_LO: f32 = f32::from_bits({f32_hex(step_lo)}); // {step_lo!r}")
+for n, tail_degree in ((16, 1), (8, 2)):
+    half = ln2 / (2 * n) * (1 + mp.mpf("1e-3"))
+    fit(f"EXP_TABLE_{n}_TAIL", exp_tail, -half, half, tail_degree)

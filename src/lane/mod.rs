@@ -90,6 +90,12 @@ pub trait Lane:
     fn widen_add(self, into: &mut Self::Wide);
     /// Σ of the lanewise totals, in f64.
     fn wide_sum(totals: Self::Wide) -> f64;
+    /// `table[i mod EXP_TABLE_LEN]` in each lane, for the index i in that
+    /// lane's `index` bits: the exponential's table of 2^(j/N)
+    /// (`src/math/exp_table.rs`). One permute per vector where the target
+    /// has a lane permute for the table's size (AVX2, AVX-512F), an array
+    /// index per lane otherwise: the same values either way.
+    fn lookup(table: &[f32; EXP_TABLE_LEN], index: Self::Bits) -> Self;
     /// Transposes a square block of `WIDTH` vectors in place (lane i of
     /// vector j trades places with lane j of vector i); a block of any other
     /// length is left as it is.
@@ -170,6 +176,47 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
+/// Entries in the exponential's table of 2^(j/N) (`src/math/exp_table.rs`):
+/// 16 where AVX-512F permutes a 16-entry table held in one register, 8
+/// where AVX2 permutes an 8-entry one (both with FMA, which the table's
+/// range reduction needs), and 1 (no table: a degree-7 polynomial,
+/// `src/math/exp.rs`) everywhere else. One value per build, whatever the
+/// lane type, so the scalar path and every vector width compute the same
+/// bits.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f",
+    target_feature = "fma"
+))]
+pub const EXP_TABLE_LEN: usize = 16;
+
+/// See the other `cfg` branches.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avx512f")
+))]
+pub const EXP_TABLE_LEN: usize = 8;
+
+/// See the other `cfg` branches.
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
+pub const EXP_TABLE_LEN: usize = 1;
+
+/// `table[i mod EXP_TABLE_LEN]` per lane, lane by lane: [`Lane::lookup`]
+/// where no single permute fits the vector and the table.
+#[inline(always)]
+pub(crate) fn lookup_lanes<const W: usize>(
+    table: &[f32; EXP_TABLE_LEN],
+    index: [u32; W],
+) -> [f32; W] {
+    index.map(|i| table[i as usize & (EXP_TABLE_LEN - 1)])
+}
+
 /// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.
 pub(crate) const MAX_WIDTH: usize = 16;
 
@@ -193,6 +240,7 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     }
     match N {
         2 => steps!(1, 0),
+        3 => steps!(2, 1, 0),
         6 => steps!(5, 4, 3, 2, 1, 0),
         10 => steps!(9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _ => {
@@ -307,18 +355,25 @@ pub(crate) fn map_into<V: Lane>(xs: &[f32], out: &mut [f32], f: impl Fn(V) -> V)
 pub(crate) fn map_into_two_paths<V: Lane>(
     xs: &[f32],
     out: &mut [f32],
-    in_fast_range: impl Fn(V) -> bool,
+    fast_lanes: impl Fn(V) -> V::Mask,
     fast: impl Fn(V) -> V,
     general: impl Fn(V) -> V,
 ) {
+    let mut xb = xs.chunks_exact(BLOCK * V::WIDTH);
+    let mut ob = out.chunks_exact_mut(BLOCK * V::WIDTH);
+    for (x, o) in (&mut xb).zip(&mut ob) {
+        map_block(load_block(x), o, &fast_lanes, &fast, &general);
+    }
+    let (xs, out) = (xb.remainder(), ob.into_remainder());
     let mut xc = xs.chunks_exact(V::WIDTH);
     let mut oc = out.chunks_exact_mut(V::WIDTH);
-    let vectors = (&mut xc).zip(&mut oc).map(|(x, o)| (V::load(x), o));
-    two_paths(vectors, &in_fast_range, &fast, &general);
+    for (x, o) in (&mut xc).zip(&mut oc) {
+        either_path(V::load(x), &fast_lanes, &fast, &general).store(o);
+    }
     let (xr, or) = (xc.remainder(), oc.into_remainder());
     if !xr.is_empty() {
         let v = load_partial::<V>(xr, 0.0);
-        store_partial(either_path(v, &in_fast_range, &fast, &general), or);
+        store_partial(either_path(v, &fast_lanes, &fast, &general), or);
     }
 }
 
@@ -326,54 +381,72 @@ pub(crate) fn map_into_two_paths<V: Lane>(
 #[inline(always)]
 pub(crate) fn map_in_place_two_paths<V: Lane>(
     xs: &mut [f32],
-    in_fast_range: impl Fn(V) -> bool,
+    fast_lanes: impl Fn(V) -> V::Mask,
     fast: impl Fn(V) -> V,
     general: impl Fn(V) -> V,
 ) {
-    let mut chunks = xs.chunks_exact_mut(V::WIDTH);
-    let vectors = (&mut chunks).map(|c| (V::load(c), c));
-    two_paths(vectors, &in_fast_range, &fast, &general);
+    let mut blocks = xs.chunks_exact_mut(BLOCK * V::WIDTH);
+    for block in &mut blocks {
+        map_block(load_block(block), block, &fast_lanes, &fast, &general);
+    }
+    let mut chunks = blocks.into_remainder().chunks_exact_mut(V::WIDTH);
+    for c in &mut chunks {
+        either_path(V::load(c), &fast_lanes, &fast, &general).store(c);
+    }
     let rest = chunks.into_remainder();
     if !rest.is_empty() {
         let v = load_partial::<V>(rest, 0.0);
-        store_partial(either_path(v, &in_fast_range, &fast, &general), rest);
+        store_partial(either_path(v, &fast_lanes, &fast, &general), rest);
     }
 }
 
-/// The loop of the two-path drivers over (vector, destination) pairs: an
-/// inner loop of fast vectors, left for one general vector at a time.
+/// Vectors per block of the two-path drivers: one range test per block.
+const BLOCK: usize = 4;
+
+/// One block of [`BLOCK`] vectors: the fast path on all of them when every
+/// lane is in its range (one test for the block), else each vector by its
+/// own test.
 #[inline(always)]
-fn two_paths<'a, V: Lane>(
-    mut vectors: impl Iterator<Item = (V, &'a mut [f32])>,
-    in_fast_range: &impl Fn(V) -> bool,
+fn map_block<V: Lane>(
+    v: [V; BLOCK],
+    o: &mut [f32],
+    fast_lanes: &impl Fn(V) -> V::Mask,
     fast: &impl Fn(V) -> V,
     general: &impl Fn(V) -> V,
 ) {
-    loop {
-        let mut outlier = None;
-        for (v, o) in &mut vectors {
-            if !in_fast_range(v) {
-                outlier = Some((v, o));
-                break;
+    let w = V::WIDTH;
+    let in_range = fast_lanes(v[0]) & fast_lanes(v[1]) & fast_lanes(v[2]) & fast_lanes(v[3]);
+    if V::all(in_range) {
+        for (i, v) in v.into_iter().enumerate() {
+            if let Some(o) = o.get_mut(i * w..(i + 1) * w) {
+                fast(v).store(o);
             }
-            fast(v).store(o);
         }
-        match outlier {
-            Some((v, o)) => general(v).store(o),
-            None => break,
+    } else {
+        for (i, v) in v.into_iter().enumerate() {
+            if let Some(o) = o.get_mut(i * w..(i + 1) * w) {
+                either_path(v, fast_lanes, fast, general).store(o);
+            }
         }
     }
 }
 
-/// One vector through the path it belongs to (the padded tail).
+/// The [`BLOCK`] vectors of a block's `BLOCK·WIDTH` values.
+#[inline(always)]
+fn load_block<V: Lane>(x: &[f32]) -> [V; BLOCK] {
+    let w = V::WIDTH;
+    core::array::from_fn(|i| x.get(i * w..(i + 1) * w).map_or(V::splat(0.0), V::load))
+}
+
+/// One vector through the path it belongs to.
 #[inline(always)]
 fn either_path<V: Lane>(
     v: V,
-    in_fast_range: &impl Fn(V) -> bool,
+    fast_lanes: &impl Fn(V) -> V::Mask,
     fast: &impl Fn(V) -> V,
     general: &impl Fn(V) -> V,
 ) -> V {
-    if in_fast_range(v) {
+    if V::all(fast_lanes(v)) {
         fast(v)
     } else {
         general(v)
@@ -400,16 +473,17 @@ mod tests {
         extern crate std;
         use std::{vec, vec::Vec};
         // Fast doubles, general triples; a vector is fast when all its
-        // lanes are below 100. Outliers at scattered positions.
-        let in_fast = |v: Simd| Simd::all(v.lt(<Simd as Lane>::splat(100.0)));
+        // lanes are below 1000. Outliers at scattered positions, sparse
+        // enough that some blocks have none.
+        let in_fast = |v: Simd| v.lt(<Simd as Lane>::splat(1000.0));
         let fast = |v: Simd| v + v;
         let general = |v: Simd| v * <Simd as Lane>::splat(3.0);
         let w = <Simd as Lane>::WIDTH;
-        for n in 0..(4 * MAX_WIDTH + 1) {
+        for n in 0..((2 * BLOCK + 2) * MAX_WIDTH + 1) {
             let xs: Vec<f32> = (0..n)
                 .map(|i| {
-                    if i % 7 == 3 {
-                        500.0 + i as f32
+                    if i % 53 == 3 {
+                        5000.0 + i as f32
                     } else {
                         i as f32
                     }
@@ -418,7 +492,7 @@ mod tests {
             let want: Vec<f32> = xs
                 .chunks(w)
                 .flat_map(|c| {
-                    let k = if c.iter().all(|&x| x < 100.0) {
+                    let k = if c.iter().all(|&x| x < 1000.0) {
                         2.0
                     } else {
                         3.0

@@ -65,6 +65,11 @@ impl Lane for f32 {
 
     #[inline(always)]
     fn transpose(_: &mut [Self]) {}
+    #[inline(always)]
+    fn lookup(table: &[f32; super::EXP_TABLE_LEN], index: ScalarBits) -> Self {
+        let [value] = super::lookup_lanes(table, [index.0]);
+        value
+    }
 
     #[inline(always)]
     fn splat(x: f32) -> Self {

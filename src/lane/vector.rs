@@ -3,7 +3,7 @@
 use super::{Lane, LaneBits};
 
 macro_rules! wide_lane {
-    ($float:ident, $bits:ident, $width:literal, $transpose:path) => {
+    ($float:ident, $bits:ident, $width:literal, $transpose:path, $lookup:path) => {
         impl LaneBits for wide::$bits {
             #[inline(always)]
             fn splat(x: u32) -> Self {
@@ -44,6 +44,10 @@ macro_rules! wide_lane {
                 if let Ok(square) = <&mut [Self; $width]>::try_from(block) {
                     *square = $transpose(*square);
                 }
+            }
+            #[inline(always)]
+            fn lookup(table: &[f32; super::EXP_TABLE_LEN], index: wide::$bits) -> Self {
+                $lookup(table, index)
             }
             #[inline(always)]
             fn first(self) -> f32 {
@@ -125,9 +129,60 @@ macro_rules! wide_lane {
     };
 }
 
-wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose);
-wide_lane!(f32x8, u32x8, 8, transpose_f32x8);
-wide_lane!(f32x16, u32x16, 16, transpose_f32x16);
+wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose, lookup_f32x4);
+wide_lane!(f32x8, u32x8, 8, transpose_f32x8, lookup_f32x8);
+wide_lane!(f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16);
+
+/// [`Lane::lookup`] lane by lane.
+#[inline(always)]
+fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
+    wide::f32x4::from(super::lookup_lanes(table, index.to_array()))
+}
+
+/// With AVX2 and the 8-entry table: one `vpermps`, which reads the low
+/// three bits of each index.
+#[cfg(all(
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avx512f")
+))]
+#[inline(always)]
+fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
+    use wide::bytemuck::cast;
+    cast(safe_arch::shuffle_av_f32_all_m256(
+        cast(*table),
+        cast(index),
+    ))
+}
+
+#[cfg(not(all(
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avx512f")
+)))]
+#[inline(always)]
+fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
+    wide::f32x8::from(super::lookup_lanes(table, index.to_array()))
+}
+
+/// With AVX-512F and the 16-entry table: one `vpermd` on a 512-bit
+/// register, which reads the low four bits of each index.
+#[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
+#[inline(always)]
+fn lookup_f32x16(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x16) -> wide::f32x16 {
+    use wide::bytemuck::cast;
+    cast(safe_arch::permute_i32_m512i(cast(index), cast(*table)))
+}
+
+/// 16 lanes without AVX-512F (`--cfg logitkit_sixteen_lanes`): each 8-lane
+/// half looked up as an `f32x8`.
+#[cfg(not(all(target_feature = "avx512f", target_feature = "fma")))]
+#[inline(always)]
+fn lookup_f32x16(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x16) -> wide::f32x16 {
+    use wide::bytemuck::cast;
+    let halves: [wide::u32x8; 2] = cast(index);
+    cast(halves.map(|half| lookup_f32x8(table, half)))
+}
 
 /// 8×8 transpose with AVX: `wide`'s, in shuffles of 256-bit registers.
 #[cfg(target_feature = "avx")]

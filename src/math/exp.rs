@@ -1,16 +1,19 @@
 //! `exp`: Cody–Waite reduction to |r| ≤ ln2/2, a degree-7 polynomial, and a
 //! two-factor power-of-two scale that gives gradual underflow.
 
+use super::exp_table::{SCALE_BITS_OF_ONE as TABLE_SCALE_BITS_OF_ONE, exp_table_parts};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
-use crate::lane::{Lane, LaneBits, horner};
+use crate::lane::{EXP_TABLE_LEN, Lane, LaneBits, horner};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
-/// 1.5·2²³ + 127: adding it rounds to an integer n and leaves n + 127 (the
-/// biased exponent of 2ⁿ) in the low mantissa bits.
-const ROUND_MAGIC: f32 = f32::from_bits(0x4b40007f); // 12_583_039.0
-/// For |x| below this, n ∈ [−126, 126] and 2ⁿ is one normal float: the fast
-/// path, which is the general path minus clamps, NaN patch and split scale.
+/// 1.5·2²³: adding it rounds to an integer n and leaves n (two's
+/// complement) in the low mantissa bits.
+const ROUND_MAGIC: f32 = f32::from_bits(0x4b400000); // 12_582_912.0
+/// For |x| below this, eˣ and its scale 2ⁿ are normal floats: the fast
+/// path, which is the general path minus clamps, NaN patch and split scale,
+/// scales by adding n to the exponent field (an integer addition, exact
+/// where the result is normal, and off the multipliers).
 const EXP_FAST_LIMIT: f32 = 87.0;
 /// Below this, exp(x) < 2⁻¹⁵⁰ rounds to +0; the clamp keeps n in range.
 const EXP_INPUT_MIN: f32 = -104.0;
@@ -51,42 +54,80 @@ pub fn exp_lane<V: Lane>(x: V) -> V {
 /// path.
 #[inline(always)]
 pub(crate) fn exp_in_fast_range<V: Lane>(x: V) -> bool {
-    V::all(x.abs().lt(V::splat(EXP_FAST_LIMIT)))
+    V::all(exp_fast_lanes(x))
+}
+
+/// The lanes that [`exp_in_fast_range`] asks about: |x| < 87.
+#[inline(always)]
+pub(crate) fn exp_fast_lanes<V: Lane>(x: V) -> V::Mask {
+    x.abs().lt(V::splat(EXP_FAST_LIMIT))
 }
 
 /// [`exp_lane`]'s fast path: |x| < 87 in every lane.
 #[inline(always)]
 fn exp_fast<V: Lane>(x: V) -> V {
-    let (z, er) = exp_reduced(x);
-    er * V::from_bits(z.to_bits() << 23)
+    let (bits, er) = exp_reduced(x);
+    scale_normal(er, bits)
 }
 
-/// The shared core: `z` (n in its low bits) and eʳ.
+/// v·2ᵏ for the k in the low nine bits of `bits`, where v and the result
+/// are normal: k added to v's exponent field (wrapping; the bits above the
+/// nine fall off the shift). The same bits as a multiply by 2ᵏ.
 #[inline(always)]
-fn exp_reduced<V: Lane>(x: V) -> (V, V) {
-    let (z, p) = exp_reduced_tail(x);
-    (z, p + V::splat(1.0))
+fn scale_normal<V: Lane>(v: V, bits: V::Bits) -> V {
+    V::from_bits(v.to_bits() + (bits << 23))
 }
 
-/// `z` and p = eʳ − 1 before the final `1 + p`.
+/// 2ᵏ for the k in the low nine bits of `bits`, k ∈ [−126, 127].
 #[inline(always)]
-fn exp_reduced_tail<V: Lane>(x: V) -> (V, V) {
+fn power_of_two<V: Lane>(bits: V::Bits) -> V {
+    V::from_bits((bits << 23) + V::Bits::splat(127 << 23))
+}
+
+/// The shared core: the scale's bits (see [`exp_parts`]) and eʳ·2^(j/N)
+/// (eʳ without a table), one rounding of big + small.
+#[inline(always)]
+fn exp_reduced<V: Lane>(x: V) -> (V::Bits, V) {
+    let (bits, big, small) = exp_parts(x);
+    (bits, small + big)
+}
+
+/// `(bits, big, small)` with eˣ ≈ (big + small)·2ᵏ before the final
+/// rounding of big + small (|small| < |big|): the low nine bits of `bits`
+/// hold k (two's complement; the bits above fall off when shifted left by
+/// 23).
+/// Without a table (`lane::EXP_TABLE_LEN` = 1) k = n, big = 1 and small =
+/// p = eʳ − 1 from the degree-7 polynomial; with one, see
+/// `src/math/exp_table.rs`.
+#[inline(always)]
+fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
+    if EXP_TABLE_LEN > 1 {
+        return exp_table_parts(x);
+    }
     let z = x.mul_add(V::splat(LOG2_E), V::splat(ROUND_MAGIC));
     let n = z - V::splat(ROUND_MAGIC);
     let r = n.mul_add(V::splat(-LN2_HI), x);
     let r = n.mul_add(V::splat(-LN2_LO), r);
-    (z, (r * r).mul_add(horner(r, EXP_TAIL), r))
+    let p = (r * r).mul_add(horner(r, EXP_TAIL), r);
+    (z.to_bits(), V::splat(1.0), p)
 }
 
-/// 2ⁿ for the n held in `z`, as two normal factors whose product is exact
-/// until the last multiply (gradual underflow, overflow on its own).
+/// The bits [`exp_parts`] leaves for a scale of 2⁰.
+const SCALE_BITS_OF_ONE: u32 = if EXP_TABLE_LEN > 1 {
+    TABLE_SCALE_BITS_OF_ONE
+} else {
+    ROUND_MAGIC.to_bits()
+};
+
+/// 2ᵏ for the k held in `bits`, as two normal factors whose product is
+/// exact until the last multiply (gradual underflow, overflow on its own).
 #[inline(always)]
-fn split_scale<V: Lane>(z: V) -> (V, V) {
-    // n + 256 ∈ [106, 385]: non-negative, so a logical shift halves it.
-    let n_biased = z.to_bits() - V::Bits::splat(ROUND_MAGIC.to_bits() - 256);
-    let half_biased = n_biased >> 1; // ⌊n/2⌋ + 128
+fn split_scale<V: Lane>(bits: V::Bits) -> (V, V) {
+    // k + 256 ∈ [105, 385]: non-negative, so a logical shift halves it.
+    let k_biased = bits - V::Bits::splat(SCALE_BITS_OF_ONE - 256);
+    let half_biased = k_biased >> 1; // ⌊k/2⌋ + 128
     let s1 = V::from_bits((half_biased - V::Bits::splat(1)) << 23);
-    let s2 = V::from_bits((n_biased - half_biased - V::Bits::splat(1)) << 23);
+    let s2 = V::from_bits((k_biased - half_biased - V::Bits::splat(1)) << 23);
     (s1, s2)
 }
 
@@ -94,8 +135,8 @@ fn split_scale<V: Lane>(z: V) -> (V, V) {
 #[inline(never)]
 fn exp_general<V: Lane>(x: V) -> V {
     let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
-    let (z, er) = exp_reduced(xc);
-    let (s1, s2) = split_scale(z);
+    let (bits, er) = exp_reduced(xc);
+    let (s1, s2) = split_scale(bits);
     V::select(x.is_nan(), x, er * s1 * s2)
 }
 
@@ -126,18 +167,18 @@ pub(crate) fn exp_split_lane<V: Lane>(x: V) -> (V, V) {
 /// [`exp_split_lane`]'s fast path: |x| < 87 in every lane.
 #[inline(always)]
 pub(crate) fn exp_split_fast<V: Lane>(x: V) -> (V, V) {
-    let (z, er, er_lo) = exp_split_reduced(x);
-    let scale = V::from_bits(z.to_bits() << 23);
-    (er * scale, er_lo * scale)
+    let (bits, er, er_lo) = exp_split_reduced(x);
+    // er_lo may be 0 or leave the normal range: a true multiply.
+    (scale_normal(er, bits), er_lo * power_of_two(bits))
 }
 
-/// z (n in its low bits) and eʳ as er + er_lo exactly (Fast2Sum, |1| ≥ |p|).
+/// The scale's bits and big + small as er + er_lo exactly (Fast2Sum,
+/// |big| ≥ |small|).
 #[inline(always)]
-fn exp_split_reduced<V: Lane>(x: V) -> (V, V, V) {
-    let one = V::splat(1.0);
-    let (z, p) = exp_reduced_tail(x);
-    let er = p + one;
-    (z, er, (one - er) + p)
+fn exp_split_reduced<V: Lane>(x: V) -> (V::Bits, V, V) {
+    let (bits, big, small) = exp_parts(x);
+    let er = small + big;
+    (bits, er, (big - er) + small)
 }
 
 /// The general path's clamp to [−104, 89] (see [`exp_general`]).
@@ -159,8 +200,8 @@ fn exp_split_general<V: Lane>(x: V) -> (V, V) {
 /// Every input: the clamps, the two-factor scale and the NaN patch.
 #[inline(always)]
 fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
-    let (z, er, er_lo) = exp_split_reduced(exp_clamp(x));
-    let (s1, s2) = split_scale(z);
+    let (bits, er, er_lo) = exp_split_reduced(exp_clamp(x));
+    let (s1, s2) = split_scale(bits);
     (V::select(x.is_nan(), x, er * s1 * s2), er_lo * s1 * s2)
 }
 

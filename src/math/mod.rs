@@ -4,6 +4,7 @@
 //! maxima measured over all 2³² inputs by `tests/elementwise_ulp.rs`.
 
 pub(crate) mod exp;
+mod exp_table;
 pub(crate) mod ln;
 pub(crate) mod ln_1p;
 pub(crate) mod pair;
@@ -180,7 +181,7 @@ macro_rules! elementwise_slices_two_paths {
             } else {
                 crate::lane::map_in_place_two_paths::<Simd>(
                     xs,
-                    crate::math::exp::exp_in_fast_range,
+                    crate::math::exp::exp_fast_lanes,
                     $fast,
                     $lane,
                 );
@@ -205,7 +206,7 @@ macro_rules! elementwise_slices_two_paths {
                 crate::lane::map_into_two_paths::<Simd>(
                     xs,
                     out,
-                    crate::math::exp::exp_in_fast_range,
+                    crate::math::exp::exp_fast_lanes,
                     $fast,
                     $lane,
                 );

@@ -1,5 +1,5 @@
 //! One kernel, 100 calls over a batch of 256 rows of C logits (uniform in
-//! [−8, 8) from a fixed LCG): `logitkit-callgrind KERNEL C [R]`
+//! [−8, 8) from a fixed LCG, or [−SPREAD/2, SPREAD/2)): `logitkit-callgrind KERNEL C [R]`
 //! (R: time R rounds and print the fastest). Run under
 //! `valgrind --tool=callgrind` by `tools/callgrind.sh`, which divides the
 //! instruction count by 100·256·C. Setup costs about 0.2 instructions per
@@ -11,13 +11,15 @@ const ROWS: usize = 256;
 const CALLS: usize = 100;
 
 fn logits(n: usize) -> Vec<f32> {
+    // SPREAD=40 gives [−20, 20), the exp targets' inputs.
+    let spread: f32 = std::env::var("SPREAD").map_or(16.0, |s| s.parse().expect("a width"));
     let mut s = 7u64;
     (0..n)
         .map(|_| {
             s = s
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 16.0
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * spread
         })
         .collect()
 }
@@ -137,6 +139,16 @@ fn main() {
                     logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
                 }
                 "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
+                "libm_exp" => {
+                    for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
+                        *g = libm::expf(x);
+                    }
+                }
+                "std_exp" => {
+                    for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
+                        *g = x.exp();
+                    }
+                }
                 other => panic!("unknown kernel {other}"),
             }
             black_box(&mut grad);

@@ -1,0 +1,129 @@
+//! The exponential's reduction with a table of 2^(j/N), on builds whose
+//! lanes can look up N entries in one permute (`lane::EXP_TABLE_LEN`: 16
+//! with AVX-512F, 8 with AVX2, both with FMA).
+//!
+//! x = (n/N)·ln2 + r with n = round(x·N·log2 e), |r| ≤ ln2/(2N) (plus a
+//! few ulps), and eˣ = 2^⌊n/N⌋ · 2^(j/N) · eʳ with j = n mod N. The table
+//! entry is kept as hi + lo (lo below 2⁻²⁴ of hi), so eʳ·2^(j/N) is
+//! hi + (hi·p + lo) with p = eʳ − 1 = r + r²·tail(r): the small term is at
+//! most 4.5 % of the large one, so its roundings (and p's) stay below
+//! 0.05 ULP and the final addition rounds once. With |r| sixteen (eight)
+//! times smaller than without a table, p needs degree 3 (4) instead of 7:
+//! four to five fewer multiply-adds per vector, for two permutes. The
+//! reduction needs FMA: r = x − n·(ln2/N) is one rounding of the exact
+//! difference only when the product is not rounded first.
+//!
+//! Constants from `tools/fit_coefficients.py`; accuracy proved over all 2³²
+//! inputs on each table build (`docs/accuracy.md`).
+
+use crate::lane::{EXP_TABLE_LEN, Lane, horner};
+
+/// 2^(j/16) = `EXP_TABLE_HI[j]` + `EXP_TABLE_LO[j]`.
+const EXP_TABLE_HI: [f32; 16] = [
+    f32::from_bits(0x3f800000), // 1.0
+    f32::from_bits(0x3f85aac3), // 1.0442737340927124
+    f32::from_bits(0x3f8b95c2), // 1.0905077457427979
+    f32::from_bits(0x3f91c3d3), // 1.1387885808944702
+    f32::from_bits(0x3f9837f0), // 1.1892070770263672
+    f32::from_bits(0x3f9ef532), // 1.2418577671051025
+    f32::from_bits(0x3fa5fed7), // 1.2968395948410034
+    f32::from_bits(0x3fad583f), // 1.3542555570602417
+    f32::from_bits(0x3fb504f3), // 1.4142135381698608
+    f32::from_bits(0x3fbd08a4), // 1.4768261909484863
+    f32::from_bits(0x3fc5672a), // 1.5422108173370361
+    f32::from_bits(0x3fce248c), // 1.610490322113037
+    f32::from_bits(0x3fd744fd), // 1.6817928552627563
+    f32::from_bits(0x3fe0ccdf), // 1.7562521696090698
+    f32::from_bits(0x3feac0c7), // 1.8340080976486206
+    f32::from_bits(0x3ff5257d), // 1.9152065515518188
+];
+/// See [`EXP_TABLE_HI`].
+const EXP_TABLE_LO: [f32; 16] = [
+    f32::from_bits(0x00000000), // 0.0
+    f32::from_bits(0x334f9891), // 4.8334701574503924e-08
+    f32::from_bits(0xb260aba1), // -1.3077539939843064e-08
+    f32::from_bits(0x33675624), // 5.386222312608879e-08
+    f32::from_bits(0x33231b71), // 3.797635272917432e-08
+    f32::from_bits(0x33412342), // 4.496838101886169e-08
+    f32::from_bits(0xb32c9d5e), // -4.018999533172973e-08
+    f32::from_bits(0xb22deaf6), // -1.0123349269974824e-08
+    f32::from_bits(0x32cfe77a), // 2.4203234971764687e-08
+    f32::from_bits(0xb3414fe8), // -4.500898853621038e-08
+    f32::from_bits(0x320aa837), // 8.070904833346049e-09
+    f32::from_bits(0x3228fc24), // 9.836217174097328e-09
+    f32::from_bits(0xb2d4a58a), // -2.4755326677450284e-08
+    f32::from_bits(0xb21eab59), // -9.235770370707996e-09
+    f32::from_bits(0xb24116de), // -1.1239277952768134e-08
+    f32::from_bits(0x32292436), // 9.845328108326612e-09
+];
+/// ln2/16 as hi + lo.
+const LN2_BY_16_HI: f32 = f32::from_bits(0x3d317218); // 0.043321698904037476
+/// See [`LN2_BY_16_HI`].
+const LN2_BY_16_LO: f32 = f32::from_bits(0xaf02e308); // -1.1904088825787085e-10
+/// `(eʳ − 1 − r)/r²` on |r| ≤ ln2/32 (+0.1 %), degree 1, max abs error
+/// 9.9e-6, i.e. below 5e-9 of eʳ.
+const EXP_TABLE_16_TAIL: [f32; 2] = [
+    f32::from_bits(0x3f0000a4), // 0.5000097751617432
+    f32::from_bits(0x3e2aab2e), // 0.1666686236858368
+];
+/// The same on |r| ≤ ln2/16 (+0.1 %), degree 2, max abs error 1.7e-7, i.e.
+/// below 4e-10 of eʳ.
+const EXP_TABLE_8_TAIL: [f32; 3] = [
+    f32::from_bits(0x3f000000), // 0.5
+    f32::from_bits(0x3e2aadbf), // 0.16667841374874115
+    f32::from_bits(0x3d2aacb9), // 0.04166862741112709
+];
+
+/// log2 e rounded to f32, times N (exact).
+const LOG2_E_TIMES_N: f32 = f32::from_bits(0x3fb8aa3b) * EXP_TABLE_LEN as f32;
+/// 1.5·2²³: adding it to x·N·log2 e rounds to the integer n and leaves
+/// 2²² + n in the low mantissa bits, so the bits shifted right by log2 N
+/// hold ⌊n/N⌋ (two's complement in the low bits; 2²² is a multiple of N)
+/// and the low log2 N bits hold j.
+const ROUND_MAGIC_N: f32 = 12_582_912.0;
+/// log2 N.
+const TABLE_BITS: u32 = EXP_TABLE_LEN.trailing_zeros();
+
+/// Entry `j·16/N` of a 16-entry table: the N-entry table of 2^(j/N).
+const fn every_nth(table: [f32; 16]) -> [f32; EXP_TABLE_LEN] {
+    let mut out = [0.0; EXP_TABLE_LEN];
+    let mut j = 0;
+    while j < EXP_TABLE_LEN {
+        out[j] = table[j * (16 / EXP_TABLE_LEN)];
+        j += 1;
+    }
+    out
+}
+
+const TABLE_HI: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_HI);
+const TABLE_LO: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_LO);
+/// ln2/N as hi + lo: ln2/16 times 16/N (exact).
+const LN2_BY_N_HI: f32 = LN2_BY_16_HI * (16 / EXP_TABLE_LEN) as f32;
+/// See [`LN2_BY_N_HI`].
+const LN2_BY_N_LO: f32 = LN2_BY_16_LO * (16 / EXP_TABLE_LEN) as f32;
+
+/// The bits whose low part holds the scale's biased exponent, where
+/// [`exp_table_parts`] leaves 2⁰: `split_scale` and the fast path subtract
+/// it.
+pub(super) const SCALE_BITS_OF_ONE: u32 = ROUND_MAGIC_N.to_bits() >> TABLE_BITS;
+
+/// `(bits, big, small)` with eˣ ≈ (big + small)·2ᵏ, k in the low nine bits
+/// of `bits` (the bits above fall off when shifted left by 23), big the
+/// table's hi and small hi·p + lo.
+#[inline(always)]
+pub(super) fn exp_table_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
+    let z = x.mul_add(V::splat(LOG2_E_TIMES_N), V::splat(ROUND_MAGIC_N));
+    let n = z - V::splat(ROUND_MAGIC_N);
+    let r = n.mul_add(V::splat(-LN2_BY_N_HI), x);
+    let r = n.mul_add(V::splat(-LN2_BY_N_LO), r);
+    let tail = if EXP_TABLE_LEN == 16 {
+        horner(r, EXP_TABLE_16_TAIL)
+    } else {
+        horner(r, EXP_TABLE_8_TAIL)
+    };
+    let p = (r * r).mul_add(tail, r);
+    let bits = z.to_bits();
+    let hi = V::lookup(&TABLE_HI, bits);
+    let lo = V::lookup(&TABLE_LO, bits);
+    (bits >> TABLE_BITS, hi, hi.mul_add(p, lo))
+}
