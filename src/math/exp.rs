@@ -1,5 +1,8 @@
-//! `exp`: Cody–Waite reduction to |r| ≤ ln2/2, a degree-7 polynomial, and a
-//! two-factor power-of-two scale that gives gradual underflow.
+//! `exp`: Cody–Waite reduction to |r| ≤ ln2/2 and a degree-7 polynomial,
+//! or, where the lanes can look up a table of 2^(j/N) in one permute
+//! (AVX2, AVX-512F), to |r| ≤ ln2/(2N) and a degree-4 or -3 polynomial
+//! (`exp_table.rs`); then a power-of-two scale, in two factors where the
+//! result may be subnormal (gradual underflow).
 
 use super::exp_table::{SCALE_BITS_OF_ONE as TABLE_SCALE_BITS_OF_ONE, exp_table_parts};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
@@ -211,9 +214,12 @@ fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
 /// ≤ 1 ULP for every f32 input; subnormal results within 1 unit of 2⁻¹⁴⁹.
 /// Proved over all 2³² inputs against `f64::exp` by `tests/elementwise_ulp.rs`,
 /// which prints the maximum and the input that reaches it: 0.9515 ULP at
-/// x = −5.84602 (`0xc0bb1299`) on the default x86-64 build. Multiply-adds
-/// are fused where the target has FMA, so the last bit may differ between
-/// builds; the bound is proved on the default and the
+/// x = −5.84602 (`0xc0bb1299`) on the default x86-64 build (degree-7
+/// polynomial). Builds with AVX2 and FMA use an 8-entry table of 2^(j/8),
+/// with AVX-512F a 16-entry one: 0.7610 and 0.7798 ULP, both at subnormal
+/// results. Multiply-adds are fused where the
+/// target has FMA, so the last bit may differ between builds; the bound is
+/// proved on the default, the `-C target-cpu=x86-64-v3` and the
 /// `-C target-cpu=native` x86-64 builds and sampled elsewhere
 /// (`docs/accuracy.md`).
 ///

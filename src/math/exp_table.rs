@@ -9,7 +9,8 @@
 //! most 4.5 % of the large one, so its roundings (and p's) stay below
 //! 0.05 ULP and the final addition rounds once. With |r| sixteen (eight)
 //! times smaller than without a table, p needs degree 3 (4) instead of 7:
-//! four to five fewer multiply-adds per vector, for two permutes. The
+//! three (two) fewer multiplies per vector, for two permutes, which run
+//! beside the multipliers (measured: `docs/performance.md`). The
 //! reduction needs FMA: r = x − n·(ln2/N) is one rounding of the exact
 //! difference only when the product is not rounded first.
 //!
@@ -95,16 +96,17 @@ const fn every_nth(table: [f32; 16]) -> [f32; EXP_TABLE_LEN] {
     out
 }
 
+/// 2^(j/N) = `TABLE_HI[j]` + `TABLE_LO[j]`.
 const TABLE_HI: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_HI);
+/// See [`TABLE_HI`].
 const TABLE_LO: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_LO);
 /// ln2/N as hi + lo: ln2/16 times 16/N (exact).
 const LN2_BY_N_HI: f32 = LN2_BY_16_HI * (16 / EXP_TABLE_LEN) as f32;
 /// See [`LN2_BY_N_HI`].
 const LN2_BY_N_LO: f32 = LN2_BY_16_LO * (16 / EXP_TABLE_LEN) as f32;
 
-/// The bits whose low part holds the scale's biased exponent, where
-/// [`exp_table_parts`] leaves 2⁰: `split_scale` and the fast path subtract
-/// it.
+/// The bits [`exp_table_parts`] returns for k = 0 (`split_scale` measures
+/// k from them).
 pub(super) const SCALE_BITS_OF_ONE: u32 = ROUND_MAGIC_N.to_bits() >> TABLE_BITS;
 
 /// `(bits, big, small)` with eˣ ≈ (big + small)·2ᵏ, k in the low nine bits

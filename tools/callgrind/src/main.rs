@@ -139,6 +139,12 @@ fn main() {
                     logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
                 }
                 "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
+                "softmax_whole" => {
+                    logitkit::softmax(black_box(&z), &mut grad).expect("same length")
+                }
+                "log_softmax_whole" => {
+                    logitkit::log_softmax(black_box(&z), &mut grad).expect("same length")
+                }
                 "libm_exp" => {
                     for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
                         *g = libm::expf(x);
