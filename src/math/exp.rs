@@ -10,9 +10,12 @@ use crate::lane::{EXP_TABLE_LEN, Lane, LaneBits, horner};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
-/// 1.5·2²³: adding it rounds to an integer n and leaves n (two's
-/// complement) in the low mantissa bits.
-const ROUND_MAGIC: f32 = f32::from_bits(0x4b400000); // 12_582_912.0
+/// 1.5·2²³ + 127: adding it rounds to an integer n and leaves n + 127 in
+/// the low mantissa bits. The odd offset is kept from the earlier form,
+/// whose scale used n + 127 directly: ties of x·log2 e + 1.5·2²³ round to
+/// an even n + 127, and other offsets would round them the other way and
+/// change the bits of this build.
+const ROUND_MAGIC: f32 = f32::from_bits(0x4b40007f); // 12_583_039.0
 /// For |x| below this, eˣ and its scale 2ⁿ are normal floats: the fast
 /// path, which is the general path minus clamps, NaN patch and split scale,
 /// scales by adding n to the exponent field (an integer addition, exact
@@ -112,14 +115,14 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
     let r = n.mul_add(V::splat(-LN2_HI), x);
     let r = n.mul_add(V::splat(-LN2_LO), r);
     let p = (r * r).mul_add(horner(r, EXP_TAIL), r);
-    (z.to_bits(), V::splat(1.0), p)
+    (z.to_bits() - V::Bits::splat(127), V::splat(1.0), p)
 }
 
 /// The bits [`exp_parts`] leaves for a scale of 2⁰.
 const SCALE_BITS_OF_ONE: u32 = if EXP_TABLE_LEN > 1 {
     TABLE_SCALE_BITS_OF_ONE
 } else {
-    ROUND_MAGIC.to_bits()
+    ROUND_MAGIC.to_bits() - 127
 };
 
 /// 2ᵏ for the k held in `bits`, as two normal factors whose product is
