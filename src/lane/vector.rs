@@ -155,6 +155,7 @@ fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide
     ))
 }
 
+/// [`Lane::lookup`] lane by lane, where no 8-lane permute fits the table.
 #[cfg(not(all(
     target_feature = "avx2",
     target_feature = "fma",
