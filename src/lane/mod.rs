@@ -415,7 +415,9 @@ fn map_block<V: Lane>(
     general: &impl Fn(V) -> V,
 ) {
     let w = V::WIDTH;
-    let in_range = fast_lanes(v[0]) & fast_lanes(v[1]) & fast_lanes(v[2]) & fast_lanes(v[3]);
+    // Destructured, so a change of BLOCK must change this line too.
+    let [m0, m1, m2, m3] = v.map(fast_lanes);
+    let in_range = m0 & m1 & m2 & m3;
     if V::all(in_range) {
         for (i, v) in v.into_iter().enumerate() {
             if let Some(o) = o.get_mut(i * w..(i + 1) * w) {
