@@ -4,7 +4,7 @@
 //! Forms from Blanchard, Higham & Higham (2021), "Accurately computing the
 //! log-sum-exp and softmax functions": with m = max xᵢ and
 //! s′ = Σ_{i≠argmax} e^{xᵢ−m}, lse = m + ln_1p(s′) (never cancels inside the
-//! logarithm), softmaxᵢ = e^{xᵢ−m} / Σ (a true division) and
+//! logarithm), softmaxᵢ = e^{xᵢ−m} · (1/Σ) (the reciprocal rounded once) and
 //! log_softmaxᵢ = (xᵢ − m) − ln_1p(s′).
 
 pub(crate) mod backward;
