@@ -8,6 +8,9 @@
 #   bash tools/callgrind.sh            # C = 10
 #   CLASSES="10 32" bash tools/callgrind.sh
 #   KERNELS="exp_pass sigmoid softplus log_sigmoid bce focal" bash tools/callgrind.sh
+# The driver also has libm_exp and std_exp (the scalar loops), and
+# softmax_whole / log_softmax_whole (one row of all 256·C logits); SPREAD=40
+# draws the logits from [−20, 20] instead of [−8, 8].
 # The driver also times: tools/callgrind/target/native/release/logitkit-callgrind
 # batch 10 200 prints the fastest of 200 rounds in ns per logit.
 set -euo pipefail
