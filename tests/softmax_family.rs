@@ -38,24 +38,36 @@ fn cases() -> Vec<(String, Vec<f32>)> {
 
 // ---- Rows whose blocked sums round away the most they can ----------------
 //
-// The blocked sum (`src/reduce.rs`) gives vector k of a row to accumulator
-// k mod 4, 16 vectors per block, so lane j of an accumulator adds in f32 the
-// elements (a + 4r)·W + j, r = 0…3, of a block (W = the lane width). A first
-// term just above a power of two followed by three just below half its ULP
-// loses 3 × ½ ULP: 3·2⁻²⁴ relative, the most a lane can (`docs/accuracy.md`,
-// Summation). The rows are built for each width a build can have, and put
-// exponentials whose `exp` errs the most, in the direction that adds to the
-// loss, where it counts. Only inputs are searched with the code under test;
-// the references stay f64.
+// Two sums add in f32 lanes. The blocked sum (`src/reduce.rs`, probability
+// targets and label smoothing) gives vector k of a row to accumulator k mod 4,
+// 16 vectors per block, so lane j of an accumulator adds the elements
+// (a + 4r)·W + j, r = 0…3 (stride 4). The row-order pass of `log_sum_exp`,
+// `softmax`, `log_softmax` and the class-target cross-entropy adds four
+// consecutive vectors per block, (4b + r)·W + j (stride 1). A first term just
+// above a power of two followed by three just below half its ULP loses
+// 3 × ½ ULP: 3·2⁻²⁴ relative, the most a lane can (`docs/accuracy.md`,
+// Summation). The rows are built for each layout and each width a build can
+// have, and put exponentials whose `exp` errs the most, in the direction that
+// adds to the loss, where it counts. Only inputs are searched with the code
+// under test; the references stay f64.
 
 /// Lane widths of the builds' vectors: one `f32`, f32x8 (SSE2, AVX, NEON,
 /// simd128), f32x16 (AVX-512).
 const WIDTHS: [usize; 3] = [1, 8, 16];
 
-/// The elements added after element `i` (one of the first four vectors of
-/// its block) into the same f32 lane.
-fn followers(i: usize, w: usize) -> [usize; 3] {
-    [i + 4 * w, i + 8 * w, i + 12 * w]
+/// Vectors between the terms one f32 lane adds: the blocked sum's 4, the
+/// row-order pass's 1.
+const STRIDES: [usize; 2] = [4, 1];
+
+/// The elements added after element `i` (the first term of its lane's
+/// block) into the same f32 lane.
+fn followers(i: usize, w: usize, stride: usize) -> [usize; 3] {
+    [i + stride * w, i + 2 * stride * w, i + 3 * stride * w]
+}
+
+/// The first terms of the lanes' blocks among the first 16 vectors.
+fn leaders(w: usize, stride: usize) -> impl Iterator<Item = usize> {
+    (0..16 * w).filter(move |i| (i / w) % (4 * stride) < stride)
 }
 
 /// The `k` f32 inputs x with e^x in [lo, hi] (the first 2¹⁸ of them) whose
@@ -117,33 +129,37 @@ fn lossy_rows() -> &'static [(String, Vec<f32>)] {
                     .map(move |x| (j, x))
             })
             .collect();
-        for w in WIDTHS {
+        for (w, stride) in WIDTHS.into_iter().flat_map(|w| STRIDES.map(|s| (w, s))) {
             let n = 16 * w;
+            let layout = format!("W={w} stride {stride} n={n}");
             for &(k, xb) in &tiny {
                 let mut row = vec![f32::NEG_INFINITY; n];
                 row[0] = 0.0;
                 row[1] = xb;
-                for f in followers(1, w) {
+                for f in followers(1, w, stride) {
                     row[f] = rounded_away(xb);
                 }
-                rows.push((format!("lossy tiny loss 2^-{k} W={w} n={n}"), row));
+                rows.push((format!("lossy tiny loss 2^-{k} {layout}"), row));
             }
             for &(j, xi) in &tops {
                 let mut row = vec![f32::NEG_INFINITY; n];
                 row[0] = 0.0;
-                for i in 1..4 * w - 1 {
+                // Every lane loses but the one whose last term is pᵢ's.
+                for i in leaders(w, stride).filter(|&i| i > 0) {
+                    if followers(i, w, stride).contains(&(n - 1)) {
+                        continue;
+                    }
                     row[i] = big;
-                    for f in followers(i, w) {
+                    for f in followers(i, w, stride) {
                         row[f] = rounded_away(big);
                     }
                 }
                 row[n - 1] = xi;
-                rows.push((format!("lossy sum, p at 2^-{j} W={w} n={n}"), row));
+                rows.push((format!("lossy sum, p at 2^-{j} {layout}"), row));
             }
         }
-        // The same rows padded with −inf past 4096 logits, where the class
-        // target's cross-entropy leaves the row-order kernel for the
-        // blocked sum these rows are built against.
+        // The same rows padded with −inf past 4096 logits, where the row
+        // goes in stretches of 4096 (the lossy blocks in the first).
         let padded: Vec<(String, Vec<f32>)> = rows
             .iter()
             .map(|(name, row)| {
@@ -189,11 +205,11 @@ fn lossy_targets() -> Vec<(String, Vec<f32>, Vec<f32>)> {
         for &(k, xb) in &tiny {
             let (mut z, mut q) = (vec![f32::NEG_INFINITY; n], vec![0.0f32; n]);
             (z[0], q[0]) = (0.0, 1.0);
-            for f in followers(0, w) {
+            for f in followers(0, w, 4) {
                 (z[f], q[f]) = (-10.0, 0.999 * 2f32.powi(-24));
             }
             z[1] = xb;
-            for f in followers(1, w) {
+            for f in followers(1, w, 4) {
                 z[f] = rounded_away(xb);
             }
             out.push((

@@ -50,7 +50,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
     let max = row_max::<Simd>(logits);
     let total = target.total();
     if !max.is_finite() {
-        let row = analyze_with_max::<Simd>(
+        let row = analyze_with_max(
             max,
             &mut SeparateIo {
                 xs: logits,
@@ -89,7 +89,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
         };
         (RowStats { max, others, ties }, shifted, masked)
     } else {
-        match analyze_with_max::<Simd>(
+        match analyze_with_max(
             max,
             &mut SeparateIo {
                 xs: logits,
@@ -546,7 +546,7 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
     if !max.is_finite() {
         // Rare rows: Σq in plain f64, which cannot overflow.
         let total = (0..logits.len()).map(|i| target.at(i)).sum();
-        let row = analyze_with_max::<Simd>(
+        let row = analyze_with_max(
             max,
             &mut SeparateIo {
                 xs: logits,

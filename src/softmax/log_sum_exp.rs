@@ -72,7 +72,7 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
             Err(max) => max,
         };
     }
-    match analyze_row::<Simd>(xs, &mut []) {
+    match analyze_row(xs, &mut []) {
         Row::Nan => f32::NAN,
         Row::Masked => f32::NEG_INFINITY,
         Row::Infinite { .. } => f32::INFINITY,
@@ -137,7 +137,7 @@ impl LogSumExp {
     /// Adds every value of `xs` (two passes over `xs`, like
     /// [`log_sum_exp`]).
     pub fn extend(&mut self, xs: &[f32]) {
-        let part = match analyze_row::<Simd>(xs, &mut []) {
+        let part = match analyze_row(xs, &mut []) {
             Row::Nan => Self {
                 max: f32::NAN,
                 excess: 0.0,

@@ -14,10 +14,13 @@ pub(crate) mod short_rows;
 #[allow(clippy::module_inception)]
 pub(crate) mod softmax;
 
+use core::ops::Range;
+
 use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::exp_lane;
 use crate::math::two_sum;
-use crate::reduce::{blocked_sum, row_max};
+use crate::reduce::row_max;
+use short_rows::{MEDIUM_ROW_MAX, RowOrderSums, medium_sums_in_place, medium_sums_with_max};
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
 ///
@@ -180,6 +183,10 @@ pub(crate) trait RowIo {
     fn load<V: Lane>(&self, k: usize, pad: f32) -> V;
     /// Keeps the exponentials of vector `k` (or drops them).
     fn store<V: Lane>(&mut self, k: usize, e: V);
+    /// The row-order pass over the logits in `range` (see
+    /// [`analyze_with_max`]), keeping their exponentials where `store`
+    /// would.
+    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums;
 }
 
 /// Logits read from one slice, exponentials written to another (possibly
@@ -201,6 +208,12 @@ impl RowIo for SeparateIo<'_> {
     fn store<V: Lane>(&mut self, k: usize, e: V) {
         store_at(e, self.exps, k);
     }
+    #[inline(always)]
+    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums {
+        let xs = self.xs.get(range.clone()).unwrap_or_default();
+        let exps = self.exps.get_mut(range).unwrap_or_default();
+        medium_sums_with_max(max, xs, exps)
+    }
 }
 
 /// Exponentials written over the logits.
@@ -218,6 +231,10 @@ impl RowIo for InPlaceIo<'_> {
     fn store<V: Lane>(&mut self, k: usize, e: V) {
         store_at(e, self.0, k);
     }
+    #[inline(always)]
+    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums {
+        medium_sums_in_place(max, self.0.get_mut(range).unwrap_or_default())
+    }
 }
 
 /// Classifies `xs` and, for a finite maximum, computes [`RowStats`] while
@@ -227,24 +244,34 @@ impl RowIo for InPlaceIo<'_> {
 /// Passes: one read of `xs` for the max; if finite, a second read of `xs`
 /// with one write of `exps`.
 #[inline(always)]
-pub(crate) fn analyze_row<V: Lane>(xs: &[f32], exps: &mut [f32]) -> Row {
-    let max = row_max::<V>(xs);
-    analyze_with_max::<V>(max, &mut SeparateIo { xs, exps })
+pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32]) -> Row {
+    let max = row_max::<Simd>(xs);
+    analyze_with_max(max, &mut SeparateIo { xs, exps })
 }
 
 /// [`analyze_row`] given the max, for any [`RowIo`]; the count of +inf
 /// entries is read back through it in the (rare) infinite case.
+///
+/// The row goes in stretches of [`MEDIUM_ROW_MAX`] logits, each by the
+/// row-order pass of medium rows (`short_rows`), whose pair sums are
+/// gathered in f64: within each stretch a lane adds blocks of four terms
+/// (≤ 3u) into a compensated pair (within (k·u)² < 2⁻³⁰ for its
+/// k ≤ 256 blocks), and the f64 total adds ≤ n·2⁻⁵³ / 4096, so the
+/// summation bound of `docs/accuracy.md`, 3u + 2⁻²⁹, holds for any n.
 #[inline(always)]
-pub(crate) fn analyze_with_max<V: Lane>(max: f32, io: &mut impl RowIo) -> Row {
+pub(crate) fn analyze_with_max(max: f32, io: &mut impl RowIo) -> Row {
     if !max.is_finite() {
         return special_row(max, io);
     }
-    let [others, ties] = blocked_sum::<V, 2>(io.len(), |k, valid| {
-        let x = io.load::<V>(k, max);
-        let (e, terms) = exp_terms(x, max, valid);
-        io.store(k, e);
-        terms
-    });
+    let (mut others, mut ties) = (0.0f64, 0.0f64);
+    let mut start = 0;
+    while start < io.len() {
+        let end = io.len().min(start + MEDIUM_ROW_MAX);
+        let sums = io.row_order_sums(max, start..end);
+        others += sums.others.0 as f64 + sums.others.1 as f64;
+        ties += sums.ties as f64;
+        start = end;
+    }
     Row::Finite(RowStats { max, others, ties })
 }
 

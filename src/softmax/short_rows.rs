@@ -265,18 +265,26 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 /// [`analyze_medium_row`] given the row's finite maximum.
 #[inline(always)]
 pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
+    let sums = medium_sums_with_max(max, xs, exps);
+    ShortStats::new(max, sums.others, sums.ties)
+}
+
+/// The sums of [`medium_stats_with_max`] before they are finished: also
+/// the pass over each stretch of a longer row (`softmax::analyze_with_max`).
+#[inline(always)]
+pub(crate) fn medium_sums_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> RowOrderSums {
     let last = || LastVector::of(xs, max);
     let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
-    let (stats, tail) = if exps.is_empty() {
-        row_order_stats(max, vectors.map(|x| (x, &mut [][..])), last)
+    let (sums, tail) = if exps.is_empty() {
+        row_order_sums(max, vectors.map(|x| (x, &mut [][..])), last)
     } else {
-        row_order_stats(max, vectors.zip(exps.chunks_exact_mut(W)), last)
+        row_order_sums(max, vectors.zip(exps.chunks_exact_mut(W)), last)
     };
     if let Some(tail) = tail {
         store_last(tail, exps);
     }
-    stats
+    sums
 }
 
 /// [`analyze_medium_row`] writing the exponentials over the logits (left
@@ -285,16 +293,23 @@ pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> S
 #[inline(always)]
 pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
+    let sums = medium_sums_in_place(max, xs);
+    Ok(ShortStats::new(max, sums.others, sums.ties))
+}
+
+/// [`medium_sums_with_max`] writing the exponentials over the logits.
+#[inline(always)]
+pub(crate) fn medium_sums_in_place(max: f32, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
     let last = LastVector::of(xs, max);
     let whole = xs.len() - xs.len() % W;
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (stats, tail) = row_order_stats(max, vectors, || last);
+    let (sums, tail) = row_order_sums(max, vectors, || last);
     if let Some(tail) = tail {
         store_last(tail, xs);
     }
-    Ok(stats)
+    sums
 }
 
 /// The maximum of `xs` if it is finite, else that maximum (NaN if any
@@ -351,6 +366,13 @@ fn store_last(tail: Simd, out: &mut [f32]) {
     }
 }
 
+/// Vectors of terms a lane of [`row_order_sums`] adds in plain f32 before
+/// the block joins the lane's compensated sum: ≤ 3u relative error per
+/// block (Higham 2002, §4.2, non-negative terms), the bound of the
+/// long rows' blocked sum, for one TwoSum per block instead of one per
+/// vector (`tools/callgrind.sh`: see docs/performance.md).
+const ROW_ORDER_BLOCK: usize = 4;
+
 /// The pass of [`analyze_medium_row`] over whole vectors, each stored
 /// into its destination (which may be empty), then over the vector `last`
 /// gives, whose exponentials are returned for the caller to store. `last`
@@ -358,37 +380,56 @@ fn store_last(tail: Simd, out: &mut [f32]) {
 /// the in-place form, whose loop overwrites the logits it repeats and
 /// which loads it first.
 #[inline(always)]
-fn row_order_stats<'a>(
+fn row_order_sums<'a>(
     max: f32,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
     last: impl FnOnce() -> Option<LastVector>,
-) -> (ShortStats<f32>, Option<Simd>) {
+) -> (RowOrderSums, Option<Simd>) {
     let splat = <Simd as Lane>::splat;
-    let m = splat(max);
-    let (mut hi, mut lo, mut ties) = (splat(0.0), splat(0.0), splat(0.0));
-    let mut add = |(e, o, t): (Simd, Simd, Simd)| {
-        let (s, err) = two_sum(hi, o);
+    let (m, zero) = (splat(max), splat(0.0));
+    let (mut hi, mut lo, mut ties) = (zero, zero, zero);
+    let mut flush = |block: Simd| {
+        let (s, err) = two_sum(hi, block);
         hi = s;
         lo += err;
-        ties += t;
-        e
     };
     let all = <Simd as Lane>::first_lanes(W);
-    for (x, out) in vectors {
-        add(terms(x, m, all)).store(out);
+    let mut vectors = vectors;
+    'row: loop {
+        let mut block = zero;
+        for _ in 0..ROW_ORDER_BLOCK {
+            let Some((x, out)) = vectors.next() else {
+                flush(block);
+                break 'row;
+            };
+            let (e, o, t) = terms(x, m, all);
+            e.store(out);
+            block += o;
+            ties += t;
+        }
+        flush(block);
     }
     let tail = last().map(|last| {
-        let zero = splat(0.0);
         let (e, o, t) = terms(last.x, m, last.valid);
         let select = <Simd as Lane>::select;
-        add((
-            e,
-            select(last.repeats, zero, o),
-            select(last.repeats, zero, t),
-        ))
+        flush(select(last.repeats, zero, o));
+        ties += select(last.repeats, zero, t);
+        e
     });
-    let others = tree_sum_lanes(hi, lo);
-    (ShortStats::new(max, others, lane_total(ties)), tail)
+    let sums = RowOrderSums {
+        others: tree_sum_lanes(hi, lo),
+        ties: lane_total(ties),
+    };
+    (sums, tail)
+}
+
+/// What one row-order pass ([`row_order_sums`]) learns: Σ e^{xᵢ−m} over
+/// the xᵢ < m as an unevaluated pair hi + lo, and the number of xᵢ = m
+/// (exact).
+#[derive(Clone, Copy)]
+pub(crate) struct RowOrderSums {
+    pub others: (f32, f32),
+    pub ties: f32,
 }
 
 /// The lanes of `v` as an array.

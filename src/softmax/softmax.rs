@@ -58,7 +58,7 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         }
         return Ok(());
     }
-    match analyze_row::<Simd>(xs, out) {
+    match analyze_row(xs, out) {
         Row::Finite(s) => scale_by(out, long_row_reciprocal(s.sum())),
         row => fill_limit(xs, out, row, 0.0),
     }
@@ -98,7 +98,7 @@ pub fn softmax_in_place(xs: &mut [f32]) {
         return;
     }
     let max = row_max::<Simd>(xs);
-    match analyze_with_max::<Simd>(max, &mut InPlaceIo(xs)) {
+    match analyze_with_max(max, &mut InPlaceIo(xs)) {
         Row::Finite(s) => scale_by(xs, long_row_reciprocal(s.sum())),
         row => {
             let limit = limits(row, 0.0);
@@ -164,7 +164,7 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         }
         return Ok(());
     }
-    match analyze_row::<Simd>(xs, &mut []) {
+    match analyze_row(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
                 <Simd as Lane>::splat(-s.max),
@@ -207,7 +207,7 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
         }
         return;
     }
-    match analyze_row::<Simd>(xs, &mut []) {
+    match analyze_row(xs, &mut []) {
         Row::Finite(s) => {
             let (neg_m, log_sum) = (
                 <Simd as Lane>::splat(-s.max),
