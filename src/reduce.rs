@@ -19,8 +19,20 @@ const ACCUMULATORS: usize = 4;
 /// One read pass, two vector accumulators and a NaN mask.
 #[inline(always)]
 pub(crate) fn row_max<V: Lane>(xs: &[f32]) -> f32 {
-    let neg_inf = V::splat(f32::NEG_INFINITY);
+    row_max_min::<V>(xs).0
+}
+
+/// [`row_max`] and, from the same pass, the least element of each lane
+/// (+inf in lanes the row does not reach; meaningful only when the maximum
+/// is not NaN), left unreduced: its one use is a lanewise test
+/// (`softmax::short_rows::all_exp_fast`), where a horizontal minimum would
+/// cost a serial chain per row. Inlined, a caller that drops it does not
+/// compute it.
+#[inline(always)]
+pub(crate) fn row_max_min<V: Lane>(xs: &[f32]) -> (f32, V) {
+    let (neg_inf, inf) = (V::splat(f32::NEG_INFINITY), V::splat(f32::INFINITY));
     let (mut m0, mut m1) = (neg_inf, neg_inf);
+    let (mut l0, mut l1) = (inf, inf);
     let mut nan = neg_inf.is_nan();
     let mut pairs = xs.chunks_exact(2 * V::WIDTH);
     for pair in &mut pairs {
@@ -29,23 +41,27 @@ pub(crate) fn row_max<V: Lane>(xs: &[f32]) -> f32 {
         nan = nan | a.is_nan() | b.is_nan();
         m0 = m0.max(a);
         m1 = m1.max(b);
+        l0 = l0.min(a);
+        l1 = l1.min(b);
     }
     let mut singles = pairs.remainder().chunks_exact(V::WIDTH);
     for one in &mut singles {
         let a = V::load(one);
         nan = nan | a.is_nan();
         m0 = m0.max(a);
+        l0 = l0.min(a);
     }
     let rest = singles.remainder();
     if !rest.is_empty() {
         let a = load_partial::<V>(rest, f32::NEG_INFINITY);
         nan = nan | a.is_nan();
         m1 = m1.max(a);
+        l1 = l1.min(V::select(V::first_lanes(rest.len()), a, inf));
     }
     if V::any(nan) {
-        f32::NAN
+        (f32::NAN, inf)
     } else {
-        m0.max(m1).reduce_max()
+        (m0.max(m1).reduce_max(), l0.min(l1))
     }
 }
 

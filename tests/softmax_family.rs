@@ -2163,3 +2163,45 @@ fn probs_batch_edge_cases_and_errors() {
         "{mean}"
     );
 }
+
+/// A masked (−inf) logit adds an exact 0 to every sum and takes nothing
+/// from the others, so appending one leaves the other outputs' bits as
+/// they were (lengths that fill whole 16-lane vectors, since a partial
+/// last vector's lanes depend on the length, and on one side of 4096, where
+/// the finishing changes).
+/// For a long row it also moves the row from the pass without exp's range
+/// test (every x − m above −87) to the pass that tests each vector: both
+/// must give the same bits.
+#[test]
+fn a_masked_logit_changes_no_other_output() {
+    let mut rng = common::Rng(0x3a5c);
+    for n in [48, 96, 1024, 4080, 4112, 8192, 65_536] {
+        for spread in [1.0f32, 20.0, 170.0] {
+            let row: Vec<f32> = (0..n)
+                .map(|_| (rng.uniform() as f32 - 0.5) * spread)
+                .collect();
+            let mut masked = row.clone();
+            masked.push(f32::NEG_INFINITY);
+            let name = format!("n={n} spread {spread}");
+            assert_eq!(
+                log_sum_exp(&row).to_bits(),
+                log_sum_exp(&masked).to_bits(),
+                "log_sum_exp {name}"
+            );
+            let (mut p, mut p_masked) = (vec![0.0; n], vec![0.0; n + 1]);
+            softmax(&row, &mut p).unwrap();
+            softmax(&masked, &mut p_masked).unwrap();
+            assert_eq!(bits(&p), bits(&p_masked[..n]), "softmax {name}");
+            assert_eq!(p_masked[n], 0.0);
+            log_softmax(&row, &mut p).unwrap();
+            log_softmax(&masked, &mut p_masked).unwrap();
+            assert_eq!(bits(&p), bits(&p_masked[..n]), "log_softmax {name}");
+            let target = n / 3;
+            let loss = softmax_cross_entropy_with_grad(&row, target, &mut p).unwrap();
+            let loss_masked =
+                softmax_cross_entropy_with_grad(&masked, target, &mut p_masked).unwrap();
+            assert_eq!(loss.to_bits(), loss_masked.to_bits(), "loss {name}");
+            assert_eq!(bits(&p), bits(&p_masked[..n]), "gradient {name}");
+        }
+    }
+}

@@ -12,8 +12,8 @@ use super::short_cross_entropy::Smoothing;
 use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
-use crate::reduce::{blocked_sum, row_max};
-use crate::softmax::short_rows::{is_medium, is_short};
+use crate::reduce::{blocked_sum, row_max, row_max_min};
+use crate::softmax::short_rows::{all_exp_fast, is_medium, is_short};
 use crate::softmax::{
     Row, RowStats, SeparateIo, analyze_with_max, exp_terms, scale_exps, weighted_gap,
 };
@@ -47,11 +47,12 @@ impl ClassTarget<'_> {
 /// Loss of one row for a class target; writes `scale`·gradient into `grad`
 /// unless `grad` is empty. Lengths and the class are already checked.
 fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32]) -> f64 {
-    let max = row_max::<Simd>(logits);
+    let (max, min) = row_max_min::<Simd>(logits);
     let total = target.total();
     if !max.is_finite() {
         let row = analyze_with_max(
             max,
+            false,
             &mut SeparateIo {
                 xs: logits,
                 exps: &mut [],
@@ -91,6 +92,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
     } else {
         match analyze_with_max(
             max,
+            all_exp_fast(max, min),
             &mut SeparateIo {
                 xs: logits,
                 exps: grad,
@@ -548,6 +550,7 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
         let total = (0..logits.len()).map(|i| target.at(i)).sum();
         let row = analyze_with_max(
             max,
+            false,
             &mut SeparateIo {
                 xs: logits,
                 exps: &mut [],

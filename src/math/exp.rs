@@ -19,7 +19,7 @@ const ROUND_MAGIC: f32 = f32::from_bits(0x4b40007f); // 12_583_039.0
 /// For |x| below this, eˣ and its scale 2ⁿ are normal floats: the fast
 /// path, which is the general path minus clamps, NaN patch and split scale,
 /// scales in one exact step (`scale_fast`).
-const EXP_FAST_LIMIT: f32 = 87.0;
+pub(crate) const EXP_FAST_LIMIT: f32 = 87.0;
 /// Below this, exp(x) < 2⁻¹⁵⁰ rounds to +0; the clamp keeps n in range.
 const EXP_INPUT_MIN: f32 = -104.0;
 /// Above this, exp(x) overflows to +inf on its own; the clamp keeps n in range.
@@ -70,7 +70,7 @@ pub(crate) fn exp_fast_lanes<V: Lane>(x: V) -> V::Mask {
 
 /// [`exp_lane`]'s fast path: |x| < 87 in every lane.
 #[inline(always)]
-fn exp_fast<V: Lane>(x: V) -> V {
+pub(crate) fn exp_fast<V: Lane>(x: V) -> V {
     let (bits, er) = exp_reduced(x);
     scale_fast(er, bits)
 }

@@ -17,10 +17,12 @@ pub(crate) mod softmax;
 use core::ops::Range;
 
 use crate::lane::{Lane, Simd, load_at, store_at};
-use crate::math::exp::exp_lane;
+use crate::math::exp::{exp_fast, exp_lane};
 use crate::math::two_sum;
-use crate::reduce::row_max;
-use short_rows::{MEDIUM_ROW_MAX, RowOrderSums, medium_sums_in_place, medium_sums_with_max};
+use crate::reduce::row_max_min;
+use short_rows::{
+    MEDIUM_ROW_MAX, RowOrderSums, all_exp_fast, medium_sums_in_place, medium_sums_with_max,
+};
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
 ///
@@ -37,6 +39,16 @@ pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
     let (d, delta) = two_sum(x, neg_m);
     let delta = V::select(d.gt(V::splat(-128.0)), delta, V::splat(0.0));
     let e = exp_lane(d);
+    e.mul_add(delta, e)
+}
+
+/// [`exp_shifted`] where every lane's x − m is known to be above −87
+/// (`short_rows::all_exp_fast`): the same bits without the range test,
+/// the rare path's call and the guard on δ, which only the rare path needs.
+#[inline(always)]
+pub(crate) fn exp_shifted_in_range<V: Lane>(x: V, neg_m: V) -> V {
+    let (d, delta) = two_sum(x, neg_m);
+    let e = exp_fast(d);
     e.mul_add(delta, e)
 }
 
@@ -185,8 +197,8 @@ pub(crate) trait RowIo {
     fn store<V: Lane>(&mut self, k: usize, e: V);
     /// The row-order pass over the logits in `range` (see
     /// [`analyze_with_max`]), keeping their exponentials where `store`
-    /// would.
-    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums;
+    /// would; `fast` as for [`medium_sums_with_max`].
+    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums;
 }
 
 /// Logits read from one slice, exponentials written to another (possibly
@@ -209,10 +221,10 @@ impl RowIo for SeparateIo<'_> {
         store_at(e, self.exps, k);
     }
     #[inline(always)]
-    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums {
+    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums {
         let xs = self.xs.get(range.clone()).unwrap_or_default();
         let exps = self.exps.get_mut(range).unwrap_or_default();
-        medium_sums_with_max(max, xs, exps)
+        medium_sums_with_max(max, fast, xs, exps)
     }
 }
 
@@ -232,8 +244,8 @@ impl RowIo for InPlaceIo<'_> {
         store_at(e, self.0, k);
     }
     #[inline(always)]
-    fn row_order_sums(&mut self, max: f32, range: Range<usize>) -> RowOrderSums {
-        medium_sums_in_place(max, self.0.get_mut(range).unwrap_or_default())
+    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums {
+        medium_sums_in_place(max, fast, self.0.get_mut(range).unwrap_or_default())
     }
 }
 
@@ -245,12 +257,13 @@ impl RowIo for InPlaceIo<'_> {
 /// with one write of `exps`.
 #[inline(always)]
 pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32]) -> Row {
-    let max = row_max::<Simd>(xs);
-    analyze_with_max(max, &mut SeparateIo { xs, exps })
+    let (max, min) = row_max_min::<Simd>(xs);
+    analyze_with_max(max, all_exp_fast(max, min), &mut SeparateIo { xs, exps })
 }
 
-/// [`analyze_row`] given the max, for any [`RowIo`]; the count of +inf
-/// entries is read back through it in the (rare) infinite case.
+/// [`analyze_row`] given the max (and `fast`, as for
+/// [`medium_sums_with_max`]), for any [`RowIo`]; the count of +inf entries
+/// is read back through it in the (rare) infinite case.
 ///
 /// The row goes in stretches of [`MEDIUM_ROW_MAX`] logits, each by the
 /// row-order pass of medium rows (`short_rows`), whose pair sums are
@@ -259,7 +272,7 @@ pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32]) -> Row {
 /// k ≤ 256 blocks), and the f64 total adds ≤ n·2⁻⁵³ / 4096, so the
 /// summation bound of `docs/accuracy.md`, 3u + 2⁻²⁹, holds for any n.
 #[inline(always)]
-pub(crate) fn analyze_with_max(max: f32, io: &mut impl RowIo) -> Row {
+pub(crate) fn analyze_with_max(max: f32, fast: bool, io: &mut impl RowIo) -> Row {
     if !max.is_finite() {
         return special_row(max, io);
     }
@@ -267,7 +280,7 @@ pub(crate) fn analyze_with_max(max: f32, io: &mut impl RowIo) -> Row {
     let mut start = 0;
     while start < io.len() {
         let end = io.len().min(start + MEDIUM_ROW_MAX);
-        let sums = io.row_order_sums(max, start..end);
+        let sums = io.row_order_sums(max, fast, start..end);
         others += sums.others.0 as f64 + sums.others.1 as f64;
         ties += sums.ties as f64;
         start = end;

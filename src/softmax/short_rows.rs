@@ -29,8 +29,9 @@
 //! 3u·s′/(1+s′) of the exact value. These are the inputs of the derivations in
 //! `docs/accuracy.md`, which are no looser than for long rows.
 
-use super::{RowIo, exp_shifted};
+use super::{RowIo, exp_shifted, exp_shifted_in_range};
 use crate::lane::{Lane, Simd, load_partial, store_partial};
+use crate::math::exp::EXP_FAST_LIMIT;
 use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
 use crate::reduce::row_max;
 
@@ -210,13 +211,36 @@ fn rotate_lanes(v: Simd, k: usize) -> Simd {
 /// The per-position work: e = e^{x−m}, the term below the max and the tie.
 #[inline(always)]
 fn terms<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
+    terms_of(x, max, valid, exp_shifted(x, -max))
+}
+
+/// [`terms`] for a row whose every x − m takes exp's fast path
+/// ([`all_exp_fast`]): the same bits.
+#[inline(always)]
+fn terms_in_range<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
+    terms_of(x, max, valid, exp_shifted_in_range(x, -max))
+}
+
+/// e = e^{x−m} with the term below the max and the tie.
+#[inline(always)]
+fn terms_of<V: Lane>(x: V, max: V, valid: V::Mask, e: V) -> (V, V, V) {
     let zero = V::splat(0.0);
-    let e = exp_shifted(x, -max);
     (
         e,
         V::select(x.lt(max), e, zero),
         V::select(x.eq(max) & valid, V::splat(1.0), zero),
     )
+}
+
+/// Whether every e^{xᵢ−m} of a row with the finite maximum `max` and the
+/// lanewise minima `min` ([`crate::reduce::row_max_min`]) takes exp's fast path
+/// (|x − m| < 87, so x − m > −87 as x ≤ m): fl(xᵢ − m) ≥ fl(min − m), as
+/// rounding is monotonic, and +inf lanes pass. Masked (−inf) logits keep a
+/// row out. Such rows skip the test per vector and the call out of the
+/// loop that the rare path needs (the same bits).
+#[inline(always)]
+pub(crate) fn all_exp_fast<V: Lane>(max: f32, min: V) -> bool {
+    V::all((min - V::splat(max)).gt(V::splat(-EXP_FAST_LIMIT)))
 }
 
 /// The statistics of a row of any length with the finite maximum `max` on
@@ -265,21 +289,30 @@ pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortSt
 /// [`analyze_medium_row`] given the row's finite maximum.
 #[inline(always)]
 pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
-    let sums = medium_sums_with_max(max, xs, exps);
+    let sums = medium_sums_with_max(max, false, xs, exps);
     ShortStats::new(max, sums.others, sums.ties)
 }
 
 /// The sums of [`medium_stats_with_max`] before they are finished: also
-/// the pass over each stretch of a longer row (`softmax::analyze_with_max`).
+/// the pass over each stretch of a longer row (`softmax::analyze_with_max`),
+/// which passes `fast` when every x − m of the row takes exp's fast path
+/// ([`all_exp_fast`]). Rows up to [`MEDIUM_ROW_MAX`] keep the test per
+/// vector: on AVX-512 a test per row measured slower there, up to 4096
+/// logits (`docs/performance.md`).
 #[inline(always)]
-pub(crate) fn medium_sums_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> RowOrderSums {
+pub(crate) fn medium_sums_with_max(
+    max: f32,
+    fast: bool,
+    xs: &[f32],
+    exps: &mut [f32],
+) -> RowOrderSums {
     let last = || LastVector::of(xs, max);
     let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (sums, tail) = if exps.is_empty() {
-        row_order_sums(max, vectors.map(|x| (x, &mut [][..])), last)
+        row_order_sums(max, fast, vectors.map(|x| (x, &mut [][..])), last)
     } else {
-        row_order_sums(max, vectors.zip(exps.chunks_exact_mut(W)), last)
+        row_order_sums(max, fast, vectors.zip(exps.chunks_exact_mut(W)), last)
     };
     if let Some(tail) = tail {
         store_last(tail, exps);
@@ -293,19 +326,19 @@ pub(crate) fn medium_sums_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> Ro
 #[inline(always)]
 pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let sums = medium_sums_in_place(max, xs);
+    let sums = medium_sums_in_place(max, false, xs);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
 
 /// [`medium_sums_with_max`] writing the exponentials over the logits.
 #[inline(always)]
-pub(crate) fn medium_sums_in_place(max: f32, xs: &mut [f32]) -> RowOrderSums {
+pub(crate) fn medium_sums_in_place(max: f32, fast: bool, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
     let last = LastVector::of(xs, max);
     let whole = xs.len() - xs.len() % W;
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (sums, tail) = row_order_sums(max, vectors, || last);
+    let (sums, tail) = row_order_sums(max, fast, vectors, || last);
     if let Some(tail) = tail {
         store_last(tail, xs);
     }
@@ -378,12 +411,29 @@ const ROW_ORDER_BLOCK: usize = 4;
 /// gives, whose exponentials are returned for the caller to store. `last`
 /// is called after the loop, so no vector is held through it, except by
 /// the in-place form, whose loop overwrites the logits it repeats and
-/// which loads it first.
+/// which loads it first. `fast`: every x − m takes exp's fast path
+/// ([`all_exp_fast`]).
 #[inline(always)]
 fn row_order_sums<'a>(
     max: f32,
+    fast: bool,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
     last: impl FnOnce() -> Option<LastVector>,
+) -> (RowOrderSums, Option<Simd>) {
+    if fast {
+        row_order_pass(max, vectors, last, terms_in_range::<Simd>)
+    } else {
+        row_order_pass(max, vectors, last, terms::<Simd>)
+    }
+}
+
+/// [`row_order_sums`] with the per-position work `terms`.
+#[inline(always)]
+fn row_order_pass<'a>(
+    max: f32,
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    last: impl FnOnce() -> Option<LastVector>,
+    terms: impl Fn(Simd, Simd, <Simd as Lane>::Mask) -> (Simd, Simd, Simd),
 ) -> (RowOrderSums, Option<Simd>) {
     let splat = <Simd as Lane>::splat;
     let (m, zero) = (splat(max), splat(0.0));

@@ -4,7 +4,7 @@ use super::short_rows::{self, ShortRow, ShortStats, is_medium, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
 use crate::lane::{Lane, Simd, map_in_place, map_into};
-use crate::reduce::row_max;
+use crate::reduce::{row_max, row_max_min};
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
 ///
@@ -97,8 +97,8 @@ pub fn softmax_in_place(xs: &mut [f32]) {
         }
         return;
     }
-    let max = row_max::<Simd>(xs);
-    match analyze_with_max(max, &mut InPlaceIo(xs)) {
+    let (max, min) = row_max_min::<Simd>(xs);
+    match analyze_with_max(max, short_rows::all_exp_fast(max, min), &mut InPlaceIo(xs)) {
         Row::Finite(s) => scale_by(xs, long_row_reciprocal(s.sum())),
         row => {
             let limit = limits(row, 0.0);
