@@ -45,10 +45,11 @@
 //!
 //! ## Summation
 //!
-//! Sums (of exponentials, of target weights, of gradients) use four vector
-//! accumulators that each take at most four vectors before being flushed
-//! into an f64 total, so every f32 lane sums ≤ 4 terms: a sum of n ≤ 2²⁴
-//! non-negative terms has relative error ≤ 3·2⁻²⁴ + 2⁻²⁹ < 2⁻²² whatever n.
+//! Sums (of exponentials, of target weights, of gradients) are blocked: every
+//! f32 lane adds at most four terms in plain f32 before the block joins a
+//! more precise total (f64, or a compensated f32 pair within 2⁻³⁰), so a sum
+//! of n ≤ 2²⁴ non-negative terms has relative error ≤ 3·2⁻²⁴ + 2⁻²⁹ < 2⁻²²
+//! whatever n. One-lane builds sum the exponentials with TwoSum per term.
 //!
 //! ## Numeric policy
 //!

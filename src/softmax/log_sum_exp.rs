@@ -9,12 +9,12 @@ use crate::reduce::row_max;
 ///
 /// Computed as m + ln_1p(s′) with m = max xᵢ and s′ = Σ_{xᵢ<m} e^{xᵢ−m} +
 /// (ties − 1) (Blanchard, Higham & Higham 2021), the exponentials by the
-/// crate's [`exp`](crate::exp) with the rounding of xᵢ − m corrected. Rows
-/// of up to 4096 elements on vector builds, and every row on one-lane
-/// builds, sum with TwoSum into an f32 pair and take ln S unrounded from
-/// `ln`'s core (`docs/accuracy.md`, "Short rows"); longer rows on vector
-/// builds sum by [blocked summation](crate#summation) and take the last
-/// steps in f64.
+/// crate's [`exp`](crate::exp) with the rounding of xᵢ − m corrected, and
+/// summed by [blocked summation](crate#summation). Rows of up to 4096
+/// elements on vector builds, and every row on one-lane builds, keep the
+/// sum as an f32 pair and take ln S unrounded from `ln`'s core
+/// (`docs/accuracy.md`, "Short rows"); longer rows on vector builds gather
+/// their sums in f64 and take the last steps in f64.
 ///
 /// # Accuracy
 /// |error| ≤ ½ ulp(lse) + 2⁻²¹·s′/(1+s′) (absolute): ½ ulp from the final

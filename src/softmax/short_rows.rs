@@ -273,13 +273,15 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 /// that maximum (NaN if any element is NaN).
 ///
 /// Two passes: the max, then one read of `xs` with one write of `exps`.
-/// Each lane sums its terms below the max in order with TwoSum, the errors
-/// added in f32, and the lanes meet in [`tree_sum`]'s tree. A lane's
-/// compensated sum of k terms is within (k·u)² of the exact sum of the
-/// computed exponentials, relative (Ogita, Rump and Oishi 2005, Sum2,
-/// without its final rounding: the pair is kept); with k ≤ 512 terms per
-/// lane ([`MEDIUM_ROW_MAX`]) that is below 2⁻³⁰, so, as for short rows,
-/// s′ carries the terms' 3u and nothing more that counts.
+/// Each lane adds its terms below the max in blocks of
+/// [`ROW_ORDER_BLOCK`] vectors in plain f32 (≤ 3u, u = 2⁻²⁴, as the
+/// blocked sum of `docs/accuracy.md`, Summation) and joins each block to
+/// its compensated pair by TwoSum, the errors added in f32; the lanes meet
+/// in [`tree_sum`]'s tree. A lane's compensated sum of k blocks is within
+/// (k·u)² of their exact sum, relative (Ogita, Rump and Oishi 2005, Sum2,
+/// without its final rounding: the pair is kept); with k ≤ 256 blocks per
+/// lane ([`MEDIUM_ROW_MAX`]) that is below 2⁻³⁰, so s′ carries the
+/// blocks' 3u + 2⁻³⁰ relative, within the summation bound.
 #[inline(always)]
 pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;

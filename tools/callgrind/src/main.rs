@@ -145,6 +145,11 @@ fn main() {
                 "log_softmax_whole" => {
                     logitkit::log_softmax(black_box(&z), &mut grad).expect("same length")
                 }
+                "ce_whole" => {
+                    acc += logitkit::softmax_cross_entropy_with_grad(black_box(&z), 7, &mut grad)
+                        .expect("a valid class")
+                }
+                "log_sum_exp_whole" => acc += logitkit::log_sum_exp(black_box(&z)),
                 "libm_exp" => {
                     for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
                         *g = libm::expf(x);
