@@ -89,7 +89,7 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
 /// bits. Rows whose maximum is NaN or ±inf take the f32 kernel of
 /// [`one_lane_cross_entropy`], as short rows do.
 pub(crate) fn medium_class_row(logits: &[f32], class: usize, grad: &mut [f32], factor: f32) -> f64 {
-    let stats = match analyze_medium_row(logits, grad) {
+    let stats = match analyze_medium_row(logits, grad, false) {
         Ok(stats) => stats,
         Err(_) => {
             let loss = one_lane_cross_entropy::class_row(logits, class, grad);

@@ -67,12 +67,12 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
     }
     if is_medium(xs.len()) {
         // A NaN maximum is NaN, ±inf is the value (no row here is empty).
-        return match short_rows::analyze_medium_row(xs, &mut []) {
+        return match short_rows::analyze_medium_row(xs, &mut [], false) {
             Ok(stats) => short_rows::log_sum_exp(&stats),
             Err(max) => max,
         };
     }
-    match analyze_row(xs, &mut []) {
+    match analyze_row(xs, &mut [], false) {
         Row::Nan => f32::NAN,
         Row::Masked => f32::NEG_INFINITY,
         Row::Infinite { .. } => f32::INFINITY,
@@ -137,7 +137,7 @@ impl LogSumExp {
     /// Adds every value of `xs` (two passes over `xs`, like
     /// [`log_sum_exp`]).
     pub fn extend(&mut self, xs: &[f32]) {
-        let part = match analyze_row(xs, &mut []) {
+        let part = match analyze_row(xs, &mut [], false) {
             Row::Nan => Self {
                 max: f32::NAN,
                 excess: 0.0,

@@ -21,7 +21,7 @@ use crate::math::exp::{exp_fast, exp_lane};
 use crate::math::two_sum;
 use crate::reduce::row_max_min;
 use short_rows::{
-    MEDIUM_ROW_MAX, RowOrderSums, all_exp_fast, medium_sums_in_place, medium_sums_with_max,
+    MEDIUM_ROW_MAX, RowOrderSums, RowPass, all_exp_fast, medium_sums_in_place, medium_sums_with_max,
 };
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
@@ -197,8 +197,8 @@ pub(crate) trait RowIo {
     fn store<V: Lane>(&mut self, k: usize, e: V);
     /// The row-order pass over the logits in `range` (see
     /// [`analyze_with_max`]), keeping their exponentials where `store`
-    /// would; `fast` as for [`medium_sums_with_max`].
-    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums;
+    /// would.
+    fn row_order_sums(&mut self, max: f32, pass: RowPass, range: Range<usize>) -> RowOrderSums;
 }
 
 /// Logits read from one slice, exponentials written to another (possibly
@@ -221,10 +221,10 @@ impl RowIo for SeparateIo<'_> {
         store_at(e, self.exps, k);
     }
     #[inline(always)]
-    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums {
+    fn row_order_sums(&mut self, max: f32, pass: RowPass, range: Range<usize>) -> RowOrderSums {
         let xs = self.xs.get(range.clone()).unwrap_or_default();
         let exps = self.exps.get_mut(range).unwrap_or_default();
-        medium_sums_with_max(max, fast, xs, exps)
+        medium_sums_with_max(max, pass, xs, exps)
     }
 }
 
@@ -244,26 +244,31 @@ impl RowIo for InPlaceIo<'_> {
         store_at(e, self.0, k);
     }
     #[inline(always)]
-    fn row_order_sums(&mut self, max: f32, fast: bool, range: Range<usize>) -> RowOrderSums {
-        medium_sums_in_place(max, fast, self.0.get_mut(range).unwrap_or_default())
+    fn row_order_sums(&mut self, max: f32, pass: RowPass, range: Range<usize>) -> RowOrderSums {
+        medium_sums_in_place(max, pass, self.0.get_mut(range).unwrap_or_default())
     }
 }
 
 /// Classifies `xs` and, for a finite maximum, computes [`RowStats`] while
 /// storing e^{xᵢ−m} into `exps` (pass an empty slice not to store; otherwise
-/// it must be as long as `xs`).
+/// it must be as long as `xs`); `total_only` as in [`RowPass`].
 ///
 /// Passes: one read of `xs` for the max; if finite, a second read of `xs`
 /// with one write of `exps`.
 #[inline(always)]
-pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32]) -> Row {
+pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32], total_only: bool) -> Row {
     let (max, min) = row_max_min::<Simd>(xs);
-    analyze_with_max(max, all_exp_fast(max, min), &mut SeparateIo { xs, exps })
+    let pass = RowPass {
+        in_range: all_exp_fast(max, min),
+        total_only,
+    };
+    analyze_with_max(max, pass, &mut SeparateIo { xs, exps })
 }
 
-/// [`analyze_row`] given the max (and `fast`, as for
-/// [`medium_sums_with_max`]), for any [`RowIo`]; the count of +inf entries
-/// is read back through it in the (rare) infinite case.
+/// [`analyze_row`] given the max and how the pass runs, for any
+/// [`RowIo`]; the count of +inf entries is read back through it in the
+/// (rare) infinite case. With [`RowPass::total_only`], `others` is the
+/// whole sum and `ties` 0.
 ///
 /// The row goes in stretches of [`MEDIUM_ROW_MAX`] logits, each by the
 /// row-order pass of medium rows (`short_rows`), whose pair sums are
@@ -272,7 +277,7 @@ pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32]) -> Row {
 /// k ≤ 256 blocks), and the f64 total adds ≤ n·2⁻⁵³ / 4096, so the
 /// summation bound of `docs/accuracy.md`, 3u + 2⁻²⁹, holds for any n.
 #[inline(always)]
-pub(crate) fn analyze_with_max(max: f32, fast: bool, io: &mut impl RowIo) -> Row {
+pub(crate) fn analyze_with_max(max: f32, pass: RowPass, io: &mut impl RowIo) -> Row {
     if !max.is_finite() {
         return special_row(max, io);
     }
@@ -280,7 +285,7 @@ pub(crate) fn analyze_with_max(max: f32, fast: bool, io: &mut impl RowIo) -> Row
     let mut start = 0;
     while start < io.len() {
         let end = io.len().min(start + MEDIUM_ROW_MAX);
-        let sums = io.row_order_sums(max, fast, start..end);
+        let sums = io.row_order_sums(max, pass, start..end);
         others += sums.others.0 as f64 + sums.others.1 as f64;
         ties += sums.ties as f64;
         start = end;

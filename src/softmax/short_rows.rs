@@ -283,28 +283,36 @@ pub(crate) fn one_lane_stats(max: f32, io: &mut impl RowIo) -> ShortStats<f32> {
 /// lane ([`MEDIUM_ROW_MAX`]) that is below 2⁻³⁰, so s′ carries the
 /// blocks' 3u + 2⁻³⁰ relative, within the summation bound.
 #[inline(always)]
-pub(crate) fn analyze_medium_row(xs: &[f32], exps: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+pub(crate) fn analyze_medium_row(
+    xs: &[f32],
+    exps: &mut [f32],
+    total_only: bool,
+) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    Ok(medium_stats_with_max(max, xs, exps))
+    let pass = RowPass {
+        total_only,
+        ..RowPass::SPLIT
+    };
+    let sums = medium_sums_with_max(max, pass, xs, exps);
+    Ok(ShortStats::new(max, sums.others, sums.ties))
 }
 
 /// [`analyze_medium_row`] given the row's finite maximum.
 #[inline(always)]
 pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
-    let sums = medium_sums_with_max(max, false, xs, exps);
+    let sums = medium_sums_with_max(max, RowPass::SPLIT, xs, exps);
     ShortStats::new(max, sums.others, sums.ties)
 }
 
 /// The sums of [`medium_stats_with_max`] before they are finished: also
 /// the pass over each stretch of a longer row (`softmax::analyze_with_max`),
-/// which passes `fast` when every x − m of the row takes exp's fast path
-/// ([`all_exp_fast`]). Rows up to [`MEDIUM_ROW_MAX`] keep the test per
-/// vector: on AVX-512 a test per row measured slower there, up to 4096
-/// logits (`docs/performance.md`).
+/// whose [`RowPass::in_range`] comes from [`all_exp_fast`]. Rows up to
+/// [`MEDIUM_ROW_MAX`] keep the test per vector: on AVX-512 a test per row
+/// measured slower for rows of 64 to 128 logits (`docs/performance.md`).
 #[inline(always)]
 pub(crate) fn medium_sums_with_max(
     max: f32,
-    fast: bool,
+    pass: RowPass,
     xs: &[f32],
     exps: &mut [f32],
 ) -> RowOrderSums {
@@ -312,9 +320,9 @@ pub(crate) fn medium_sums_with_max(
     let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (sums, tail) = if exps.is_empty() {
-        row_order_sums(max, fast, vectors.map(|x| (x, &mut [][..])), last)
+        row_order_sums(max, pass, vectors.map(|x| (x, &mut [][..])), last)
     } else {
-        row_order_sums(max, fast, vectors.zip(exps.chunks_exact_mut(W)), last)
+        row_order_sums(max, pass, vectors.zip(exps.chunks_exact_mut(W)), last)
     };
     if let Some(tail) = tail {
         store_last(tail, exps);
@@ -326,21 +334,28 @@ pub(crate) fn medium_sums_with_max(
 /// unwritten when the maximum is NaN or ±inf): the same operations, the
 /// same bits.
 #[inline(always)]
-pub(crate) fn analyze_medium_row_in_place(xs: &mut [f32]) -> Result<ShortStats<f32>, f32> {
+pub(crate) fn analyze_medium_row_in_place(
+    xs: &mut [f32],
+    total_only: bool,
+) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let sums = medium_sums_in_place(max, false, xs);
+    let pass = RowPass {
+        total_only,
+        ..RowPass::SPLIT
+    };
+    let sums = medium_sums_in_place(max, pass, xs);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
 
 /// [`medium_sums_with_max`] writing the exponentials over the logits.
 #[inline(always)]
-pub(crate) fn medium_sums_in_place(max: f32, fast: bool, xs: &mut [f32]) -> RowOrderSums {
+pub(crate) fn medium_sums_in_place(max: f32, pass: RowPass, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
     let last = LastVector::of(xs, max);
     let whole = xs.len() - xs.len() % W;
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (sums, tail) = row_order_sums(max, fast, vectors, || last);
+    let (sums, tail) = row_order_sums(max, pass, vectors, || last);
     if let Some(tail) = tail {
         store_last(tail, xs);
     }
@@ -413,20 +428,53 @@ const ROW_ORDER_BLOCK: usize = 4;
 /// gives, whose exponentials are returned for the caller to store. `last`
 /// is called after the loop, so no vector is held through it, except by
 /// the in-place form, whose loop overwrites the logits it repeats and
-/// which loads it first. `fast`: every x − m takes exp's fast path
-/// ([`all_exp_fast`]).
+/// which loads it first.
 #[inline(always)]
 fn row_order_sums<'a>(
     max: f32,
-    fast: bool,
+    pass: RowPass,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
     last: impl FnOnce() -> Option<LastVector>,
 ) -> (RowOrderSums, Option<Simd>) {
-    if fast {
-        row_order_pass(max, vectors, last, terms_in_range::<Simd>)
-    } else {
-        row_order_pass(max, vectors, last, terms::<Simd>)
+    match (pass.in_range, pass.total_only) {
+        (true, false) => row_order_pass(max, vectors, last, terms_in_range::<Simd>),
+        (false, false) => row_order_pass(max, vectors, last, terms::<Simd>),
+        (true, true) => row_order_pass(max, vectors, last, |x, m, valid| {
+            total_term(valid, exp_shifted_in_range(x, -m))
+        }),
+        (false, true) => row_order_pass(max, vectors, last, |x, m, valid| {
+            total_term(valid, exp_shifted(x, -m))
+        }),
     }
+}
+
+/// How a row-order pass runs ([`row_order_sums`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RowPass {
+    /// Every x − m of the row takes exp's fast path ([`all_exp_fast`]):
+    /// no range test per vector.
+    pub in_range: bool,
+    /// Only S = Σ e^{xᵢ−m} is wanted (softmax), not its split at the
+    /// maximum: the ties' exact 1s join the sum, whose relative error is
+    /// the same 3u + 2⁻³⁰ of S; s′ = S − 1 is then not accurate, and
+    /// [`RowOrderSums::ties`] is 0.
+    pub total_only: bool,
+}
+
+impl RowPass {
+    /// Each vector tested for exp's range, the sum split at the maximum.
+    pub const SPLIT: Self = Self {
+        in_range: false,
+        total_only: false,
+    };
+}
+
+/// The terms of a [`RowPass::total_only`] pass: e in the `valid` lanes as
+/// the term, no tie.
+#[inline(always)]
+fn total_term(valid: <Simd as Lane>::Mask, e: Simd) -> (Simd, Simd, Simd) {
+    let zero = <Simd as Lane>::splat(0.0);
+    (e, <Simd as Lane>::select(valid, e, zero), zero)
 }
 
 /// [`row_order_sums`] with the per-position work `terms`.
@@ -1024,11 +1072,11 @@ mod tests {
         for classes in [SHORT_ROW_MAX + 1, 3 * W - 1, 100, 1000, MEDIUM_ROW_MAX] {
             let xs = rows(classes, 1);
             let mut exps = std::vec![0.0f32; classes];
-            let Ok(stats) = analyze_medium_row(&xs, &mut exps) else {
+            let Ok(stats) = analyze_medium_row(&xs, &mut exps, false) else {
                 panic!("finite row")
             };
             let mut in_place = xs.clone();
-            let Ok(same) = analyze_medium_row_in_place(&mut in_place) else {
+            let Ok(same) = analyze_medium_row_in_place(&mut in_place, false) else {
                 panic!("finite row")
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
