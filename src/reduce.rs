@@ -19,17 +19,25 @@ const ACCUMULATORS: usize = 4;
 /// One read pass, two vector accumulators and a NaN mask.
 #[inline(always)]
 pub(crate) fn row_max<V: Lane>(xs: &[f32]) -> f32 {
-    row_max_min::<V>(xs).0
+    row_extremes::<V, false>(xs).0
 }
 
 /// [`row_max`] and, from the same pass, the least element of each lane
 /// (+inf in lanes the row does not reach; meaningful only when the maximum
 /// is not NaN), left unreduced: its one use is a lanewise test
 /// (`softmax::short_rows::all_exp_fast`), where a horizontal minimum would
-/// cost a serial chain per row. Inlined, a caller that drops it does not
-/// compute it.
+/// cost a serial chain per row.
 #[inline(always)]
 pub(crate) fn row_max_min<V: Lane>(xs: &[f32]) -> (f32, V) {
+    row_extremes::<V, true>(xs)
+}
+
+/// The pass of [`row_max`] and [`row_max_min`]: the minima only with
+/// `MIN` (+inf lanes without). A shared body that dropped the minima
+/// afterwards left [`row_max`]'s callers slower: `softmax_rows` of 10
+/// logits ran 0.94 → 1.15 ns per logit on AVX-512.
+#[inline(always)]
+fn row_extremes<V: Lane, const MIN: bool>(xs: &[f32]) -> (f32, V) {
     let (neg_inf, inf) = (V::splat(f32::NEG_INFINITY), V::splat(f32::INFINITY));
     let (mut m0, mut m1) = (neg_inf, neg_inf);
     let (mut l0, mut l1) = (inf, inf);
@@ -41,22 +49,28 @@ pub(crate) fn row_max_min<V: Lane>(xs: &[f32]) -> (f32, V) {
         nan = nan | a.is_nan() | b.is_nan();
         m0 = m0.max(a);
         m1 = m1.max(b);
-        l0 = l0.min(a);
-        l1 = l1.min(b);
+        if MIN {
+            l0 = l0.min(a);
+            l1 = l1.min(b);
+        }
     }
     let mut singles = pairs.remainder().chunks_exact(V::WIDTH);
     for one in &mut singles {
         let a = V::load(one);
         nan = nan | a.is_nan();
         m0 = m0.max(a);
-        l0 = l0.min(a);
+        if MIN {
+            l0 = l0.min(a);
+        }
     }
     let rest = singles.remainder();
     if !rest.is_empty() {
         let a = load_partial::<V>(rest, f32::NEG_INFINITY);
         nan = nan | a.is_nan();
         m1 = m1.max(a);
-        l1 = l1.min(V::select(V::first_lanes(rest.len()), a, inf));
+        if MIN {
+            l1 = l1.min(V::select(V::first_lanes(rest.len()), a, inf));
+        }
     }
     if V::any(nan) {
         (f32::NAN, inf)
