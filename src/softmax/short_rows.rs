@@ -525,8 +525,9 @@ fn row_order_pass<'a>(
 }
 
 /// What one row-order pass ([`row_order_sums`]) learns: Σ e^{xᵢ−m} over
-/// the xᵢ < m as an unevaluated pair hi + lo, and the number of xᵢ = m
-/// (exact).
+/// the xᵢ < m (over every xᵢ for a [`RowPass::total_only`] pass) as an
+/// unevaluated pair hi + lo, and the number of xᵢ = m (exact; 0 for a
+/// `total_only` pass).
 #[derive(Clone, Copy)]
 pub(crate) struct RowOrderSums {
     pub others: (f32, f32),
