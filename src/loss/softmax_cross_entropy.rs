@@ -13,7 +13,7 @@ use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
 use crate::reduce::{blocked_sum, row_max, row_max_min};
-use crate::softmax::short_rows::{RowPass, all_exp_fast, is_medium, is_short};
+use crate::softmax::short_rows::{RowPass, is_medium, is_short};
 use crate::softmax::{
     Row, RowStats, SeparateIo, analyze_with_max, exp_terms, scale_exps, weighted_gap,
 };
@@ -92,10 +92,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
     } else {
         match analyze_with_max(
             max,
-            RowPass {
-                in_range: all_exp_fast(max, min),
-                total_only: false,
-            },
+            RowPass::of_row(max, min, false),
             &mut SeparateIo {
                 xs: logits,
                 exps: grad,

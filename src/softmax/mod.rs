@@ -21,7 +21,7 @@ use crate::math::exp::{exp_fast, exp_lane};
 use crate::math::two_sum;
 use crate::reduce::row_max_min;
 use short_rows::{
-    MEDIUM_ROW_MAX, RowOrderSums, RowPass, all_exp_fast, medium_sums_in_place, medium_sums_with_max,
+    MEDIUM_ROW_MAX, RowOrderSums, RowPass, medium_sums_in_place, medium_sums_with_max,
 };
 
 /// e^{x − m} for x ≤ m, with the rounding error of x − m taken into account.
@@ -258,10 +258,7 @@ impl RowIo for InPlaceIo<'_> {
 #[inline(always)]
 pub(crate) fn analyze_row(xs: &[f32], exps: &mut [f32], total_only: bool) -> Row {
     let (max, min) = row_max_min::<Simd>(xs);
-    let pass = RowPass {
-        in_range: all_exp_fast(max, min),
-        total_only,
-    };
+    let pass = RowPass::of_row(max, min, total_only);
     analyze_with_max(max, pass, &mut SeparateIo { xs, exps })
 }
 

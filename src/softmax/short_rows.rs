@@ -289,10 +289,7 @@ pub(crate) fn analyze_medium_row(
     total_only: bool,
 ) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let pass = RowPass {
-        total_only,
-        ..RowPass::SPLIT
-    };
+    let pass = RowPass::tested(total_only);
     let sums = medium_sums_with_max(max, pass, xs, exps);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
@@ -340,10 +337,7 @@ pub(crate) fn analyze_medium_row_in_place(
     total_only: bool,
 ) -> Result<ShortStats<f32>, f32> {
     let max = finite_max(xs)?;
-    let pass = RowPass {
-        total_only,
-        ..RowPass::SPLIT
-    };
+    let pass = RowPass::tested(total_only);
     let sums = medium_sums_in_place(max, pass, xs);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
@@ -464,10 +458,26 @@ pub(crate) struct RowPass {
 
 impl RowPass {
     /// Each vector tested for exp's range, the sum split at the maximum.
-    pub const SPLIT: Self = Self {
-        in_range: false,
-        total_only: false,
-    };
+    pub const SPLIT: Self = Self::tested(false);
+
+    /// Each vector tested for exp's range (rows up to [`MEDIUM_ROW_MAX`]).
+    pub const fn tested(total_only: bool) -> Self {
+        Self {
+            in_range: false,
+            total_only,
+        }
+    }
+
+    /// For a row with the finite maximum `max` and the lanewise minima
+    /// `min` ([`crate::reduce::row_max_min`]): no test where
+    /// [`all_exp_fast`] allows.
+    #[inline(always)]
+    pub fn of_row<V: Lane>(max: f32, min: V, total_only: bool) -> Self {
+        Self {
+            in_range: all_exp_fast(max, min),
+            total_only,
+        }
+    }
 }
 
 /// The terms of a [`RowPass::total_only`] pass: e in the `valid` lanes as

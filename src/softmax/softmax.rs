@@ -102,10 +102,7 @@ pub fn softmax_in_place(xs: &mut [f32]) {
         return;
     }
     let (max, min) = row_max_min::<Simd>(xs);
-    let pass = RowPass {
-        in_range: short_rows::all_exp_fast(max, min),
-        total_only: true,
-    };
+    let pass = RowPass::of_row(max, min, true);
     match analyze_with_max(max, pass, &mut InPlaceIo(xs)) {
         Row::Finite(s) => scale_by(xs, long_row_reciprocal(s.sum())),
         row => {
