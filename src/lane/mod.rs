@@ -259,6 +259,24 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     }
 }
 
+/// c₀ + c₁x + … + c₉x⁹ by Estrin's scheme: pairs cᵢ + cᵢ₊₁x, joined by
+/// x², x⁴ and x⁸ (`x2` is x², which the callers already have). Four
+/// dependent multiply-adds deep instead of Horner's nine: the logarithm of
+/// the sigmoid family runs beside its exponential and division, and
+/// Horner's chain was what kept the vectors of BCE and the focal loss from
+/// overlapping (`docs/performance.md`). Three more multiplies; a different
+/// rounding order, so the bits differ from Horner's (the bounds are proved
+/// on it).
+#[inline(always)]
+pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c.map(V::splat);
+    let x4 = x2 * x2;
+    let x8 = x4 * x4;
+    let low = c3.mul_add(x, c2).mul_add(x2, c1.mul_add(x, c0));
+    let high = c7.mul_add(x, c6).mul_add(x2, c5.mul_add(x, c4));
+    c9.mul_add(x, c8).mul_add(x8, high.mul_add(x4, low))
+}
+
 /// Loads the partial chunk `rest` (shorter than `V::WIDTH`) padded with
 /// `pad`, so the tail of a slice runs the same vector code as the body.
 #[inline(always)]
@@ -465,6 +483,23 @@ fn either_path<V: Lane>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn estrin_matches_expanded_polynomial() {
+        let c = [1.0f32, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5, 1.5, -3.0];
+        for &x in &[0.0f32, 1.0, -1.5, 0.5, -0.25] {
+            // Dyadic and short: every step is exact in f32 (and in f64),
+            // so the sum of the powers is the reference.
+            let want = c
+                .iter()
+                .enumerate()
+                .map(|(i, &ci)| ci as f64 * (x as f64).powi(i as i32))
+                .sum::<f64>() as f32;
+            assert_eq!(estrin_9::<f32>(x, x * x, c), want, "x = {x}");
+            let v = <Simd as Lane>::splat(x);
+            assert_eq!(estrin_9::<Simd>(v, v * v, c).first(), want, "x = {x}");
+        }
+    }
 
     #[test]
     fn horner_matches_expanded_polynomial() {

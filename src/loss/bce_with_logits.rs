@@ -710,6 +710,7 @@ fn focal(
         options.reduction,
         grad.unwrap_or(&mut []),
         per_element.unwrap_or(&mut []),
+        #[inline(always)]
         |k, loss_scale, grad_scale| {
             let (z, y) = (load(logits, k), load(labels, k));
             let (loss, grad) = focal_lane(z, y, options.gamma, options.alpha);

@@ -9,7 +9,7 @@ pub(crate) mod ln;
 pub(crate) mod ln_1p;
 pub(crate) mod pair;
 
-use crate::lane::{Lane, LaneBits, horner};
+use crate::lane::{Lane, LaneBits, estrin_9, horner};
 
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` keeps 16 significant bits so
 /// `k * LN2_HI` is exact for every |k| < 2⁸ the reductions produce.
@@ -58,7 +58,8 @@ const LN_UNIT_TAIL: [f32; 10] = [
 /// exact by Sterbenz, the halving exact) from ½ on, so f ∈ [−¼, ½) and
 /// the rounding of 1 + t never enters. Then as [`ln_1p_reduced`]: k·ln 2 + f
 /// by Fast2Sum (|ln 2| > ¼ ≥ |f| where k = 1; exact where k = 0), the
-/// polynomial and the small terms in the low part, one final rounding.
+/// polynomial (Estrin's scheme, [`estrin_9`]) and the small terms in the
+/// low part, one final rounding.
 /// NaN in, NaN out; t must not exceed 1 (f would leave the fitted range).
 #[inline(always)]
 pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
@@ -69,7 +70,8 @@ pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
     let a_lo = V::select(low, zero, V::splat(LN2_LO));
     let hi = a + f;
     let hi_err = (a - hi) + f;
-    let lo = (f * f).mul_add(horner(f, LN_UNIT_TAIL), a_lo + tail);
+    let f2 = f * f;
+    let lo = f2.mul_add(estrin_9(f, f2, LN_UNIT_TAIL), a_lo + tail);
     hi + (lo + hi_err)
 }
 
