@@ -719,13 +719,14 @@ fn default_options_match_unit_weights_bit_for_bit() {
         for (zi, s) in z.iter_mut().zip(specials) {
             *zi = s;
         }
+        // Soft labels, 0 and 1, and the labels whose products with a
+        // softplus give a signed zero or a negative term (−0, beyond [0, 1]).
         let y: Vec<f32> = (0..n)
-            .map(|i| {
-                if i % 3 == 0 {
-                    rng.uniform() as f32
-                } else {
-                    (i % 2) as f32
-                }
+            .map(|i| match i % 7 {
+                0 | 3 => rng.uniform() as f32,
+                5 => -0.0,
+                6 => [1.5, -0.5][i % 2],
+                _ => (i % 2) as f32,
             })
             .collect();
         let ones = vec![1.0f32; n];

@@ -13,11 +13,12 @@
 use super::options::Reduction;
 use crate::error::{Error, check_len, check_optional_len};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
+use crate::math::exp::exp_fast_lanes;
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
 use crate::math::two_sum;
 use crate::reduce::{DOWN, UP, blocked_sum, rescaled_sum};
-use crate::sigmoid::logistic;
+use crate::sigmoid::{logistic, logistic_on};
 
 /// `pos_weight` of [`BceOptions`]: the weight p of the positive term.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -125,6 +126,19 @@ fn bce_terms<V: Lane>(
     loss_scale: V,
     grad_scale: V,
 ) -> (V, V) {
+    if weights.is_none() && V::all(exp_fast_lanes(z)) {
+        // Every |z| < 87: softplus(±z) is finite and positive, and 1 − y is
+        // never −0, so each product with a zero label is the +0 of
+        // `weighted` or a −0 (label −0) added to a term that is not −0: the
+        // same bits without its compares and selects, and without the split
+        // exponential's range test, done here once for both.
+        let f = logistic_on::<V, true>(z);
+        let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
+        return (
+            not_y * sp + y * sp_neg,
+            grad_scale * (not_y * f.sig) - grad_scale * (y * f.sig_neg),
+        );
+    }
     let f = logistic(z);
     let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
     let Some([p, w]) = weights else {

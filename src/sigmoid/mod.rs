@@ -29,11 +29,14 @@ pub(crate) struct Logistic<V> {
 /// of σ(±z), t/(1 + t), is q = t/d (correctly rounded) corrected by
 /// c = (t_lo − q·d_lo)/d, where 1/d is taken as 1 − q (its relative error,
 /// about 2⁻²⁴, only scales the correction); it keeps its relative accuracy
-/// down to subnormals (σ(−100) ≈ 3.7e−44). The larger is 1 − (q + c), formed
-/// as h = 1 − q with its rounding error e = (1 − h) − q recovered exactly
-/// (Fast2Sum, 1 ≥ q) and h + (e − c) rounded once: it inherits q's absolute
-/// error (½ ULP of q ≤ ¼ ULP of the result) plus that one rounding. One
-/// division serves both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
+/// down to subnormals (σ(−100) ≈ 3.7e−44). The larger is 1 − s for that
+/// smaller value s = fl(q + c) ≤ ½: s is within ½ ULP of q plus ½ ULP of s
+/// of the truth, each at most ¼ ULP of the result (whose ULP is at least
+/// twice s's), and 1 − s rounds once, so within 1 ULP. Forming it as
+/// (1 − q) with its rounding error recovered and c subtracted before one
+/// rounding (¾ ULP) took three more operations on the FP pipes, which bound
+/// the sigmoid family's speed (`docs/performance.md`). One division serves
+/// both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
 /// with ln(1 + t) from [`ln_1p_unit`] (an exact reduction of t itself, so
 /// the rounding of d never enters) and t_lo/(1 + t) as its tail, t_lo·(1 − q).
 /// NaN in, NaN out in every field (the public functions then return the
@@ -63,8 +66,7 @@ pub(crate) fn logistic_on<V: Lane, const FAST: bool>(z: V) -> Logistic<V> {
     let inv_d = one - q;
     let num = t_lo - q * d_lo;
     let small = num.mul_add(inv_d, q);
-    let e = (one - inv_d) - q;
-    let large = inv_d + (e - num * inv_d);
+    let large = one - small;
     let l = ln_1p_unit(t, t_lo * inv_d);
     let positive = z.gt(zero);
     Logistic {
