@@ -816,3 +816,75 @@ fn focal_integer_gamma_dense_scan_within_bound() {
         }
     }
 }
+
+/// Each element's loss and gradient are the same bits whichever path its
+/// vector takes: BCE's default options and the focal loss run a vector of
+/// logits all inside exp's fast range (and, for the focal loss, binary
+/// labels) with plain products, any other vector with the general ones. A
+/// row of such vectors is run once as is and once with one element turned
+/// into +inf, NaN or a label of ½ (which sends its vector to the general
+/// path); every other element must keep its bits.
+#[test]
+fn an_element_does_not_depend_on_its_vector_neighbours() {
+    let mut rng = Rng(23);
+    let n = 263;
+    let z: Vec<f32> = (0..n)
+        .map(|_| (rng.uniform() * 120.0 - 60.0) as f32)
+        .collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| match i % 11 {
+            3 => -0.0,
+            _ => (rng.below(2)) as f32,
+        })
+        .collect();
+    type Run = dyn Fn(&[f32], &[f32], &mut [f32], &mut [f32]);
+    let bce: Box<Run> = Box::new(|z, y, grad, per| {
+        let opts = BceOptions {
+            reduction: Reduction::Sum,
+            ..Default::default()
+        };
+        bce_with_logits_with_grad(z, y, &opts, grad, Some(per)).unwrap();
+    });
+    let mut kernels = vec![("bce", bce)];
+    for (gamma, alpha) in [
+        (0.0, Some(0.25)),
+        (1.0, None),
+        (2.0, Some(0.25)),
+        (2.5, Some(1.0)),
+    ] {
+        let focal: Box<Run> = Box::new(move |z, y, grad, per| {
+            let opts = FocalOptions {
+                gamma,
+                alpha,
+                reduction: Reduction::Sum,
+            };
+            sigmoid_focal_loss_with_grad(z, y, &opts, grad, Some(per)).unwrap();
+        });
+        kernels.push(("focal", focal));
+    }
+    for (name, run) in &kernels {
+        let (mut grad, mut per) = (vec![0.0f32; n], vec![0.0f32; n]);
+        run(&z, &y, &mut grad, &mut per);
+        for j in (0..n).step_by(5) {
+            for change in 0..3 {
+                let (mut z2, mut y2) = (z.clone(), y.clone());
+                match change {
+                    0 => z2[j] = f32::INFINITY,
+                    1 => z2[j] = f32::NAN,
+                    _ => y2[j] = 0.5,
+                }
+                let (mut grad2, mut per2) = (vec![0.0f32; n], vec![0.0f32; n]);
+                run(&z2, &y2, &mut grad2, &mut per2);
+                for i in (0..n).filter(|&i| i != j) {
+                    assert_eq!(
+                        (grad[i].to_bits(), per[i].to_bits()),
+                        (grad2[i].to_bits(), per2[i].to_bits()),
+                        "{name}: element {i} (z = {:e}, y = {:e}) changed with element {j} ({change})",
+                        z[i],
+                        y[i]
+                    );
+                }
+            }
+        }
+    }
+}

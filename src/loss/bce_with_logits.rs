@@ -567,22 +567,50 @@ fn bce_elements(
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).
+///
+/// A vector of binary labels whose logits all take the split exponential's
+/// fast path (every |z| < 87, the usual case) goes through
+/// [`focal_terms`] with plain products in place of seven of its
+/// [`weighted`] ones, the same bits: there σ(±z) are normal and softplus(±z)
+/// finite and positive, so ce > 0, the ratio is positive, 1 − 2y is ±1,
+/// α_t is never −0, and the one product that can be −0 (γ = 0 times a
+/// non-positive term) is added to a gradient term that is not zero. The
+/// loss's and the gradient's last products keep `weighted` (m^γ and α_t·m^γ
+/// may underflow to +0). Vector builds only: one-lane builds keep one copy.
 #[inline(always)]
 fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
-    let f = logistic(z);
-    let not_y = one - y;
-    let ce = weighted(not_y, f.sp) + weighted(y, f.sp_neg);
-    // m = 1 − p_t = y·σ(−z) + (1−y)·σ(z); ln m exactly −softplus(±z) for
-    // binary labels (so m^γ is right even where m underflows), ln of the
-    // linear sum otherwise.
-    let is_one = y.eq(one);
-    let is_zero = y.eq(zero);
-    // ratio: m^(γ−1)·σ(z)σ(−z) = m^γ·ratio, ratio = σ(z)σ(−z)/m without 0/0.
+    let (is_one, is_zero) = (y.eq(one), y.eq(zero));
     // Binary labels (the usual case) need neither ln m nor the division;
     // they take the same selects in both branches, so a lane's bits do not
     // depend on its neighbours' labels.
     let binary = V::all(is_one | is_zero);
+    if V::WIDTH > 1 && binary && V::all(exp_fast_lanes(z)) {
+        focal_terms::<V, true>(z, y, [is_one, is_zero], true, gamma, alpha)
+    } else {
+        focal_terms::<V, false>(z, y, [is_one, is_zero], binary, gamma, alpha)
+    }
+}
+
+/// [`focal_lane`]'s arithmetic; `PLAIN` for the vectors it names.
+#[inline(always)]
+fn focal_terms<V: Lane, const PLAIN: bool>(
+    z: V,
+    y: V,
+    [is_one, is_zero]: [V::Mask; 2],
+    binary: bool,
+    gamma: f32,
+    alpha: Option<f32>,
+) -> (V, V) {
+    let one = V::splat(1.0);
+    let product = |c: V, v: V| if PLAIN { c * v } else { weighted(c, v) };
+    let f = logistic_on::<V, PLAIN>(z);
+    let not_y = one - y;
+    let ce = product(not_y, f.sp) + product(y, f.sp_neg);
+    // m = 1 − p_t = y·σ(−z) + (1−y)·σ(z); ln m exactly −softplus(±z) for
+    // binary labels (so m^γ is right even where m underflows), ln of the
+    // linear sum otherwise.
+    // ratio: m^(γ−1)·σ(z)σ(−z) = m^γ·ratio, ratio = σ(z)σ(−z)/m without 0/0.
     let m = if binary {
         V::select(is_one, f.sig_neg, f.sig)
     } else {
@@ -619,17 +647,17 @@ fn focal_lane<V: Lane>(z: V, y: V, gamma: f32, alpha: Option<f32>) -> (V, V) {
     // formed first and only γ can make the product large; forming γ·ce first
     // overflowed for a huge γ (found by fuzzing). 0·inf = 0 in every factor:
     // the limit, where a vanishing ratio meets an infinite ce.
-    let focus = weighted(V::splat(gamma), weighted(one - y - y, weighted(ratio, ce)));
+    let focus = product(V::splat(gamma), product(one - y - y, product(ratio, ce)));
     // α·y + (1−α)(1−y): two non-negative terms. The affine form
     // y·(2α − 1) + (1 − α) cancels at y = 1 and lost 30 ULP of a small α
     // (found by fuzzing).
     let alpha_t = match alpha {
-        Some(a) => weighted(y, V::splat(a)) + weighted(not_y, V::splat(1.0 - a)),
+        Some(a) => product(y, V::splat(a)) + product(not_y, V::splat(1.0 - a)),
         None => one,
     };
     let scale = alpha_t * m_gamma;
     (
-        weighted(m_gamma, weighted(alpha_t, ce)),
+        weighted(m_gamma, product(alpha_t, ce)),
         weighted(scale, ce_slope + focus),
     )
 }
