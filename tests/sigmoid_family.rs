@@ -818,12 +818,13 @@ fn focal_integer_gamma_dense_scan_within_bound() {
 }
 
 /// Each element's loss and gradient are the same bits whichever path its
-/// vector takes: BCE's default options and the focal loss run a vector of
-/// logits all inside exp's fast range (and, for the focal loss, binary
-/// labels) with plain products, any other vector with the general ones. A
+/// vector takes: BCE and the focal loss run a vector of logits all inside
+/// exp's fast range (for BCE with weights, labels in [0, 1]; for the focal
+/// loss, binary labels) with plain products, any other vector with the
+/// general ones. A
 /// row of such vectors is run once as is and once with one element turned
-/// into +inf, NaN or a label of ½ (which sends its vector to the general
-/// path); every other element must keep its bits.
+/// into +inf, NaN or a label of ½ or 1.5 (which send its vector to the
+/// general path); every other element must keep its bits.
 #[test]
 fn an_element_does_not_depend_on_its_vector_neighbours() {
     let mut rng = Rng(23);
@@ -845,7 +846,19 @@ fn an_element_does_not_depend_on_its_vector_neighbours() {
         };
         bce_with_logits_with_grad(z, y, &opts, grad, Some(per)).unwrap();
     });
-    let mut kernels = vec![("bce", bce)];
+    // Weights with zeros (0·softplus must stay +0 as in the general path),
+    // a pos_weight and label smoothing: the general options' fast path.
+    let w: Vec<f32> = (0..n).map(|i| [0.0, 0.5, 2.0][i % 3]).collect();
+    let weighted: Box<Run> = Box::new(move |z, y, grad, per| {
+        let opts = BceOptions {
+            pos_weight: PosWeight::All(3.0),
+            weights: ElementWeights::PerElement(&w),
+            label_smoothing: 0.1,
+            reduction: Reduction::Sum,
+        };
+        bce_with_logits_with_grad(z, y, &opts, grad, Some(per)).unwrap();
+    });
+    let mut kernels = vec![("bce", bce), ("bce with weights", weighted)];
     for (gamma, alpha) in [
         (0.0, Some(0.25)),
         (1.0, None),
@@ -866,12 +879,13 @@ fn an_element_does_not_depend_on_its_vector_neighbours() {
         let (mut grad, mut per) = (vec![0.0f32; n], vec![0.0f32; n]);
         run(&z, &y, &mut grad, &mut per);
         for j in (0..n).step_by(5) {
-            for change in 0..3 {
+            for change in 0..4 {
                 let (mut z2, mut y2) = (z.clone(), y.clone());
                 match change {
                     0 => z2[j] = f32::INFINITY,
                     1 => z2[j] = f32::NAN,
-                    _ => y2[j] = 0.5,
+                    2 => y2[j] = 0.5,
+                    _ => y2[j] = 1.5,
                 }
                 let (mut grad2, mut per2) = (vec![0.0f32; n], vec![0.0f32; n]);
                 run(&z2, &y2, &mut grad2, &mut per2);

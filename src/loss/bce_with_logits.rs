@@ -18,7 +18,7 @@ use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
 use crate::math::two_sum;
 use crate::reduce::{DOWN, UP, blocked_sum, rescaled_sum};
-use crate::sigmoid::{logistic, logistic_on};
+use crate::sigmoid::logistic_on;
 
 /// `pos_weight` of [`BceOptions`]: the weight p of the positive term.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -117,40 +117,61 @@ fn bce_lane<V: Lane>(z: V, labels: [V; 2], p: V, w: V, loss_scale: V, grad_scale
 /// of [`weighted`]) without the weights' multiplies and selects: the
 /// compiler does not drop them itself, as `wide`'s comparisons are not
 /// folded on constants. [`bce_lane`] keeps one out-of-line copy for the
-/// general options (one call per vector, and one body on firmware).
+/// general options (one call per vector, and one body on firmware; inlined
+/// into the summing loops it ran 1.6 times slower with a pos_weight,
+/// `logitkit-callgrind bce_pos_weight 256 15`). On vector builds, a vector
+/// that allows it runs [`bce_terms_on`] with plain products (`PLAIN`), any
+/// other the general arithmetic: a lane gets the same bits either way.
 #[inline(always)]
 fn bce_terms<V: Lane>(
+    z: V,
+    labels: [V; 2],
+    weights: Option<[V; 2]>,
+    loss_scale: V,
+    grad_scale: V,
+) -> (V, V) {
+    let [y, not_y] = labels;
+    let unit = |v: V| v.lt(V::splat(0.0)) | v.gt(V::splat(1.0));
+    if V::WIDTH > 1
+        && V::all(exp_fast_lanes(z))
+        && (weights.is_none() || !V::any(unit(y) | unit(not_y)))
+    {
+        bce_terms_on::<V, true>(z, labels, weights, loss_scale, grad_scale)
+    } else {
+        bce_terms_on::<V, false>(z, labels, weights, loss_scale, grad_scale)
+    }
+}
+
+/// [`bce_terms`]' arithmetic; `PLAIN` for a vector whose logits all take
+/// the split exponential's fast path (every |z| < 87) and, with weights,
+/// whose labels are all in [0, 1] (or NaN): it multiplies where the general
+/// path calls [`weighted`], and tests the range once. The same bits: there
+/// softplus(±z) is finite and positive, so no product is 0·inf; 1 − y is
+/// never −0; the inner products are finite (labels in [0, 1]), so a zero
+/// weight gives a ±0; and the only −0 that a plain product gives where
+/// `weighted` gives +0 (a label or term of −0) is added to a term that is
+/// not −0, which leaves the same sum.
+#[inline(always)]
+fn bce_terms_on<V: Lane, const PLAIN: bool>(
     z: V,
     [y, not_y]: [V; 2],
     weights: Option<[V; 2]>,
     loss_scale: V,
     grad_scale: V,
 ) -> (V, V) {
-    if weights.is_none() && V::all(exp_fast_lanes(z)) {
-        // Every |z| < 87: softplus(±z) is finite and positive, and 1 − y is
-        // never −0, so each product with a zero label is the +0 of
-        // `weighted` or a −0 (label −0) added to a term that is not −0: the
-        // same bits without its compares and selects, and without the split
-        // exponential's range test, done here once for both.
-        let f = logistic_on::<V, true>(z);
-        let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
-        return (
-            not_y * sp + y * sp_neg,
-            grad_scale * (not_y * f.sig) - grad_scale * (y * f.sig_neg),
-        );
-    }
-    let f = logistic(z);
+    let product = |c: V, v: V| if PLAIN { c * v } else { weighted(c, v) };
+    let f = logistic_on::<V, PLAIN>(z);
     let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
     let Some([p, w]) = weights else {
-        let loss = weighted(not_y, sp) + weighted(y, sp_neg);
+        let loss = product(not_y, sp) + product(y, sp_neg);
         return (
             loss,
             grad_scale * (not_y * f.sig) - grad_scale * (y * f.sig_neg),
         );
     };
-    let negative = weighted(w, weighted(not_y, sp));
+    let negative = product(w, product(not_y, sp));
     let (low, high) = (w.min(p), w.max(p));
-    let positive = weighted(high, weighted(low, weighted(y, sp_neg)));
+    let positive = product(high, product(low, product(y, sp_neg)));
     let grad = (w * grad_scale) * (not_y * f.sig) - (high * grad_scale) * (low * (y * f.sig_neg));
     // The positive term alone can overflow where the gradient does not
     // (w·p·y·σ(−z) beyond f32::MAX, w(1−y)σ(z) bringing the difference back

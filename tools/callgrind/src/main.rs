@@ -121,6 +121,20 @@ fn main() {
                     )
                     .expect("same length")
                 }
+                "bce_pos_weight" => {
+                    let options = logitkit::BceOptions {
+                        pos_weight: logitkit::PosWeight::All(3.0),
+                        ..Default::default()
+                    };
+                    acc += logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &labels,
+                        &options,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
                 "focal" => {
                     acc += logitkit::sigmoid_focal_loss_with_grad(
                         black_box(&z),
