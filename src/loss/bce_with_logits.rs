@@ -96,6 +96,13 @@ fn weighted<V: Lane>(c: V, v: V) -> V {
     V::select(c.eq(V::splat(0.0)) & v.eq(v), V::splat(0.0), c * v)
 }
 
+/// c·v: [`weighted`], or with `PLAIN` (a vector where no factor can be
+/// infinite: `bce_terms_on`, `focal_terms`) the plain product.
+#[inline(always)]
+fn weighted_or_plain<V: Lane, const PLAIN: bool>(c: V, v: V) -> V {
+    if PLAIN { c * v } else { weighted(c, v) }
+}
+
 /// Per-lane BCE loss and gradient for labels `y` (with `not_y` = 1 − y,
 /// formed by the caller without cancelling), positive weights `p` and
 /// element weights `w`.
@@ -159,7 +166,7 @@ fn bce_terms_on<V: Lane, const PLAIN: bool>(
     loss_scale: V,
     grad_scale: V,
 ) -> (V, V) {
-    let product = |c: V, v: V| if PLAIN { c * v } else { weighted(c, v) };
+    let product = weighted_or_plain::<V, PLAIN>;
     let f = logistic_on::<V, PLAIN>(z);
     let (sp, sp_neg) = (f.sp * loss_scale, f.sp_neg * loss_scale);
     let Some([p, w]) = weights else {
@@ -624,7 +631,7 @@ fn focal_terms<V: Lane, const PLAIN: bool>(
     alpha: Option<f32>,
 ) -> (V, V) {
     let one = V::splat(1.0);
-    let product = |c: V, v: V| if PLAIN { c * v } else { weighted(c, v) };
+    let product = weighted_or_plain::<V, PLAIN>;
     let f = logistic_on::<V, PLAIN>(z);
     let not_y = one - y;
     let ce = product(not_y, f.sp) + product(y, f.sp_neg);
