@@ -325,6 +325,95 @@ fn streaming_state_matches_one_pass() {
     }
 }
 
+/// The streaming state on sequences aimed at its anchor: a maximum that
+/// creeps up by a few ULPs per push (every push a new maximum), one that
+/// climbs past the anchor hundreds of times, jumps of just over the anchor's
+/// reach with much mass just below, and trees of merges of pieces whose
+/// anchors lie up to 32 below their maxima (so merges carry mass that
+/// matters). Pushes and extends must meet the one-pass bound; each merge
+/// may add `[log_sum_exp_merge]`.
+#[test]
+fn streaming_state_carries_stay_within_the_bound() {
+    let merge_rel = common::precision::bound("log_sum_exp_merge", "rel_log2");
+    let check = |name: &str, xs: &[f32], got: f32, merges: usize| {
+        let want = ref_lse(xs);
+        let (_, s) = ref_stats(xs);
+        let bound = lse_allowed(want, s, xs.len()) + merges as f64 * merge_rel * s / (1.0 + s);
+        let err = (got as f64 - want).abs();
+        assert!(
+            err <= bound,
+            "{name}: {got} want {want}, |err| {err:e} > {bound:e}"
+        );
+    };
+    let pushed = |xs: &[f32]| {
+        let mut state = LogSumExp::new();
+        xs.iter().for_each(|&x| state.push(x));
+        state.value()
+    };
+    let creeping: Vec<f32> = (0..100_000).map(|i| 1.0 + i as f32 * 2e-7).collect();
+    check("creeping maximum", &creeping, pushed(&creeping), 0);
+    let climbing: Vec<f32> = (0..30_000).map(|i| i as f32 * 0.01 - 100.0).collect();
+    check("climbing maximum", &climbing, pushed(&climbing), 0);
+    let mut jumps = Vec::new();
+    for j in 0..40 {
+        let top = j as f32 * 32.25 - 600.0;
+        jumps.extend(std::iter::repeat_n(top, 300));
+        jumps.extend((0..300).map(|i| top + 32.25 - 0.1 * (i % 7) as f32));
+    }
+    check("jumps past the anchor", &jumps, pushed(&jumps), 0);
+    let mut extended = LogSumExp::new();
+    jumps.chunks(77).for_each(|c| extended.extend(c));
+    check("jumps, extended", &jumps, extended.value(), 0);
+
+    // A chain in which almost every merge carries the whole accumulated sum
+    // to the next piece's anchor (31.99 below its maximum), by e^{−0.01}:
+    // factors rounded to f32 would drift by about √k·2⁻²⁴ here.
+    let (k, mut chain, mut xs) = (10_000, LogSumExp::new(), Vec::new());
+    for i in 0..k {
+        let top = 0.01 * (i - k) as f32 - 4.6;
+        let mut piece = LogSumExp::new();
+        piece.push(top - 31.99);
+        piece.push(top);
+        chain.merge(&piece);
+        xs.extend([top - 31.99, top]);
+    }
+    check("chain of carrying merges", &xs, chain.value(), k as usize);
+
+    let mut rng = Rng(41);
+    for round in 0..20 {
+        let n = 4000 + 997 * round;
+        let spread = [1.0, 40.0, 100.0, 1e4][round % 4];
+        let xs: Vec<f32> = (0..n).map(|_| (rng.uniform() * spread) as f32).collect();
+        // Shifted so that lse is near 0: ½ ulp(lse) is then tiny and the
+        // bound is its relative part, which sees errors in s′ of 2⁻²¹.
+        let shift = -ref_lse(&xs) as f32;
+        let xs: Vec<f32> = xs.iter().map(|&x| x + shift).collect();
+        // Pieces pushed in order, so each anchor is its first value and may
+        // sit up to 32 below the piece's maximum.
+        let mut pieces: Vec<LogSumExp> = xs
+            .chunks(1 + rng.below(200))
+            .map(|c| {
+                let mut state = LogSumExp::new();
+                c.iter().for_each(|&x| state.push(x));
+                state
+            })
+            .collect();
+        let mut merges = 0;
+        while pieces.len() > 1 {
+            let b = pieces.swap_remove(rng.below(pieces.len()));
+            let a = rng.below(pieces.len());
+            pieces[a].merge(&b);
+            merges += 1;
+        }
+        check(
+            &format!("merge tree {round}"),
+            &xs,
+            pieces[0].value(),
+            merges,
+        );
+    }
+}
+
 // ---- softmax and log_softmax ---------------------------------------------
 
 /// Reference softmax in f64 with the limits of `docs/contract.md`.

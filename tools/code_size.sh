@@ -5,8 +5,10 @@
 # llvm-size. Prints a markdown table. Fails if the fused softmax
 # cross-entropy with gradient (its exp and everything it calls included)
 # exceeds CE_BUDGET bytes at opt-level "s", BCE with logits + gradient
-# BCE_BUDGET, the focal loss + gradient FOCAL_BUDGET, or log_sum_exp,
-# softmax or log_softmax SOFTMAX_BUDGET.
+# BCE_BUDGET, the focal loss + gradient FOCAL_BUDGET, log_sum_exp,
+# softmax or log_softmax SOFTMAX_BUDGET, or the streaming LogSumExp
+# (extend, push, merge, value) STREAM_BUDGET; and if any family links a
+# soft-float f64 routine (__aeabi_d*, __*df3, ...).
 #
 # The budget is 2 KiB (docs/firmware.md). It holds because the
 # one-lane build (lane::Simd = f32 on Cortex-M) computes the class-target
@@ -32,11 +34,13 @@ FOCAL_BUDGET=${FOCAL_BUDGET:-2560}
 # their exponentials as f32 pairs (src/softmax/short_rows.rs, one_lane_stats):
 # with f64 row statistics they took 6204, 3464 and 6508 bytes.
 SOFTMAX_BUDGET=${SOFTMAX_BUDGET:-1536}
+STREAM_BUDGET=${STREAM_BUDGET:-3584}
 TARGET=thumbv7em-none-eabihf
-FAMILIES=(exp ln ln_1p sigmoid softplus log_sum_exp softmax log_softmax
+FAMILIES=(exp ln ln_1p sigmoid softplus log_sum_exp log_sum_exp_stream softmax log_softmax
   softmax_cross_entropy_with_grad bce_with_logits_with_grad
   sigmoid_focal_loss_with_grad batch_ce fixed_row_ce)
 SIZE=$(command -v llvm-size || command -v llvm-size-14)
+NM=$(command -v llvm-nm || command -v llvm-nm-14)
 
 text_bytes() { # opt-level, feature ("" = baseline)
   local dir="target/opt-$1"
@@ -52,6 +56,14 @@ for opt in s 3; do
   for f in "${FAMILIES[@]}"; do
     with=$(text_bytes "$opt" "$f")
     bytes[$opt,$f]=$(( with - base ))
+    # No kernel links a soft-float f64 routine: the Cortex-M4F FPU is
+    # single precision, and each of them costs hundreds of bytes.
+    soft_f64=$("$NM" "target/opt-$opt/$TARGET/release/logitkit-size" |
+      awk '$3 ~ /^__aeabi_(d[a-z0-9]+|[a-z0-9]*2d)$|^__[a-z]+df[0-9]$|^__(extendsfdf2|truncdfsf2)$/ { print $3 }')
+    if [ -n "$soft_f64" ]; then
+      echo "FAIL: $f links soft-float f64 routines at opt-level $opt:" $soft_f64 >&2
+      exit 1
+    fi
   done
 done
 
@@ -78,3 +90,4 @@ within_budget sigmoid_focal_loss_with_grad "$FOCAL_BUDGET"
 for family in log_sum_exp softmax log_softmax; do
   within_budget "$family" "$SOFTMAX_BUDGET"
 done
+within_budget log_sum_exp_stream "$STREAM_BUDGET"

@@ -62,7 +62,7 @@
 /**
  * Bytes of an `lk_log_sum_exp_state`.
  */
-#define LK_LOG_SUM_EXP_STATE_SIZE 16
+#define LK_LOG_SUM_EXP_STATE_SIZE 24
 
 /**
  * Result of every fallible `lk_` function. On any value but `LK_OK` the
@@ -129,8 +129,9 @@ typedef int32_t lk_status;
 
 /**
  * A streaming log-sum-exp: an opaque, fixed-size, 8-byte-aligned buffer
- * holding the Rust `LogSumExp` (the running maximum m and the f64 sum
- * S = sum of e^(x_i - m), minus 1). Declare it anywhere (stack, static,
+ * holding the Rust `LogSumExp` (the running maximum m, its tie count, and
+ * the sum of e^(x_i - a) over the values below m as a pair of floats,
+ * relative to an anchor a within 32 below m; no double anywhere). Declare it anywhere (stack, static,
  * inside your structs), initialise it with lk_lse_init, then push values,
  * extend with arrays, merge states built from other pieces (sensor
  * windows, chunked rows, other cores) and read the value at any time. It is
@@ -604,7 +605,7 @@ lk_status lk_log_sum_exp(const float *xs, size_t n, float *value);
 lk_status lk_lse_init(struct lk_log_sum_exp_state *state);
 
 /**
- * Adds one value x to *state (one f64 exponential).
+ * Adds one value x to *state (one float exponential).
  *
  * Errors: LK_NULL_POINTER (state NULL), LK_INVALID_PARAMETER (misaligned
  * state).

@@ -130,8 +130,9 @@ pub(crate) unsafe fn put(ptr: *mut f32, value: f32) -> Result<(), lk_status> {
     Ok(())
 }
 
-// The opaque C buffer holds exactly one `LogSumExp`, aligned for it.
-const _: () = assert!(size_of::<LogSumExp>() == size_of::<lk_log_sum_exp_state>());
+// The opaque C buffer holds one `LogSumExp` (20 bytes; the buffer's last
+// four are spare, never read), aligned for it.
+const _: () = assert!(size_of::<LogSumExp>() <= size_of::<lk_log_sum_exp_state>());
 const _: () = assert!(align_of::<LogSumExp>() <= align_of::<lk_log_sum_exp_state>());
 
 /// A copy of the `LogSumExp` stored in `*state` by [`store_state`].
@@ -146,8 +147,8 @@ pub(crate) unsafe fn load_state(
 ) -> Result<LogSumExp, lk_status> {
     check(state, 1)?;
     // SAFETY: `check` proved `state` non-NULL and aligned for
-    // lk_log_sum_exp_state, whose alignment is at least LogSumExp's and
-    // whose size equals it (the assertions above), so the cast pointer is
+    // lk_log_sum_exp_state, whose alignment and size are at least
+    // LogSumExp's (the assertions above), so the cast pointer is
     // aligned and in bounds. The caller guarantees the bytes hold a
     // LogSumExp written by `store_state` (possibly copied as bytes by C,
     // which is a valid copy of a `Copy` type). `read` copies the value out;
@@ -170,6 +171,12 @@ pub(crate) unsafe fn store_state(
     // guarantees it is writable and unaliased. `write` neither reads nor
     // drops the old bytes (uninitialised before `lk_lse_init`), and
     // LogSumExp is `Copy`, so nothing is leaked or duplicated.
-    unsafe { state.cast::<LogSumExp>().write(value) };
+    // The spare bytes past the LogSumExp are zeroed first, so that every
+    // byte is initialised and a C copy, or a Rust copy of the buffer, reads
+    // no uninitialised memory.
+    unsafe {
+        state.cast::<u8>().write_bytes(0, size_of::<lk_log_sum_exp_state>());
+        state.cast::<LogSumExp>().write(value);
+    }
     Ok(())
 }

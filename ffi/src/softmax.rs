@@ -9,11 +9,12 @@ use crate::raw::{check, load_state, put, slice, store_state};
 use crate::status::{lk_status, status_of};
 
 /// Bytes of an `lk_log_sum_exp_state`.
-pub const LK_LOG_SUM_EXP_STATE_SIZE: usize = 16;
+pub const LK_LOG_SUM_EXP_STATE_SIZE: usize = 24;
 
 /// A streaming log-sum-exp: an opaque, fixed-size, 8-byte-aligned buffer
-/// holding the Rust `LogSumExp` (the running maximum m and the f64 sum
-/// S = sum of e^(x_i - m), minus 1). Declare it anywhere (stack, static,
+/// holding the Rust `LogSumExp` (the running maximum m, its tie count, and
+/// the sum of e^(x_i - a) over the values below m as a pair of floats,
+/// relative to an anchor a within 32 below m; no double anywhere). Declare it anywhere (stack, static,
 /// inside your structs), initialise it with lk_lse_init, then push values,
 /// extend with arrays, merge states built from other pieces (sensor
 /// windows, chunked rows, other cores) and read the value at any time. It is
@@ -71,7 +72,7 @@ pub unsafe extern "C" fn lk_lse_init(state: *mut lk_log_sum_exp_state) -> lk_sta
     status_of(unsafe { store_state(state, LogSumExp::new()) })
 }
 
-/// Adds one value x to *state (one f64 exponential).
+/// Adds one value x to *state (one float exponential).
 ///
 /// Errors: LK_NULL_POINTER (state NULL), LK_INVALID_PARAMETER (misaligned
 /// state).

@@ -1,8 +1,9 @@
 //! log-sum-exp over a slice, and a mergeable streaming state.
 
-use super::short_rows::{self, is_medium, is_short};
-use super::{Row, SeparateIo, analyze_row};
+use super::short_rows::{self, ShortStats, is_medium, is_short};
+use super::{Row, SeparateIo, analyze_row, exp_shifted};
 use crate::lane::{Lane, Simd};
+use crate::math::pair::{EXP_SCALED_LIMIT, Pair};
 use crate::reduce::row_max;
 
 /// ln Σᵢ e^{xᵢ}, without overflow for any finite input.
@@ -82,12 +83,31 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
 
 /// A streaming log-sum-exp: push values, extend with slices, merge states
 /// computed on different pieces (sensor windows, chunked rows, threads), and
-/// read the value at any time.
+/// read the value at any time. No f64 on any build, so it costs a
+/// Cortex-M4F no soft-float routines.
 ///
-/// The state is (m, s′) with the sum Σ e^{xᵢ−m} = 1 + s′ kept in f64, so a
-/// merge rescales by e^{m₁−m₂} in f64 and loses nothing measurable: the value
-/// of any sequence of pushes, extends and merges is within the
-/// [`log_sum_exp`] bound of one pass over the concatenation.
+/// The state keeps the maximum m, the number of values equal to it, and
+/// Σ_{xᵢ<m} e^{xᵢ−a} as an f32 pair relative to an anchor a ≤ m with
+/// m − a ≤ 32 (so the sum cannot overflow). A push or an extend adds its
+/// terms at the current anchor; the anchor moves only when the maximum
+/// passes a + 32, to the new maximum, and the sum is then carried over by
+/// e^{a−a′}, which is below e^{−32}: a term carried twice has shrunk by
+/// e^{−64}, so the carries never accumulate. Carries, merges and the
+/// final e^{a−m} use an exponential of a pair accurate to 2⁻⁴⁶.
+///
+/// # Accuracy
+/// Any sequence of pushes and extends: within the [`log_sum_exp`] bound of
+/// one pass over the concatenation (½ ulp(lse) + 2⁻²¹·s′/(1+s′) +
+/// n·2⁻¹⁴⁹ absolute): each term within 3·2⁻²⁴ (`exp` and the rounding of
+/// x − a, corrected), the compensated sum within 2⁻²⁴ + n·2⁻⁴⁸, the carries
+/// within 2⁻⁴⁵, ln S taken from the pair unrounded. Beyond pushes and
+/// extends, each merge of two states adds at most 2⁻⁴⁴·s′/(1+s′) (one
+/// pair exponential and two pair operations on the part it carries): 2²⁰
+/// merges add at most 2⁻²⁴, an eighth of the one-pass bound's 2⁻²¹. Checked against an f64
+/// reference in `tests/softmax_family.rs` and by the shared checks.
+///
+/// # Special values
+/// As [`log_sum_exp`]: empty −inf, any NaN NaN, else any +inf +inf.
 ///
 /// # Examples
 /// ```
@@ -104,12 +124,21 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogSumExp {
-    /// The running maximum (−inf when empty, NaN once a NaN was seen).
+    /// The running maximum m (−inf when empty, NaN once a NaN was seen,
+    /// +inf once a +inf was seen).
     max: f32,
-    /// Σ e^{xᵢ−max} − 1 (the sum beyond the largest term), or, when `max` is
-    /// +inf, the number of +inf values minus one.
-    excess: f64,
+    /// a: the terms are kept as e^{xᵢ−a}; a ≤ m ≤ a + [`ANCHOR_SPAN`]
+    /// whenever m is finite.
+    anchor: f32,
+    /// The number of values equal to m (exact up to 2²⁴).
+    ties: f32,
+    /// Σ_{xᵢ<m} e^{xᵢ−a}.
+    others: Pair,
 }
+
+/// How far the maximum may run above the anchor: terms up to e³², sums of
+/// 2²⁴ of them below 2⁷¹, far from f32's overflow.
+const ANCHOR_SPAN: f32 = 32.0;
 
 impl Default for LogSumExp {
     fn default() -> Self {
@@ -120,73 +149,151 @@ impl Default for LogSumExp {
 impl LogSumExp {
     /// The empty state: its value is −inf.
     pub const fn new() -> Self {
+        Self::only(f32::NEG_INFINITY)
+    }
+
+    /// A state whose maximum is `max` and that holds nothing else: the
+    /// value `max` pushed once when it is finite, else a special state.
+    const fn only(max: f32) -> Self {
         Self {
-            max: f32::NEG_INFINITY,
-            excess: 0.0,
+            max,
+            anchor: if max.is_finite() { max } else { 0.0 },
+            ties: if max.is_finite() { 1.0 } else { 0.0 },
+            others: Pair::ZERO,
         }
     }
 
-    /// Adds one value. Cost: one f64 exponential.
+    /// Adds one value. Cost: one f32 exponential, and a pair exponential
+    /// when the maximum passes the anchor by more than 32.
     pub fn push(&mut self, x: f32) {
-        self.merge(&Self {
-            max: x,
-            excess: 0.0,
-        });
+        self.merge(&Self::only(x));
     }
 
     /// Adds every value of `xs` (two passes over `xs`, like
     /// [`log_sum_exp`]).
     pub fn extend(&mut self, xs: &[f32]) {
-        let part = match analyze_row(xs, &mut [], false) {
-            Row::Nan => Self {
-                max: f32::NAN,
-                excess: 0.0,
-            },
-            Row::Masked => Self::new(),
-            Row::Infinite { count } => Self {
-                max: f32::INFINITY,
-                excess: count as f64 - 1.0,
-            },
-            Row::Finite(s) => Self {
-                max: s.max,
-                excess: s.excess(),
-            },
-        };
-        self.merge(&part);
+        self.merge(&Self::of_slice(xs));
     }
 
     /// Combines with a state built from other values, as if all had been
     /// pushed into one.
     pub fn merge(&mut self, other: &Self) {
-        let (a, b) = (*self, *other);
-        if a.max.is_nan() || b.max.is_nan() {
-            *self = Self {
-                max: f32::NAN,
-                excess: 0.0,
-            };
-        } else if b.max == f32::NEG_INFINITY {
-            // Nothing to add.
-        } else if a.max == f32::NEG_INFINITY {
-            *self = b;
-        } else if a.max == b.max {
-            // Equal maxima (also both +inf): the largest terms add up.
-            self.excess = a.excess + b.excess + 1.0;
+        if self.max.is_nan() || other.max.is_nan() {
+            *self = Self::only(f32::NAN);
+            return;
+        }
+        if other.max == f32::NEG_INFINITY {
+            return;
+        }
+        if self.max == f32::NEG_INFINITY {
+            *self = *other;
+            return;
+        }
+        if self.max == f32::INFINITY || other.max == f32::INFINITY {
+            *self = Self::only(f32::INFINITY);
+            return;
+        }
+        let max = self.max.max(other.max);
+        // Keep this state's anchor while it is within reach of the new
+        // maximum (pushes and extends then never carry their sum); else the
+        // other's, which is: the new maximum is then the other's.
+        let anchor = if max - self.anchor <= ANCHOR_SPAN {
+            self.anchor
         } else {
-            let (hi, lo) = if a.max > b.max { (a, b) } else { (b, a) };
-            // (1 + lo.excess)·e^{lo.max − hi.max}, exact difference in f64.
-            let scale = libm::exp(lo.max as f64 - hi.max as f64);
-            *self = Self {
-                max: hi.max,
-                excess: hi.excess + (1.0 + lo.excess) * scale,
-            };
+            other.anchor
+        };
+        let others = self.others_at(anchor).add(other.others_at(anchor));
+        let (others, ties) = other.add_top(max, anchor, self.add_top(max, anchor, (others, 0.0)));
+        *self = Self {
+            max,
+            anchor,
+            ties,
+            others,
+        };
+    }
+
+    /// Adds this state's largest values to the sums of a merge with maximum
+    /// `max` and `anchor`: to the tie count where they are the maximum,
+    /// else as terms below it, ties·e^{m − a} (the product exact).
+    fn add_top(&self, max: f32, anchor: f32, (others, ties): (Pair, f32)) -> (Pair, f32) {
+        if self.max == max {
+            (others, ties + self.ties)
+        } else {
+            let term = exp_shifted(self.max, -anchor);
+            (others.add(Pair::product(self.ties, term)), ties)
         }
     }
 
     /// ln Σ e^{xᵢ} over everything added so far (−inf when empty).
     pub fn value(&self) -> f32 {
-        if self.max.is_nan() || self.max.is_infinite() {
+        if !self.max.is_finite() {
             return self.max;
         }
-        (self.max as f64 + libm::log1p(self.excess)) as f32
+        let others = self.others_at(self.max);
+        let stats = ShortStats::new(self.max, (others.hi, others.lo), self.ties);
+        short_rows::log_sum_exp(&stats)
+    }
+
+    /// Σ_{xᵢ<m} e^{xᵢ−`anchor`}, carried from this state's anchor by the
+    /// pair exponential; `anchor` − a ≥ −32, so the factor e^{a−anchor}
+    /// ≤ e³² cannot overflow, and a factor below e^{−300} leaves less than
+    /// 2⁻⁴⁰⁰ of the maximum's term: dropped.
+    fn others_at(&self, anchor: f32) -> Pair {
+        if anchor == self.anchor || self.others == Pair::ZERO {
+            return self.others;
+        }
+        let shift = Pair::sum(self.anchor, -anchor);
+        if shift.hi < -EXP_SCALED_LIMIT {
+            return Pair::ZERO;
+        }
+        let (factor, k) = shift.exp_scaled();
+        self.others.mul(factor).scale_exp2(k)
+    }
+
+    /// The state of the values of `xs`, anchored at their maximum.
+    fn of_slice(xs: &[f32]) -> Self {
+        let stats = if <Simd as Lane>::WIDTH == 1 {
+            let max = row_max::<f32>(xs);
+            if !max.is_finite() {
+                return Self::only(max);
+            }
+            short_rows::one_lane_stats(max, &mut SeparateIo { xs, exps: &mut [] })
+        } else if is_short(xs.len()) {
+            match short_rows::analyze_row(xs) {
+                Ok(row) => row.stats,
+                Err(max) => return Self::only(max),
+            }
+        } else if is_medium(xs.len()) {
+            match short_rows::analyze_medium_row(xs, &mut [], false) {
+                Ok(stats) => stats,
+                Err(max) => return Self::only(max),
+            }
+        } else {
+            return match analyze_row(xs, &mut [], false) {
+                Row::Nan => Self::only(f32::NAN),
+                Row::Masked => Self::new(),
+                Row::Infinite { .. } => Self::only(f32::INFINITY),
+                // Vector builds only (one-lane builds took the first arm):
+                // the f64 sum split into a pair.
+                Row::Finite(s) => {
+                    let hi = s.others as f32;
+                    Self {
+                        max: s.max,
+                        anchor: s.max,
+                        ties: s.ties as f32,
+                        others: Pair::sum(hi, (s.others - hi as f64) as f32),
+                    }
+                }
+            };
+        };
+        // s′ + 1 − ties = Σ_{xᵢ<m} e^{xᵢ−m}: the tie count is exact, so
+        // this recovers the sum of the terms below the maximum.
+        let others = Pair::sum(stats.excess, 1.0 - stats.ties).add(Pair::new(stats.excess_lo));
+        Self {
+            max: stats.max,
+            anchor: stats.max,
+            ties: stats.ties,
+            others,
+        }
     }
 }

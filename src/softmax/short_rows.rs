@@ -80,7 +80,7 @@ pub(crate) struct ShortStats<V> {
 impl<V: Lane> ShortStats<V> {
     /// From the compensated sum of the terms below the max and the tie count.
     #[inline(always)]
-    fn new(max: V, others: (V, V), ties: V) -> Self {
+    pub(crate) fn new(max: V, others: (V, V), ties: V) -> Self {
         let one = V::splat(1.0);
         let (excess, err) = two_sum(others.0, ties - one);
         let excess_lo = err + others.1;

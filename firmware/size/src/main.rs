@@ -48,6 +48,16 @@ fn main() -> ! {
     logitkit::softplus_in_place(prefix(&mut xs));
     #[cfg(feature = "log_sum_exp")]
     black_box(logitkit::log_sum_exp(prefix(&mut xs)));
+    #[cfg(feature = "log_sum_exp_stream")]
+    {
+        // Extend with a slice, push one value, merge two states, read.
+        let mut state = logitkit::LogSumExp::new();
+        state.extend(prefix(&mut xs));
+        let mut other = logitkit::LogSumExp::new();
+        other.push(black_box(2.5));
+        state.merge(&other);
+        black_box(state.value());
+    }
     #[cfg(feature = "softmax")]
     logitkit::softmax_in_place(prefix(&mut xs));
     #[cfg(feature = "log_softmax")]
