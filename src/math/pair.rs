@@ -154,8 +154,8 @@ impl Pair {
 /// sum to ln 2 within 2⁻⁶⁴). Evaluated at compile time from f64's ln 2
 /// and its own rounding error, ln 2 − `LN_2` (Python's `Decimal(2).ln()`
 /// at 60 digits), which at |k| = 433 would otherwise cost 2⁻⁴⁶.
-pub(crate) const LN2_C1: f32 = 2839.0 / 4096.0;
-pub(crate) const LN_2_TAIL: f64 = 2.319_046_813_846_299_6e-17;
+const LN2_C1: f32 = 2839.0 / 4096.0;
+const LN_2_TAIL: f64 = 2.319_046_813_846_299_6e-17;
 const LN2_C2: f32 = (core::f64::consts::LN_2 - LN2_C1 as f64) as f32;
 const LN2_C3: f32 = ((core::f64::consts::LN_2 - LN2_C1 as f64 - LN2_C2 as f64) + LN_2_TAIL) as f32;
 

@@ -164,6 +164,27 @@ fn main() {
                         .expect("a valid class")
                 }
                 "log_sum_exp_whole" => acc += logitkit::log_sum_exp(black_box(&z)),
+                "lse_push" => {
+                    let mut state = logitkit::LogSumExp::new();
+                    black_box(&z).iter().for_each(|&x| state.push(x));
+                    acc += state.value()
+                }
+                "lse_extend" => {
+                    // One state extended row by row (chunks of C logits).
+                    let mut state = logitkit::LogSumExp::new();
+                    black_box(&z).chunks(classes).for_each(|row| state.extend(row));
+                    acc += state.value()
+                }
+                "lse_merge" => {
+                    // A state per row, built by pushes, merged into one.
+                    let mut state = logitkit::LogSumExp::new();
+                    for row in black_box(&z).chunks(classes) {
+                        let mut part = logitkit::LogSumExp::new();
+                        row.iter().for_each(|&x| part.push(x));
+                        state.merge(&part);
+                    }
+                    acc += state.value()
+                }
                 "libm_exp" => {
                     for (g, &x) in grad.iter_mut().zip(black_box(&z)) {
                         *g = libm::expf(x);
