@@ -175,7 +175,9 @@ pub(crate) unsafe fn store_state(
     // byte is initialised and a C copy, or a Rust copy of the buffer, reads
     // no uninitialised memory.
     unsafe {
-        state.cast::<u8>().write_bytes(0, size_of::<lk_log_sum_exp_state>());
+        state
+            .cast::<u8>()
+            .write_bytes(0, size_of::<lk_log_sum_exp_state>());
         state.cast::<LogSumExp>().write(value);
     }
     Ok(())
