@@ -24,7 +24,7 @@
 //!
 //! | function | max error | passes |
 //! |---|---|---|
-//! | [`log_sum_exp`], [`LogSumExp`] | ½ ULP + 2⁻²¹·s′/(1+s′) absolute | 2 reads |
+//! | [`log_sum_exp`], [`LogSumExp`] | ½ ULP + 2⁻²¹·s′/(1+s′) absolute (a `LogSumExp` merge: + 2⁻⁴⁴·s′/(1+s′)) | 2 reads |
 //! | [`softmax`], [`softmax_in_place`] | 2 ULP + 2⁻²¹ relative per element | 2 reads, 1 write, 1 rescale |
 //! | [`log_softmax`], [`log_softmax_in_place`] | 2 ULP + 2⁻²¹ absolute | 3 reads, 1 write |
 //! | [`softmax_backward`], [`log_softmax_backward`] | see each | 2 |

@@ -56,11 +56,12 @@ for t in "${targets[@]}"; do
   fuzz_for "$t"
 done
 
-# The one-lane build firmware runs (lane::Simd = f32 and its own f32-pair
-# cross-entropy kernel), through the same checks.
+# The one-lane build firmware runs (lane::Simd = f32, its own f32-pair
+# cross-entropy kernel and the streaming LogSumExp's pair exponential),
+# through the same checks.
 one_lane=(--target-dir target/one-lane)
 export RUSTFLAGS="--cfg logitkit_one_lane"
-for t in cross_entropy fixed; do
+for t in cross_entropy fixed log_sum_exp; do
   step "$t, one-lane build: replay corpus and regressions, then fuzz ${seconds}s"
   cargo +nightly fuzz run "${one_lane[@]}" "$t" "corpus/$t" "regressions/$t" -- -runs=0 -rss_limit_mb=4096
   fuzz_for "$t" "${one_lane[@]}"
