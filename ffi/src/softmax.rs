@@ -121,8 +121,9 @@ pub unsafe extern "C" fn lk_lse_extend(
 /// added to state. other is only read and may be state itself (which
 /// doubles every value's weight: the value grows by ln 2).
 ///
-/// Accuracy: the value of any sequence of pushes, extends and merges is
-/// within the lk_log_sum_exp bound of one pass over all the values.
+/// Accuracy: the value of any sequence of pushes and extends is within the
+/// lk_log_sum_exp bound of one pass over all the values; each merge may add
+/// 2^-44 * s'/(1 + s') (absolute) to it.
 ///
 /// Special values: a NaN added anywhere makes the value NaN for good; +inf
 /// values are counted (value +inf); the empty state's value is -inf.
