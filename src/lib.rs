@@ -79,6 +79,17 @@ mod reduce;
 mod sigmoid;
 mod softmax;
 
+/// Marsaglia's xorshift32 from `seed`: the unit tests' deterministic inputs.
+#[cfg(test)]
+pub(crate) fn xorshift32(mut state: u32) -> impl FnMut() -> u32 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    }
+}
+
 pub use error::Error;
 /// The `heapless` crate this one is built against, so `heapless::Vec` rows
 /// need no separate dependency at a matching version.

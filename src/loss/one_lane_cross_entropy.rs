@@ -774,13 +774,7 @@ mod tests {
 
     #[test]
     fn matches_f64_within_the_documented_bounds() {
-        let mut state = 0x9e37_79b9u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut next = crate::xorshift32(0x9e37_79b9);
         for n in [1usize, 2, 3, 7, 64, 1000] {
             for spread in [0.1f32, 3.0, 30.0, 120.0] {
                 let z: Vec<f32> = (0..n)

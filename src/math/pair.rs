@@ -244,13 +244,8 @@ mod tests {
     #[test]
     fn operations_within_a_few_u_squared() {
         let u2 = 2f64.powi(-48);
-        let mut state = 0x2545_f491u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            f32::from_bits((state >> 9) | 0x3f80_0000) - 1.5 // [-0.5, 0.5)
-        };
+        let mut bits = crate::xorshift32(0x2545_f491);
+        let mut next = || f32::from_bits((bits() >> 9) | 0x3f80_0000) - 1.5; // [-0.5, 0.5)
         for _ in 0..20_000 {
             let (a, b, c, d) = (next() * 1e3, next(), next() * 1e-3, next() + 2.0);
             assert_eq!(exact(Pair::product(a, b)), a as f64 * b as f64);
@@ -283,13 +278,7 @@ mod tests {
     /// domain, with low parts of every size.
     #[test]
     fn exp_scaled_within_two_to_minus_46() {
-        let mut state = 0x9e37_79b9u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut next = crate::xorshift32(0x9e37_79b9);
         let mut worst = 0.0f64;
         for i in 0..400_000 {
             let hi = if i % 4 == 0 {
