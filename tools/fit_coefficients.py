@@ -98,6 +98,20 @@ for part in ("HI", "LO"):
         c = hi if part == "HI" else f32(v - mp.mpf(hi))
         print(f"    f32::from_bits({f32_hex(c)}), // {c!r}")
     print("];")
+# The 8-entry table's exp(x) uses hi alone (hi*p + hi, one rounding): the
+# error hi carries, as a fraction of one ULP of the largest result it scales
+# (2^(j/N) * e^(ln2/(2N)), in the same binade here), plus the final
+# rounding's half ULP bounds that exp below 1 ULP when this stays well
+# below one half. Printed for both table sizes.
+for n in (8, 16):
+    worst = max(
+        abs(mp.mpf(f32(mp.mpf(2) ** (mp.mpf(j) / n))) - mp.mpf(2) ** (mp.mpf(j) / n))
+        / (mp.mpf(2) ** (mp.mpf(j) / n))
+        * (mp.mpf(2) ** (mp.mpf(j) / n) * mp.e ** (ln2 / (2 * n)))
+        / mp.mpf(2) ** -23
+        for j in range(n)
+    )
+    print(f"// {n}-entry table, hi alone: at most {float(worst):.3f} ULP of the result")
 step = ln2 / 16
 step_hi = f32(step)
 step_lo = f32(step - mp.mpf(step_hi))

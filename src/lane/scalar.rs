@@ -55,6 +55,14 @@ impl LaneBits for ScalarBits {
     fn splat(x: u32) -> Self {
         Self(x)
     }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        Self(self.0.max(other.0))
+    }
+    #[inline(always)]
+    fn all_eq(self, other: Self) -> bool {
+        self.0 == other.0
+    }
 }
 
 impl Lane for f32 {

@@ -4,9 +4,12 @@
 //! (`exp_table.rs`); then a power-of-two scale, in two factors where the
 //! result may be subnormal (gradual underflow).
 
-use super::exp_table::{SCALE_BITS_OF_ONE as TABLE_SCALE_BITS_OF_ONE, exp_table_parts};
+use super::exp_table::{
+    SCALE_BITS_OF_ONE as TABLE_SCALE_BITS_OF_ONE, exp_table_8_fast, exp_table_parts,
+    exp_table_rounded,
+};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
-use crate::lane::{EXP_TABLE_LEN, Lane, LaneBits, horner};
+use crate::lane::{BLOCK, EXP_TABLE_LEN, Lane, LaneBits, horner};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -62,6 +65,28 @@ pub(crate) fn exp_in_fast_range<V: Lane>(x: V) -> bool {
     V::all(exp_fast_lanes(x))
 }
 
+/// Whether every lane of a block of vectors takes the fast path, for the
+/// slice drivers ([`crate::lane::map_into_two_paths`]): the same answer as
+/// [`exp_in_fast_range`] on each vector. On the table builds (AVX2,
+/// AVX-512F), by integers: |x| < 87 exactly where x's bits shifted left by
+/// one (the sign gone) are below 87's, NaN above; one shift and one
+/// unsigned maximum per vector and one comparison per block, against an
+/// absolute value and a comparison per vector and the masks' conjunction
+/// (`exp_into` on x86-64-v3: `docs/performance.md`). SSE2 has no unsigned
+/// maximum, so the default build tests the masks.
+#[inline(always)]
+pub(crate) fn exp_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
+    let [a, b, c, d] = *block;
+    if EXP_TABLE_LEN > 1 {
+        let key = |v: V| v.to_bits() << 1;
+        let largest = key(a).max(key(b)).max(key(c).max(key(d)));
+        let limit = V::Bits::splat((EXP_FAST_LIMIT.to_bits() << 1) - 1);
+        largest.max(limit).all_eq(limit)
+    } else {
+        V::all(exp_fast_lanes(a) & exp_fast_lanes(b) & exp_fast_lanes(c) & exp_fast_lanes(d))
+    }
+}
+
 /// The lanes that [`exp_in_fast_range`] asks about: |x| < 87.
 #[inline(always)]
 pub(crate) fn exp_fast_lanes<V: Lane>(x: V) -> V::Mask {
@@ -71,6 +96,9 @@ pub(crate) fn exp_fast_lanes<V: Lane>(x: V) -> V::Mask {
 /// [`exp_lane`]'s fast path: |x| < 87 in every lane.
 #[inline(always)]
 pub(crate) fn exp_fast<V: Lane>(x: V) -> V {
+    if EXP_TABLE_LEN == 8 {
+        return exp_table_8_fast(x);
+    }
     let (bits, er) = exp_reduced(x);
     scale_fast(er, bits)
 }
@@ -108,6 +136,9 @@ fn power_of_two<V: Lane>(bits: V::Bits) -> V {
 /// (eʳ without a table), one rounding of big + small.
 #[inline(always)]
 fn exp_reduced<V: Lane>(x: V) -> (V::Bits, V) {
+    if EXP_TABLE_LEN > 1 {
+        return exp_table_rounded(x);
+    }
     let (bits, big, small) = exp_parts(x);
     (bits, small + big)
 }
@@ -161,8 +192,9 @@ fn exp_general<V: Lane>(x: V) -> V {
 }
 
 /// eˣ as an unevaluated sum hi + lo for callers that divide or subtract
-/// next (sigmoid): hi is [`exp_lane`]'s result and lo the rounding error of
-/// its final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
+/// next (sigmoid): hi is eˣ rounded once (on every build but the 8-entry
+/// table one, whose `exp` drops the table's low part, [`exp_lane`]'s
+/// result) and lo the rounding error of its final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
 /// by the same power of two (it may underflow to 0, where it is below the
 /// subnormal spacing anyway). NaN lanes: hi = x, lo = NaN.
 ///
@@ -233,7 +265,7 @@ fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
 /// which prints the maximum and the input that reaches it: 0.9515 ULP at
 /// x = −5.84602 (`0xc0bb1299`) on the default x86-64 build (degree-7
 /// polynomial). Builds with AVX2 and FMA use an 8-entry table of 2^(j/8),
-/// with AVX-512F a 16-entry one: 0.7610 and 0.7798 ULP, both at subnormal
+/// with AVX-512F a 16-entry one: 0.9291 and 0.7798 ULP, both at subnormal
 /// results. Multiply-adds are fused where the
 /// target has FMA, so the last bit may differ between builds; the bound is
 /// proved on the default, the `-C target-cpu=x86-64-v3` and the
@@ -261,3 +293,45 @@ pub fn exp(x: f32) -> f32 {
 }
 
 elementwise_slices_two_paths!(exp_lane, exp_fast, "exp", exp_in_place, exp_into);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lane::Simd;
+
+    #[test]
+    fn block_range_test_agrees_with_each_vectors_test() {
+        let below = f32::from_bits(EXP_FAST_LIMIT.to_bits() - 1);
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            below,
+            -below,
+            EXP_FAST_LIMIT,
+            -EXP_FAST_LIMIT,
+            f32::from_bits(EXP_FAST_LIMIT.to_bits() + 1),
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7f80_0001),
+            f32::from_bits(1),
+            -f32::from_bits(1),
+        ];
+        let w = <Simd as Lane>::WIDTH;
+        for &x in &values {
+            for at in 0..BLOCK * w {
+                let mut lanes = [0.5f32; BLOCK * crate::lane::MAX_WIDTH];
+                lanes[at] = x;
+                let block: [Simd; BLOCK] =
+                    core::array::from_fn(|i| Simd::load(&lanes[i * w..(i + 1) * w]));
+                let each = block.iter().all(|&v| exp_in_fast_range(v));
+                assert_eq!(exp_block_in_fast_range(&block), each, "x = {x:e} at {at}");
+                assert_eq!(each, x.abs() < EXP_FAST_LIMIT, "x = {x:e} at {at}");
+            }
+        }
+    }
+}

@@ -7,7 +7,9 @@
 //! entry is kept as hi + lo (lo below 2⁻²⁴ of hi), so eʳ·2^(j/N) is
 //! hi + (hi·p + lo) with p = eʳ − 1 = r + r²·tail(r): the small term is at
 //! most 4.5 % of the large one, so its roundings (and p's) stay below
-//! 0.05 ULP and the final addition rounds once. With |r| sixteen (eight)
+//! 0.05 ULP and the final addition rounds once. `exp` itself on the
+//! 8-entry build drops lo ([`exp_table_rounded`]); the split exponential
+//! (the sigmoid family) keeps it, as it needs the rounding error of the sum. With |r| sixteen (eight)
 //! times smaller than without a table, p needs degree 3 (4) instead of 7:
 //! three (two) fewer multiplies per vector, for two permutes, which run
 //! beside the multipliers (measured: `docs/performance.md`). The
@@ -111,9 +113,69 @@ pub(super) const SCALE_BITS_OF_ONE: u32 = ROUND_MAGIC_N.to_bits() >> TABLE_BITS;
 
 /// `(bits, big, small)` with eˣ ≈ (big + small)·2ᵏ, k in the low nine bits
 /// of `bits` (the bits above fall off when shifted left by 23), big the
-/// table's hi and small hi·p + lo.
+/// table's hi and small hi·p + lo: for the split exponential, whose caller
+/// needs the rounding error of big + small.
 #[inline(always)]
 pub(super) fn exp_table_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
+    let (bits, p) = reduce(x);
+    let hi = V::lookup(&TABLE_HI, bits);
+    let lo = V::lookup(&TABLE_LO, bits);
+    (bits >> TABLE_BITS, hi, hi.mul_add(p, lo))
+}
+
+/// `(bits, er)` with eˣ ≈ er·2ᵏ, k as in [`exp_table_parts`], er rounded
+/// once.
+///
+/// With the 8-entry table er is hi·p + hi, without the table's lo: hi's
+/// own rounding is at most 0.352 ULP of the result it scales
+/// (`tools/fit_coefficients.py` prints it), so with the final rounding's
+/// half ULP and p's small error the result stays within 1 ULP, as the
+/// proof over all 2³² inputs confirms (`docs/accuracy.md`). That saves a permute and an addition per vector.
+/// The 16-entry table's worst hi is 0.462 ULP, too close to the bound, so
+/// that build keeps hi + (hi·p + lo).
+#[inline(always)]
+pub(super) fn exp_table_rounded<V: Lane>(x: V) -> (V::Bits, V) {
+    if EXP_TABLE_LEN == 8 {
+        let (bits, p) = reduce(x);
+        let hi = V::lookup(&TABLE_HI, bits);
+        (bits >> TABLE_BITS, hi.mul_add(p, hi))
+    } else {
+        let (bits, big, small) = exp_table_parts(x);
+        (bits, small + big)
+    }
+}
+
+/// eˣ on the fast path (|x| < 87, every result normal) with the 8-entry
+/// table: s = hi·2ᵏ first, then s·p + s rounded once, the same bits as
+/// [`exp_table_rounded`]'s er scaled by 2ᵏ afterwards (both normal, so the
+/// scale commutes with the rounding). s comes from one integer addition:
+/// the entries of [`HI_LESS_INDEX`] have j·2²⁰ taken from their bits, and
+/// z's bits shifted left by 20 add n·2²⁰ = k·2²³ + j·2²⁰ back. That saves
+/// the mask that isolates k, and a constant register.
+#[inline(always)]
+pub(super) fn exp_table_8_fast<V: Lane>(x: V) -> V {
+    let (bits, p) = reduce(x);
+    let hi_less_index = V::lookup(&HI_LESS_INDEX, bits).to_bits();
+    let s = V::from_bits(hi_less_index + (bits << (23 - TABLE_BITS)));
+    s.mul_add(p, s)
+}
+
+/// [`TABLE_HI`] with j·2^(23 − log2 N) subtracted from entry j's bits (see
+/// [`exp_table_8_fast`]).
+const HI_LESS_INDEX: [f32; EXP_TABLE_LEN] = {
+    let mut out = [0.0; EXP_TABLE_LEN];
+    let mut j = 0;
+    while j < EXP_TABLE_LEN {
+        out[j] = f32::from_bits(TABLE_HI[j].to_bits() - ((j as u32) << (23 - TABLE_BITS)));
+        j += 1;
+    }
+    out
+};
+
+/// The reduction: z's bits (j in the low log2 N bits, ⌊n/N⌋ above) and
+/// p = eʳ − 1.
+#[inline(always)]
+fn reduce<V: Lane>(x: V) -> (V::Bits, V) {
     let z = x.mul_add(V::splat(LOG2_E_TIMES_N), V::splat(ROUND_MAGIC_N));
     let n = z - V::splat(ROUND_MAGIC_N);
     let r = n.mul_add(V::splat(-LN2_BY_N_HI), x);
@@ -124,8 +186,5 @@ pub(super) fn exp_table_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
         horner(r, EXP_TABLE_8_TAIL)
     };
     let p = (r * r).mul_add(tail, r);
-    let bits = z.to_bits();
-    let hi = V::lookup(&TABLE_HI, bits);
-    let lo = V::lookup(&TABLE_LO, bits);
-    (bits >> TABLE_BITS, hi, hi.mul_add(p, lo))
+    (z.to_bits(), p)
 }

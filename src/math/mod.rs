@@ -183,6 +183,7 @@ macro_rules! elementwise_slices_two_paths {
             } else {
                 crate::lane::map_in_place_two_paths::<Simd>(
                     xs,
+                    crate::math::exp::exp_block_in_fast_range,
                     crate::math::exp::exp_fast_lanes,
                     $fast,
                     $lane,
@@ -208,6 +209,7 @@ macro_rules! elementwise_slices_two_paths {
                 crate::lane::map_into_two_paths::<Simd>(
                     xs,
                     out,
+                    crate::math::exp::exp_block_in_fast_range,
                     crate::math::exp::exp_fast_lanes,
                     $fast,
                     $lane,
