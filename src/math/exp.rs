@@ -192,11 +192,12 @@ fn exp_general<V: Lane>(x: V) -> V {
 }
 
 /// eˣ as an unevaluated sum hi + lo for callers that divide or subtract
-/// next (sigmoid): hi is eˣ rounded once (on every build but the 8-entry
-/// table one, whose `exp` drops the table's low part, [`exp_lane`]'s
-/// result) and lo the rounding error of its final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
+/// next (sigmoid): hi is eˣ rounded once and lo the rounding error of its
+/// final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
 /// by the same power of two (it may underflow to 0, where it is below the
-/// subnormal spacing anyway). NaN lanes: hi = x, lo = NaN.
+/// subnormal spacing anyway). NaN lanes: hi = x, lo = NaN. hi is
+/// [`exp_lane`]'s result on every build but the 8-entry table one, whose
+/// `exp` rounds without the table's low part.
 ///
 /// The same two paths as [`exp_lane`], with the same bits wherever both
 /// apply: for |x| < 87 in every lane, 2ⁿ is one normal float and the two

@@ -9,7 +9,8 @@
 //! most 4.5 % of the large one, so its roundings (and p's) stay below
 //! 0.05 ULP and the final addition rounds once. `exp` itself on the
 //! 8-entry build drops lo ([`exp_table_rounded`]); the split exponential
-//! (the sigmoid family) keeps it, as it needs the rounding error of the sum. With |r| sixteen (eight)
+//! (the sigmoid family) keeps it, as it needs the rounding error of the
+//! sum. With |r| sixteen (eight)
 //! times smaller than without a table, p needs degree 3 (4) instead of 7:
 //! three (two) fewer multiplies per vector, for two permutes, which run
 //! beside the multipliers (measured: `docs/performance.md`). The
@@ -130,9 +131,9 @@ pub(super) fn exp_table_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
 /// own rounding is at most 0.352 ULP of the result it scales
 /// (`tools/fit_coefficients.py` prints it), so with the final rounding's
 /// half ULP and p's small error the result stays within 1 ULP, as the
-/// proof over all 2³² inputs confirms (`docs/accuracy.md`). That saves a permute and an addition per vector.
-/// The 16-entry table's worst hi is 0.462 ULP, too close to the bound, so
-/// that build keeps hi + (hi·p + lo).
+/// proof over all 2³² inputs confirms (`docs/accuracy.md`). That saves a
+/// permute and an addition per vector. The 16-entry table's worst hi is
+/// 0.462 ULP, too close to the bound, so that build keeps hi + (hi·p + lo).
 #[inline(always)]
 pub(super) fn exp_table_rounded<V: Lane>(x: V) -> (V::Bits, V) {
     if EXP_TABLE_LEN == 8 {
