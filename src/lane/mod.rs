@@ -180,6 +180,23 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
+/// The vector one short row is analysed in (`src/softmax/short_rows.rs`):
+/// the 8-lane vector where [`Simd`] has 16 lanes, [`Simd`] itself
+/// elsewhere. A row of up to 16 logits fills two 8-lane vectors; in one
+/// 16-lane vector it pays a fourth level of its lanes' compensated sum
+/// and maximum, 512-bit shuffles among them: a single row of 10 classes
+/// took 4.47 ns per logit with 16 lanes against 3.23 with 8, on the same
+/// AVX2 x86-64-v3 build (`--cfg logitkit_sixteen_lanes` against the
+/// default 8 lanes, `logitkit-callgrind row_calls 10 300`,
+/// `docs/performance.md`).
+pub(crate) trait Narrow {
+    /// That vector.
+    type Row: Lane;
+}
+
+/// [`Narrow::Row`] of this build's [`Simd`].
+pub(crate) type RowSimd = <Simd as Narrow>::Row;
+
 /// Entries in the exponential's table of 2^(j/N) (`src/math/exp_table.rs`):
 /// 16 where AVX-512F permutes a 16-entry table held in one register, 8
 /// where AVX2 permutes an 8-entry one (both with FMA, which the table's

@@ -65,6 +65,10 @@ impl LaneBits for ScalarBits {
     }
 }
 
+impl super::Narrow for f32 {
+    type Row = f32;
+}
+
 impl Lane for f32 {
     type Bits = ScalarBits;
     type Mask = bool;

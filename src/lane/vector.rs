@@ -141,6 +141,14 @@ wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose, lookup_f32x4);
 wide_lane!(f32x8, u32x8, 8, transpose_f32x8, lookup_f32x8);
 wide_lane!(f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16);
 
+impl super::Narrow for wide::f32x8 {
+    type Row = wide::f32x8;
+}
+
+impl super::Narrow for wide::f32x16 {
+    type Row = wide::f32x8;
+}
+
 /// [`Lane::lookup`] lane by lane.
 #[inline(always)]
 fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
@@ -163,11 +171,23 @@ fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide
     ))
 }
 
+/// With AVX-512F and the 16-entry table (the 8-lane vectors of single
+/// short rows, `Narrow`): the 16-lane permute on the index widened with
+/// zeros, its low half kept. Lane by lane, a single row of 10 classes
+/// took 4.2 ns per logit against 3.3 on x86-64-v3.
+#[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
+#[inline(always)]
+fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
+    use wide::bytemuck::cast;
+    let wide_index: wide::u32x16 = cast([index, wide::u32x8::splat(0)]);
+    let [low, _]: [wide::f32x8; 2] = cast(lookup_f32x16(table, wide_index));
+    low
+}
+
 /// [`Lane::lookup`] lane by lane, where no 8-lane permute fits the table.
-#[cfg(not(all(
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(target_feature = "avx512f")
+#[cfg(not(any(
+    all(target_feature = "avx2", target_feature = "fma"),
+    all(target_feature = "avx512f", target_feature = "fma")
 )))]
 #[inline(always)]
 fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
@@ -279,6 +299,22 @@ mod tests {
             for (c, value) in to_array(row).into_iter().enumerate() {
                 assert_eq!(value, (c * N + r) as f32, "width {N}, row {r}, column {c}");
             }
+        }
+    }
+
+    /// Each vector type's table lookup against the lane-by-lane one, for
+    /// every entry and with the high index bits the exponential leaves set.
+    #[test]
+    fn lookups_agree_with_lane_by_lane() {
+        let table: [f32; super::super::EXP_TABLE_LEN] = core::array::from_fn(|j| 1.0 + j as f32);
+        for start in 0..64u32 {
+            let index: [u32; 16] = core::array::from_fn(|j| (start + j as u32) * 0x0010_0001);
+            let expected = super::super::lookup_lanes(&table, index);
+            let narrow = <[u32; 8]>::try_from(&index[..8]).map_or([0; 8], |i| i);
+            let got8 = wide::f32x8::lookup(&table, wide::u32x8::from(narrow)).to_array();
+            let got16 = wide::f32x16::lookup(&table, wide::u32x16::from(index)).to_array();
+            assert_eq!(got8[..], expected[..8], "start {start}");
+            assert_eq!(got16, expected, "start {start}");
         }
     }
 

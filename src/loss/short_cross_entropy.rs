@@ -11,11 +11,11 @@
 //! contract.
 
 use super::one_lane_cross_entropy;
-use crate::lane::{Lane, Simd, load_partial, store_partial};
+use crate::lane::{Lane, RowSimd, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
     RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
-    medium_stats_with_max, row_value, store_row, tree_sum_lanes,
+    medium_stats_with_max, row_value, row_vector_fits, store_row, tree_sum_lanes,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -58,7 +58,17 @@ fn finish<V: Lane>(stats: &ShortStats<V>, target_logit: V, target_exp: V) -> Fin
 /// hi + lo, writing the gradient into `grad` unless it is empty (else it is
 /// as long as `logits`).
 pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32, f32) {
-    let row = match analyze_row(logits) {
+    if row_vector_fits(logits.len()) {
+        class_row_in::<RowSimd>(logits, class, grad)
+    } else {
+        class_row_in::<Simd>(logits, class, grad)
+    }
+}
+
+/// [`class_row`] with the row in vectors `V` ([`row_vector_fits`]).
+#[inline(always)]
+fn class_row_in<V: Lane>(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32, f32) {
+    let row = match analyze_row::<V>(logits) {
         Ok(row) => row,
         Err(_) => {
             return (one_lane_cross_entropy::class_row(logits, class, grad), 0.0);
@@ -70,7 +80,7 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
     let target_exp = row_value(&row.exps, logits.len(), class);
     let done = finish(&row.stats, target_logit, target_exp);
     if !grad.is_empty() {
-        let inv = <Simd as Lane>::splat(done.inv_sum);
+        let inv = V::splat(done.inv_sum);
         store_row(row.exps.map(|e| e * inv), grad);
         if let Some(g) = grad.get_mut(class) {
             *g = done.target_grad;

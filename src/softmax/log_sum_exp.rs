@@ -62,9 +62,9 @@ pub fn log_sum_exp(xs: &[f32]) -> f32 {
         return short_rows::log_sum_exp(&stats);
     }
     if is_short(xs.len())
-        && let Ok(row) = short_rows::analyze_row(xs)
+        && let Ok(stats) = short_rows::row_stats(xs)
     {
-        return short_rows::log_sum_exp(&row.stats);
+        return short_rows::log_sum_exp(&stats);
     }
     if is_medium(xs.len()) {
         // A NaN maximum is NaN, ±inf is the value (no row here is empty).
@@ -265,8 +265,8 @@ impl LogSumExp {
             }
             short_rows::one_lane_stats(max, &mut SeparateIo { xs, exps: &mut [] })
         } else if is_short(xs.len()) {
-            match short_rows::analyze_row(xs) {
-                Ok(row) => row.stats,
+            match short_rows::row_stats(xs) {
+                Ok(stats) => stats,
                 Err(max) => return Self::only(max),
             }
         } else {

@@ -30,13 +30,16 @@
 //! `docs/accuracy.md`, which are no looser than for long rows.
 
 use super::{RowIo, exp_shifted, exp_shifted_in_range};
-use crate::lane::{Lane, Simd, load_partial, store_partial};
+use crate::lane::{Lane, MAX_WIDTH, RowSimd, Simd, load_partial, store_partial};
 use crate::math::exp::EXP_FAST_LIMIT;
 use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
 use crate::reduce::row_max;
 
 /// Lanes of [`Simd`].
 pub(crate) const W: usize = <Simd as Lane>::WIDTH;
+/// Lanes of [`RowSimd`], the vector a single row of up to 2·RW logits is
+/// analysed in (8 where [`Simd`] has 16 lanes, else W).
+pub(crate) const RW: usize = <RowSimd as Lane>::WIDTH;
 /// The longest row this module takes.
 pub(crate) const SHORT_ROW_MAX: usize = 2 * W;
 
@@ -138,12 +141,12 @@ pub(crate) fn log_sum_exp<V: Lane>(stats: &ShortStats<V>) -> V {
     s + (err + ln_lo)
 }
 
-/// The compensated pairwise sum of W (hi, lo) pairs in the one fixed tree
-/// both layouts use: position j takes j + W/2, then j + W/4, …; the error
-/// terms follow the same tree.
+/// The compensated pairwise sum of L (hi, lo) pairs (L a power of two)
+/// in the one fixed tree both layouts use: position j takes j + L/2, then
+/// j + L/4, …; the error terms follow the same tree.
 #[inline(always)]
-pub(crate) fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
-    let mut half = W / 2;
+pub(crate) fn tree_sum<V: Lane, const L: usize>(mut hi: [V; L], mut lo: [V; L]) -> (V, V) {
+    let mut half = L / 2;
     while half > 0 {
         let (Some((hi_a, hi_b)), Some((lo_a, lo_b))) =
             (hi.split_at_mut_checked(half), lo.split_at_mut_checked(half))
@@ -160,14 +163,14 @@ pub(crate) fn tree_sum<V: Lane>(mut hi: [V; W], mut lo: [V; W]) -> (V, V) {
     (hi[0], lo[0])
 }
 
-/// [`tree_sum`] of one row's W lanes, `hi` and `lo` holding the W pairs:
-/// the same tree (lane j takes lane j + W/2, then j + W/4, …), each level
-/// one vector TwoSum on the vector and its lanes rotated, so the same
-/// bits in lane 0. Scalar levels cost a row of 10 logits about 60
-/// instructions on the AVX2 build.
+/// [`tree_sum`] of one row's L lanes (L = `V`'s width), `hi` and `lo`
+/// holding the L pairs: the same tree (lane j takes lane j + L/2, then
+/// j + L/4, …), each level one vector TwoSum on the vector and its lanes
+/// rotated, so the same bits in lane 0. Scalar levels cost a row of 10
+/// logits about 60 instructions on the AVX2 build.
 #[inline(always)]
-pub(crate) fn tree_sum_lanes(mut hi: Simd, mut lo: Simd) -> (f32, f32) {
-    let mut half = W / 2;
+pub(crate) fn tree_sum_lanes<V: Lane>(mut hi: V, mut lo: V) -> (f32, f32) {
+    let mut half = V::WIDTH / 2;
     while half > 0 {
         let (s, e) = two_sum(hi, rotate_lanes(hi, half));
         lo = (lo + rotate_lanes(lo, half)) + e;
@@ -180,10 +183,10 @@ pub(crate) fn tree_sum_lanes(mut hi: Simd, mut lo: Simd) -> (f32, f32) {
 /// The sum of the lanes of `v` by the same halving steps: exact for the
 /// small integers it is used on (tie counts), in any order.
 #[inline(always)]
-fn lane_total(mut v: Simd) -> f32 {
-    let mut half = W / 2;
+fn lane_total<V: Lane>(mut v: V) -> f32 {
+    let mut half = V::WIDTH / 2;
     while half > 0 {
-        v += rotate_lanes(v, half);
+        v = v + rotate_lanes(v, half);
         half /= 2;
     }
     v.first()
@@ -191,21 +194,36 @@ fn lane_total(mut v: Simd) -> f32 {
 
 /// The largest lane of `v`, which holds no NaN, by the same halving steps.
 #[inline(always)]
-fn lane_max(mut v: Simd) -> f32 {
-    let mut half = W / 2;
+fn lane_max<V: Lane>(mut v: V) -> f32 {
+    let mut half = V::WIDTH / 2;
     while half > 0 {
-        v = <Simd as Lane>::max(v, rotate_lanes(v, half));
+        v = v.max(rotate_lanes(v, half));
         half /= 2;
     }
     v.first()
 }
 
-/// `v` with lane j taking lane (j + k) mod W: one shuffle for the
+/// `v` with lane j taking lane (j + k) mod L: one shuffle for the
 /// constant k of the halving steps.
 #[inline(always)]
-fn rotate_lanes(v: Simd, k: usize) -> Simd {
-    let a = lanes(v);
-    Simd::load(&core::array::from_fn::<f32, W, _>(|j| a[(j + k) % W]))
+fn rotate_lanes<V: Lane>(v: V, k: usize) -> V {
+    let a = lane_array(v);
+    // A loop, not `array::from_fn`: LLVM left from_fn's 16-slot instance
+    // out of line in `softmax` on 16-lane builds, and the rotations went
+    // through memory (a row of 10 took 714 instructions instead of 310).
+    let mut rotated = [0.0; MAX_WIDTH];
+    for (j, r) in rotated.iter_mut().enumerate().take(V::WIDTH) {
+        *r = a[(j + k) % V::WIDTH];
+    }
+    V::load(rotated.get(..V::WIDTH).unwrap_or(&[]))
+}
+
+/// The lanes of `v` in the first L elements of an array.
+#[inline(always)]
+fn lane_array<V: Lane>(v: V) -> [f32; MAX_WIDTH] {
+    let mut out = [0.0; MAX_WIDTH];
+    v.store(&mut out);
+    out
 }
 
 /// The per-position work: e = e^{x−m}, the term below the max and the tie.
@@ -552,78 +570,90 @@ pub(crate) fn lanes(v: Simd) -> [f32; W] {
     out
 }
 
-/// One short row analysed in row order.
-pub(crate) struct ShortRow {
+/// One short row analysed in row order, in the vector `V`
+/// ([`row_vector_fits`]).
+pub(crate) struct ShortRow<V> {
     pub stats: ShortStats<f32>,
     /// e^{xᵢ−m} in the layout of [`row_vectors`].
-    pub exps: [Simd; 2],
+    pub exps: [V; 2],
 }
 
-/// A row of n ≤ 2W values as two vectors with whole loads: positions
-/// 0..W in the first (padded with `pad` past n when n < W) and, when
-/// n ≥ W, positions n − W..n in the second, whose first 2W − n lanes repeat
-/// positions the first vector holds ([`second_repeats`]); for n < W the
-/// second is all `pad`. Lane j of the second holds position n − W + j, the
-/// partner of position j in the first level of the short rows' tree (see
-/// [`RowGroup::analyze`]). A partial copy of the tail through memory, in
-/// and out, cost a row of 10 logits about a third of its time: the vector
-/// load waited for the copy's stores (`docs/performance.md`).
+/// Whether a single row of n ≤ 2W logits is analysed in [`RowSimd`]
+/// (n ≤ 2·[`RW`]) rather than in [`Simd`]: always where the two are the
+/// same type, else (16 lanes) rows of up to 16 logits.
 #[inline(always)]
-pub(crate) fn row_vectors(xs: &[f32], pad: f32) -> [Simd; 2] {
-    match (xs.first_chunk::<W>(), xs.last_chunk::<W>()) {
-        (Some(head), Some(tail)) => [Simd::load(head), Simd::load(tail)],
-        _ => [load_partial(xs, pad), <Simd as Lane>::splat(pad)],
+pub(crate) const fn row_vector_fits(n: usize) -> bool {
+    RW == W || n <= 2 * RW
+}
+
+/// A row of n ≤ 2L values (L = `V`'s width) as two vectors with whole
+/// loads: positions 0..L in the first (padded with `pad` past n when
+/// n < L) and, when n ≥ L, positions n − L..n in the second, whose first
+/// 2L − n lanes repeat positions the first vector holds
+/// ([`second_repeats`]); for n < L the second is all `pad`. Lane j of the
+/// second holds position n − L + j, the partner of position j in the first
+/// level of the short rows' tree (see [`RowGroup::analyze`]). A partial
+/// copy of the tail through memory, in and out, cost a row of 10 logits
+/// about a third of its time: the vector load waited for the copy's
+/// stores (`docs/performance.md`).
+#[inline(always)]
+pub(crate) fn row_vectors<V: Lane>(xs: &[f32], pad: f32) -> [V; 2] {
+    let l = V::WIDTH;
+    match (
+        xs.get(..l),
+        xs.len().checked_sub(l).and_then(|k| xs.get(k..)),
+    ) {
+        (Some(head), Some(tail)) => [V::load(head), V::load(tail)],
+        _ => [load_partial(xs, pad), V::splat(pad)],
     }
 }
 
 /// The lanes of [`row_vectors`]' second vector that repeat a position of
-/// the first (all of them for n ≤ W).
+/// the first (all of them for n ≤ L).
 #[inline(always)]
-pub(crate) fn second_repeats(n: usize) -> <Simd as Lane>::Mask {
-    <Simd as Lane>::first_lanes((2 * W).saturating_sub(n.max(W)))
+pub(crate) fn second_repeats<V: Lane>(n: usize) -> V::Mask {
+    let l = V::WIDTH;
+    V::first_lanes((2 * l).saturating_sub(n.max(l)))
 }
 
-/// Position `p` of a row of n values in [`row_vectors`]' layout: the
-/// vector and the lane holding it.
+/// Position `p` of a row of n values in [`row_vectors`]' layout for
+/// vectors of `l` lanes: the vector and the lane holding it.
 #[inline(always)]
-pub(crate) fn row_lane(n: usize, p: usize) -> (usize, usize) {
-    if p < W {
+pub(crate) fn row_lane(l: usize, n: usize, p: usize) -> (usize, usize) {
+    if p < l {
         (0, p)
     } else {
-        (1, (p + W).wrapping_sub(n))
+        (1, (p + l).wrapping_sub(n))
     }
 }
 
-/// Analyses a row of 1..=2W logits: its statistics and exponentials, or,
-/// for the rare rows whose maximum is NaN or ±inf, that maximum (NaN if
-/// any element is NaN).
+/// Analyses a row of 1..=2L logits (L = `V`'s width): its statistics and
+/// exponentials, or, for the rare rows whose maximum is NaN or ±inf, that
+/// maximum (NaN if any element is NaN).
 #[inline(always)]
-pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
+pub(crate) fn analyze_row<V: Lane>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
     let n = xs.len();
-    let [a, b] = row_vectors(xs, f32::NEG_INFINITY);
-    if <Simd as Lane>::any(a.is_nan() | b.is_nan()) {
+    let [a, b] = row_vectors::<V>(xs, f32::NEG_INFINITY);
+    if V::any(a.is_nan() | b.is_nan()) {
         return Err(f32::NAN);
     }
     // + 0: a zero maximum is +0 in both layouts, whichever zero the
     // lanewise maxima (which may return either) kept.
-    let max = lane_max(<Simd as Lane>::max(a, b)) + 0.0;
+    let max = lane_max(a.max(b)) + 0.0;
     if !max.is_finite() {
         return Err(max);
     }
     // Padding with m keeps exp on its fast path; the masks drop it. The
     // second vector's repeated lanes keep their logits: their exponentials
     // are stored over the first vector's, the same bits.
-    let m = <Simd as Lane>::splat(max);
-    let (valid_a, repeats) = (<Simd as Lane>::first_lanes(n), second_repeats(n));
-    let a = <Simd as Lane>::select(valid_a, a, m);
-    let b = if n < W { m } else { b };
-    let zero = <Simd as Lane>::splat(0.0);
+    let m = V::splat(max);
+    let (valid_a, repeats) = (V::first_lanes(n), second_repeats::<V>(n));
+    let a = V::select(valid_a, a, m);
+    let b = if n < V::WIDTH { m } else { b };
+    let zero = V::splat(0.0);
     let (ea, oa, ta) = terms(a, m, valid_a);
-    let (eb, ob, tb) = terms(b, m, <Simd as Lane>::first_lanes(W));
-    let (ob, tb) = (
-        <Simd as Lane>::select(repeats, zero, ob),
-        <Simd as Lane>::select(repeats, zero, tb),
-    );
+    let (eb, ob, tb) = terms(b, m, V::first_lanes(V::WIDTH));
+    let (ob, tb) = (V::select(repeats, zero, ob), V::select(repeats, zero, tb));
     let (hi, lo) = two_sum(oa, ob);
     let others = tree_sum_lanes(hi, lo);
     let ties = lane_total(ta + tb);
@@ -633,18 +663,30 @@ pub(crate) fn analyze_row(xs: &[f32]) -> Result<ShortRow, f32> {
     })
 }
 
+/// The statistics of a row of 1..=2W logits, each in the vector
+/// [`row_vector_fits`] picks, or its maximum where that is NaN or ±inf.
+#[inline(always)]
+pub(crate) fn row_stats(xs: &[f32]) -> Result<ShortStats<f32>, f32> {
+    if row_vector_fits(xs.len()) {
+        analyze_row::<RowSimd>(xs).map(|row| row.stats)
+    } else {
+        analyze_row::<Simd>(xs).map(|row| row.stats)
+    }
+}
+
 /// Stores a short row's two result vectors, in [`row_vectors`]' layout,
-/// into `out` (the row's length): whole stores for n ≥ W, the second's
+/// into `out` (the row's length): whole stores for n ≥ L, the second's
 /// repeated lanes written over the first's with the same values.
 #[inline(always)]
-pub(crate) fn store_row([a, b]: [Simd; 2], out: &mut [f32]) {
-    if let Some(head) = out.first_chunk_mut::<W>() {
-        a.store(head);
-    } else {
+pub(crate) fn store_row<V: Lane>([a, b]: [V; 2], out: &mut [f32]) {
+    let l = V::WIDTH;
+    let n = out.len();
+    if n < l {
         store_partial(a, out);
         return;
     }
-    if let Some(tail) = out.last_chunk_mut::<W>() {
+    a.store(out);
+    if let Some(tail) = out.get_mut(n - l..) {
         b.store(tail);
     }
 }
@@ -652,13 +694,13 @@ pub(crate) fn store_row([a, b]: [Simd; 2], out: &mut [f32]) {
 /// Value `p` of a row of n held in [`row_vectors`]' layout (NaN past the
 /// row).
 #[inline(always)]
-pub(crate) fn row_value(v: &[Simd; 2], n: usize, p: usize) -> f32 {
+pub(crate) fn row_value<V: Lane>(v: &[V; 2], n: usize, p: usize) -> f32 {
     if p >= n {
         return f32::NAN;
     }
-    let (k, j) = row_lane(n, p);
+    let (k, j) = row_lane(V::WIDTH, n, p);
     v.get(k)
-        .and_then(|&v| lanes(v).get(j).copied())
+        .and_then(|&v| lane_array(v).get(j).copied())
         .unwrap_or(f32::NAN)
 }
 
@@ -836,14 +878,26 @@ impl RowGroup {
     /// finite hold meaningless values: the caller treats those rows apart.
     #[inline(always)]
     pub fn analyze(&mut self, max: Simd, keep_exps: bool) -> ShortStats<Simd> {
+        // The tree of the single row's vector (`row_vector_fits`), each
+        // width a constant of its own copy.
+        if RW < W && row_vector_fits(self.classes) {
+            self.analyze_in::<RW>(max, keep_exps)
+        } else {
+            self.analyze_in::<W>(max, keep_exps)
+        }
+    }
+
+    /// [`RowGroup::analyze`] in the tree of L positions.
+    #[inline(always)]
+    fn analyze_in<const L: usize>(&mut self, max: Simd, keep_exps: bool) -> ShortStats<Simd> {
         let zero = <Simd as Lane>::splat(0.0);
         // A row with a non-finite maximum computes with m = 0 (and is
         // overwritten later), so its lanes do not slow the others down.
         let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
         let m = <Simd as Lane>::select(finite, max, zero);
         let all = <Simd as Lane>::first_lanes(W);
-        let mut hi = [zero; W];
-        let mut lo = [zero; W];
+        let mut hi = [zero; L];
+        let mut lo = [zero; L];
         let mut ties = zero;
         let mut term = |x: &mut Simd| {
             let (e, o, t) = terms(*x, m, all);
@@ -853,15 +907,15 @@ impl RowGroup {
             ties += t;
             o
         };
-        // Position j sums class j and, for C > W and j ≥ 2W − C, class
-        // C − W + j (the pairing of `row_vectors`' layout); a position past
+        // Position j sums class j and, for C > L and j ≥ 2L − C, class
+        // C − L + j (the pairing of `row_vectors`' layout); a position past
         // the row holds an exact 0.
         let held = self.rows_by_class_mut();
-        let (first, second) = held.split_at_mut(held.len().min(W));
+        let (first, second) = held.split_at_mut(held.len().min(L));
         for (h, x) in hi.iter_mut().zip(first) {
             *h = term(x);
         }
-        // From the end: position W − 1 − k takes class C − 1 − k.
+        // From the end: position L − 1 − k takes class C − 1 − k.
         let paired = hi.iter_mut().zip(lo.iter_mut()).rev();
         for ((h, l), x) in paired.zip(second.iter_mut().rev()) {
             (*h, *l) = two_sum(*h, term(x));
@@ -993,6 +1047,21 @@ mod tests {
             .collect()
     }
 
+    /// A single row's statistics and exponentials, in the vector its
+    /// length takes.
+    fn single_row(row: &[f32]) -> Result<(ShortStats<f32>, Vec<f32>), f32> {
+        fn exps<V: Lane>(row: &[f32]) -> Result<(ShortStats<f32>, Vec<f32>), f32> {
+            let one = analyze_row::<V>(row)?;
+            let values = (0..row.len()).map(|i| row_value(&one.exps, row.len(), i));
+            Ok((one.stats, values.collect()))
+        }
+        if row_vector_fits(row.len()) {
+            exps::<RowSimd>(row)
+        } else {
+            exps::<Simd>(row)
+        }
+    }
+
     #[test]
     fn both_layouts_give_the_same_bits() {
         for classes in 1..=2 * SHORT_ROW_MAX {
@@ -1010,73 +1079,96 @@ mod tests {
             let mut exps = xs.clone();
             group.store(&mut exps, true);
             for (j, row) in xs.chunks_exact(classes).enumerate() {
-                let Ok(one) = analyze_row(row) else {
+                let Ok((one, row_exps)) = single_row(row) else {
                     assert!(!lanes(max)[j].is_finite(), "{row:?}");
                     continue;
                 };
                 let lane = |v: Simd| lanes(v)[j].to_bits();
-                assert_eq!(lane(stats.max), one.stats.max.to_bits());
-                assert_eq!(lane(stats.ties), one.stats.ties.to_bits());
-                assert_eq!(lane(stats.excess), one.stats.excess.to_bits());
-                assert_eq!(lane(stats.excess_lo), one.stats.excess_lo.to_bits());
-                assert_eq!(lane(stats.sum_lo), one.stats.sum_lo.to_bits());
-                for i in 0..classes {
-                    let e = row_value(&one.exps, classes, i);
-                    assert_eq!(exps[j * classes + i].to_bits(), e.to_bits());
-                }
+                assert_eq!(lane(stats.max), one.max.to_bits());
+                assert_eq!(lane(stats.ties), one.ties.to_bits());
+                assert_eq!(lane(stats.excess), one.excess.to_bits());
+                assert_eq!(lane(stats.excess_lo), one.excess_lo.to_bits());
+                assert_eq!(lane(stats.sum_lo), one.sum_lo.to_bits());
+                let bits = |v: &[f32]| v.iter().map(|e| e.to_bits()).collect::<Vec<_>>();
+                let group_exps = &exps[j * classes..(j + 1) * classes];
+                assert_eq!(bits(group_exps), bits(&row_exps), "C = {classes}");
             }
         }
     }
 
-    #[test]
-    fn vector_tree_gives_the_scalar_trees_bits() {
+    /// The lanes' tree of `V` (L lanes) against the scalar tree over L
+    /// positions.
+    fn vector_tree_matches_scalar<V: Lane>() {
+        let l = V::WIDTH;
         let values = rows(W, 64);
         for (k, hi) in values.chunks_exact(W).enumerate() {
-            // Pairs that exercise TwoSum's error terms: lo a few ULP of hi.
-            let hi: [f32; W] = core::array::from_fn(|j| hi[j].abs() * 2f32.powi(k as i32 % 9 - 4));
-            let lo: [f32; W] = core::array::from_fn(|j| hi[(j + k) % W] * 1e-7);
-            let (a, b) = tree_sum::<f32>(hi, lo);
-            let (c, d) = tree_sum_lanes(Simd::load(&hi), Simd::load(&lo));
+            // Pairs that exercise TwoSum's error terms: lo a few ULP of hi;
+            // positions past L hold 0.
+            let hi: [f32; W] = core::array::from_fn(|j| {
+                let x = hi[j].abs() * 2f32.powi(k as i32 % 9 - 4);
+                if j < l { x } else { 0.0 }
+            });
+            let lo: [f32; W] = core::array::from_fn(|j| hi[(j + k) % l] * 1e-7);
+            let (a, b) = if l == RW {
+                let first = |v: [f32; W]| -> [f32; RW] { core::array::from_fn(|j| v[j]) };
+                tree_sum::<f32, RW>(first(hi), first(lo))
+            } else {
+                tree_sum::<f32, W>(hi, lo)
+            };
+            let (c, d) = tree_sum_lanes(V::load(&hi[..l]), V::load(&lo[..l]));
             assert_eq!(
                 [a, b].map(f32::to_bits),
                 [c, d].map(f32::to_bits),
-                "{hi:?} {lo:?}"
+                "L = {l}: {hi:?} {lo:?}"
             );
             let ties: [f32; W] = core::array::from_fn(|j| (hi[j] > 5.0) as u8 as f32);
-            assert_eq!(lane_total(Simd::load(&ties)), ties.iter().sum::<f32>());
+            assert_eq!(lane_total(V::load(&ties[..l])), ties.iter().sum::<f32>());
             assert_eq!(
-                lane_max(Simd::load(&hi)),
+                lane_max(V::load(&hi[..l])),
                 hi.iter().fold(0.0f32, |a, &b| a.max(b))
             );
         }
     }
 
     #[test]
-    fn row_layout_covers_every_position_once() {
-        for n in 1..=SHORT_ROW_MAX {
+    fn vector_tree_gives_the_scalar_trees_bits() {
+        vector_tree_matches_scalar::<Simd>();
+        vector_tree_matches_scalar::<RowSimd>();
+    }
+
+    /// Rows of 1..=2L positions in `V`'s layout.
+    fn row_layout_covers_positions<V: Lane>() {
+        let l = V::WIDTH;
+        for n in 1..=2 * l {
             let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
-            let v = row_vectors(&xs, -1.0);
-            let repeats = lanes(<Simd as Lane>::select(
-                second_repeats(n),
-                <Simd as Lane>::splat(1.0),
-                <Simd as Lane>::splat(0.0),
+            let v = row_vectors::<V>(&xs, -1.0);
+            let repeats = lane_array(V::select(
+                second_repeats::<V>(n),
+                V::splat(1.0),
+                V::splat(0.0),
             ));
             // Every position read back from its lane; the new lanes of the
             // second vector are exactly the positions W..n.
             for (p, &x) in xs.iter().enumerate() {
                 assert_eq!(row_value(&v, n, p), x, "n = {n}, p = {p}");
             }
-            let new: Vec<f32> = lanes(v[1])
+            let new: Vec<f32> = lane_array(v[1])[..l]
                 .iter()
                 .zip(repeats)
                 .filter(|r| r.1 == 0.0)
                 .map(|r| *r.0)
                 .collect();
-            assert_eq!(new, xs.get(W..).unwrap_or(&[]), "n = {n}");
+            assert_eq!(new, xs.get(l..).unwrap_or(&[]), "L = {l}, n = {n}");
             let mut out = std::vec![f32::NAN; n];
             store_row(v, &mut out);
-            assert_eq!(out, xs, "n = {n}");
+            assert_eq!(out, xs, "L = {l}, n = {n}");
         }
+    }
+
+    #[test]
+    fn row_layout_covers_every_position_once() {
+        row_layout_covers_positions::<Simd>();
+        row_layout_covers_positions::<RowSimd>();
     }
 
     #[test]
@@ -1110,14 +1202,14 @@ mod tests {
     fn statistics_match_f64() {
         for classes in 1..=SHORT_ROW_MAX {
             for row in rows(classes, 4).chunks_exact(classes) {
-                let Ok(one) = analyze_row(row) else {
+                let Ok((one, _)) = single_row(row) else {
                     panic!("finite row")
                 };
                 let m = row.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
                 let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
-                let got = one.stats.sum as f64 + one.stats.sum_lo as f64;
+                let got = one.sum as f64 + one.sum_lo as f64;
                 assert!(((got - s) / s).abs() < 4.0 * f64::from(f32::EPSILON) / 2.0);
-                let excess = one.stats.excess as f64 + one.stats.excess_lo as f64;
+                let excess = one.excess as f64 + one.excess_lo as f64;
                 let tol = 3.0 * (s - 1.0) * 2f64.powi(-24) + 1e-300;
                 assert!((excess - (s - 1.0)).abs() <= tol, "{excess} vs {}", s - 1.0);
             }

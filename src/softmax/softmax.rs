@@ -1,9 +1,9 @@
 //! softmax and log_softmax of one row.
 
-use super::short_rows::{self, RowPass, ShortRow, ShortStats, is_medium, is_short};
+use super::short_rows::{self, RowPass, ShortStats, is_medium, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, map_in_place, map_into};
+use crate::lane::{Lane, RowSimd, Simd, map_in_place, map_into};
 use crate::reduce::{row_max, row_max_min};
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
@@ -51,8 +51,7 @@ pub fn softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         }
         return Ok(());
     }
-    if let Some(row) = short_finite_row(xs) {
-        short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), out);
+    if is_short(xs.len()) && short_into::<false>(xs, out) {
         return Ok(());
     }
     if is_medium(xs.len()) {
@@ -87,8 +86,7 @@ pub fn softmax_in_place(xs: &mut [f32]) {
         }
         return;
     }
-    if let Some(row) = short_finite_row(xs) {
-        short_rows::store_row(row.exps.map(|e| e * splat(row.stats.inv_sum())), xs);
+    if is_short(xs.len()) && short_in_place::<false>(xs) {
         return;
     }
     if is_medium(xs.len()) {
@@ -158,8 +156,7 @@ pub fn log_softmax(xs: &[f32], out: &mut [f32]) -> Result<(), Error> {
         }
         return Ok(());
     }
-    if let Some(row) = short_finite_row(xs) {
-        short_rows::store_row(short_log_softmax(xs, &row.stats), out);
+    if is_short(xs.len()) && short_into::<true>(xs, out) {
         return Ok(());
     }
     if is_medium(xs.len()) {
@@ -198,8 +195,7 @@ pub fn log_softmax_in_place(xs: &mut [f32]) {
         }
         return;
     }
-    if let Some(row) = short_finite_row(xs) {
-        short_rows::store_row(short_log_softmax(xs, &row.stats), xs);
+    if is_short(xs.len()) && short_in_place::<true>(xs) {
         return;
     }
     if is_medium(xs.len()) {
@@ -291,25 +287,43 @@ fn splat(x: f32) -> Simd {
     <Simd as Lane>::splat(x)
 }
 
-/// A short row with a finite maximum, analysed by the short-row kernel
-/// (`short_rows`); `None` for long rows and non-finite maxima, which take
-/// the general path.
-#[inline(always)]
-fn short_finite_row(xs: &[f32]) -> Option<ShortRow> {
-    if is_short(xs.len()) {
-        short_rows::analyze_row(xs).ok()
+/// softmax (with `LOG`, log_softmax) of a short row with a finite
+/// maximum by the short-row kernel (`short_rows`), in the vector its
+/// length takes ([`short_rows::row_vector_fits`]), written into `out`;
+/// false, with nothing written, for a maximum that is NaN or ±inf, which
+/// takes the general path.
+fn short_into<const LOG: bool>(xs: &[f32], out: &mut [f32]) -> bool {
+    let stored = if short_rows::row_vector_fits(xs.len()) {
+        short_row::<RowSimd, LOG>(xs).map(|v| short_rows::store_row(v, out))
     } else {
-        None
-    }
+        short_row::<Simd, LOG>(xs).map(|v| short_rows::store_row(v, out))
+    };
+    stored.is_some()
 }
 
-/// log_softmax of a short row: ((x − m) − ln_hi) − ln_lo, the lanewise
-/// form [`short_rows::log_softmax`] applies to groups of rows.
+/// [`short_into`] in place.
+fn short_in_place<const LOG: bool>(xs: &mut [f32]) -> bool {
+    let stored = if short_rows::row_vector_fits(xs.len()) {
+        short_row::<RowSimd, LOG>(xs).map(|v| short_rows::store_row(v, xs))
+    } else {
+        short_row::<Simd, LOG>(xs).map(|v| short_rows::store_row(v, xs))
+    };
+    stored.is_some()
+}
+
+/// The result vectors of [`short_into`] in `V`: e·(1/S) for softmax;
+/// ((x − m) − ln_hi) − ln_lo for log_softmax, the lanewise form
+/// [`short_rows::log_softmax`] applies to groups of rows.
 #[inline(always)]
-fn short_log_softmax(xs: &[f32], stats: &ShortStats<f32>) -> [Simd; 2] {
-    let (ln_hi, ln_lo) = stats.log_sum();
-    let (m, ln_hi, ln_lo) = (splat(stats.max), splat(ln_hi), splat(ln_lo));
-    short_rows::row_vectors(xs, 0.0).map(|x| short_rows::log_softmax(x, m, ln_hi, ln_lo))
+fn short_row<V: Lane, const LOG: bool>(xs: &[f32]) -> Option<[V; 2]> {
+    let row = short_rows::analyze_row::<V>(xs).ok()?;
+    if !LOG {
+        let inv = V::splat(row.stats.inv_sum());
+        return Some(row.exps.map(|e| e * inv));
+    }
+    let (ln_hi, ln_lo) = row.stats.log_sum();
+    let (m, ln_hi, ln_lo) = (V::splat(row.stats.max), V::splat(ln_hi), V::splat(ln_lo));
+    Some(short_rows::row_vectors::<V>(xs, 0.0).map(|x| short_rows::log_softmax(x, m, ln_hi, ln_lo)))
 }
 
 /// The output of a non-finite row (`docs/contract.md`): NaN everywhere, or one value at
