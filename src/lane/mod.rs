@@ -185,9 +185,9 @@ pub type Simd = f32;
 /// elsewhere. A row of up to 16 logits fills two 8-lane vectors; in one
 /// 16-lane vector it pays a fourth level of its lanes' compensated sum
 /// and maximum, 512-bit shuffles among them: a single row of 10 classes
-/// took 4.47 ns per logit with 16 lanes against 3.23 with 8, on the same
-/// AVX2 x86-64-v3 build (`--cfg logitkit_sixteen_lanes` against the
-/// default 8 lanes, `logitkit-callgrind row_calls 10 300`,
+/// took 4.48–4.57 ns per logit with 16 lanes against 3.23–3.26 with 8, on
+/// the same AVX2 x86-64-v3 build (`--cfg logitkit_sixteen_lanes` against
+/// the default 8 lanes, `logitkit-callgrind row_calls 10 300`,
 /// `docs/performance.md`).
 pub(crate) trait Narrow {
     /// That vector.
