@@ -6,17 +6,19 @@
 //! amortize. Here a row's statistics are formed in f32 with compensated
 //! (TwoSum) arithmetic, in one of two layouts:
 //!
-//! - a single row is loaded as two whole vectors, its first W and its last
-//!   W values ([`row_vectors`]; the overlap is masked out of the sums), and
-//!   reduced across lanes by rotations ([`analyze_row`]);
+//! - a single row is loaded as two whole vectors of L lanes, its first L
+//!   and its last L values ([`row_vectors`]; the overlap is masked out of
+//!   the sums), and reduced across lanes by rotations ([`analyze_row`]);
+//!   L = 8 ([`RowSimd`]) for rows of up to 16 logits on 16-lane builds,
+//!   where a 16-lane vector pays a fourth level of rotations, else W;
 //! - a batch is transposed in groups of W rows, one row per lane, and the
 //!   loop runs over classes ([`RowGroup`]): every vector stays full, there
 //!   is no horizontal reduction, and one vector `ln` finishes W rows.
 //!
 //! Both layouts apply the same lanewise operations to each row: the same
 //! exponentials, the same compensated pairwise sum in one fixed tree
-//! (position j < W first takes position C − W + j when that is ≥ W, then
-//! [`tree_sum`] over the W positions), the same finishing ([`ShortStats`]),
+//! (position j < L first takes position C − L + j when that is ≥ L, then
+//! [`tree_sum`] over the L positions), the same finishing ([`ShortStats`]),
 //! so a row gets the same bits whichever layout computes it, and a batch
 //! form returns what its single-row form returns on each row.
 //!
