@@ -65,6 +65,23 @@ impl LaneBits for ScalarBits {
     }
 }
 
+/// Whether [`Lane::max`] and [`Lane::min`] on `f32` are a compare and a
+/// select (x86's `maxps` rule, which the vector lanes follow: `other`
+/// unless self > other, so a NaN in either gives `other`): on x86, where
+/// the scalar path then has the vector lanes' bits for every input, and
+/// on hard-float Arm, whose FPU (Cortex-M4F's FPv4) has no max
+/// instruction: there `f32::max` was a call to libm's `fmaxf`, across
+/// which the sigmoid family's element code saved all sixteen callee-saved
+/// FP registers (BCE + grad 360 → 344 bytes of stack, `sigmoid_into`
+/// 72 → 28, `softmax` 192 → 144; `docs/firmware.md`). Elsewhere
+/// `f32::max`: one instruction on aarch64 and wasm, and on the soft-float
+/// Cortex-M0 the compare cost the softmax family 16 bytes more stack.
+const COMPARE_AND_SELECT: bool = cfg!(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_abi = "eabihf"
+));
+
 impl super::Narrow for f32 {
     type Row = f32;
 }
@@ -134,11 +151,19 @@ impl Lane for f32 {
     }
     #[inline(always)]
     fn max(self, other: Self) -> Self {
-        f32::max(self, other)
+        if COMPARE_AND_SELECT {
+            if self > other { self } else { other }
+        } else {
+            f32::max(self, other)
+        }
     }
     #[inline(always)]
     fn min(self, other: Self) -> Self {
-        f32::min(self, other)
+        if COMPARE_AND_SELECT {
+            if self < other { self } else { other }
+        } else {
+            f32::min(self, other)
+        }
     }
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {

@@ -505,13 +505,13 @@ fn bce(
         PosWeight::PerOutput(ps) => check_per_output("pos_weight", n, ps)?,
         PosWeight::None => {}
     }
-    Ok(bce_elements(
+    bce_elements(
         logits,
         labels,
         options,
         grad.unwrap_or(&mut []),
         per_element.unwrap_or(&mut []),
-    ))
+    )
 }
 
 /// The pass of [`bce`] once the arguments are valid. Not inlined: its
@@ -519,6 +519,18 @@ fn bce(
 /// not one frame, which keeps a Cortex-M4F's stack smaller.
 #[inline(never)]
 fn bce_elements(
+    logits: &[f32],
+    labels: &[f32],
+    options: &BceOptions,
+    grad: &mut [f32],
+    per_element: &mut [f32],
+) -> Result<f32, Error> {
+    Ok(bce_total(logits, labels, options, grad, per_element))
+}
+
+/// The body of [`bce_elements`].
+#[inline(always)]
+fn bce_total(
     logits: &[f32],
     labels: &[f32],
     options: &BceOptions,
@@ -533,8 +545,11 @@ fn bce_elements(
     // ε/2 are each sums of non-negative terms, formed with the low part
     // so only the products and the last addition round. Forming the label
     // first and 1 − y′ from it cancelled: 4.17 ULP for y = 1, ε small.
-    let (keep, keep_lo) = two_sum(1.0, -eps);
+    // Formed from ε where used rather than captured: the closure's
+    // captures are a Cortex-M4F frame (docs/firmware.md).
     let smooth = move |y: Simd| {
+        let eps = options.label_smoothing;
+        let (keep, keep_lo) = two_sum(1.0, -eps);
         let (keep, keep_lo, half) = (
             <Simd as Lane>::splat(keep),
             <Simd as Lane>::splat(keep_lo),
@@ -542,7 +557,6 @@ fn bce_elements(
         );
         y.mul_add(keep, y.mul_add(keep_lo, half))
     };
-    let one = <Simd as Lane>::splat(1.0);
     if <Simd as Lane>::WIDTH > 1
         && eps == 0.0
         && matches!(options.weights, ElementWeights::None)
@@ -561,6 +575,7 @@ fn bce_elements(
             #[inline(always)]
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
+                let one = <Simd as Lane>::splat(1.0);
                 bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
             },
         );
@@ -574,7 +589,10 @@ fn bce_elements(
         per_element,
         move |k, loss_scale, grad_scale| {
             let (z, y) = (load(logits, k), load(labels, k));
-            let labels = if eps > 0.0 {
+            // Not captured: a constant, and the closure's captures are a
+            // Cortex-M4F frame (docs/firmware.md).
+            let one = <Simd as Lane>::splat(1.0);
+            let labels = if options.label_smoothing > 0.0 {
                 [smooth(y), smooth(one - y)]
             } else {
                 [y, one - y]
