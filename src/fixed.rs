@@ -42,6 +42,25 @@ pub trait FixedRow: Sized {
     fn softmax_cross_entropy_with_grad(&self, target: usize) -> Result<(f32, Self), Error>;
 }
 
+/// `Ok((loss, value))`, `value` starting as `zero` and written by `fill`,
+/// which returns the loss, in place in the result returned on every path:
+/// built in a local and then moved into `Ok`, a row of 64 was copied once
+/// more, 256 bytes more of a Cortex-M4F's stack (`docs/firmware.md`).
+#[inline(always)]
+fn loss_and<T>(
+    zero: T,
+    fill: impl FnOnce(&mut T) -> Result<f32, Error>,
+) -> Result<(f32, T), Error> {
+    let mut out = Ok((0.0, zero));
+    if let Ok((loss, value)) = &mut out {
+        match fill(value) {
+            Ok(l) => *loss = l,
+            Err(e) => out = Err(e),
+        }
+    }
+    out
+}
+
 /// The slice view of a fixed row and a zeroed row of the same shape.
 trait RowStorage: Sized {
     fn values(&self) -> &[f32];
@@ -95,10 +114,9 @@ impl<R: RowStorage> FixedRow for R {
         crate::softmax_cross_entropy(self.values(), target)
     }
     fn softmax_cross_entropy_with_grad(&self, target: usize) -> Result<(f32, Self), Error> {
-        let mut grad = self.zeroed_like();
-        let loss =
-            crate::softmax_cross_entropy_with_grad(self.values(), target, grad.values_mut())?;
-        Ok((loss, grad))
+        loss_and(self.zeroed_like(), |grad| {
+            crate::softmax_cross_entropy_with_grad(self.values(), target, grad.values_mut())
+        })
     }
 }
 
@@ -202,59 +220,54 @@ impl<const C: usize, const R: usize> FixedBatch<R> for [[f32; C]; R] {
         targets: &[usize; R],
         options: &crate::CrossEntropyOptions,
     ) -> Result<(f32, [f32; R]), Error> {
-        let mut per_row = [0.0; R];
-        let loss = crate::softmax_cross_entropy_batch(
-            self.as_flattened(),
-            targets,
-            options,
-            Some(&mut per_row),
-        )?;
-        Ok((loss, per_row))
+        loss_and([0.0; R], |per_row| {
+            crate::softmax_cross_entropy_batch(self.as_flattened(), targets, options, Some(per_row))
+        })
     }
     fn softmax_cross_entropy_batch_with_grad(
         &self,
         targets: &[usize; R],
         options: &crate::CrossEntropyOptions,
     ) -> Result<(f32, Self), Error> {
-        let mut grad = [[0.0; C]; R];
-        let loss = crate::softmax_cross_entropy_batch_with_grad(
-            self.as_flattened(),
-            targets,
-            options,
-            grad.as_flattened_mut(),
-            None,
-        )?;
-        Ok((loss, grad))
+        loss_and([[0.0; C]; R], |grad| {
+            crate::softmax_cross_entropy_batch_with_grad(
+                self.as_flattened(),
+                targets,
+                options,
+                grad.as_flattened_mut(),
+                None,
+            )
+        })
     }
     fn softmax_cross_entropy_probs_batch(
         &self,
         probs: &Self,
         options: &crate::CrossEntropyOptions,
     ) -> Result<(f32, [f32; R]), Error> {
-        let mut per_row = [0.0; R];
-        let loss = crate::softmax_cross_entropy_probs_batch(
-            self.as_flattened(),
-            probs.as_flattened(),
-            C,
-            options,
-            Some(&mut per_row),
-        )?;
-        Ok((loss, per_row))
+        loss_and([0.0; R], |per_row| {
+            crate::softmax_cross_entropy_probs_batch(
+                self.as_flattened(),
+                probs.as_flattened(),
+                C,
+                options,
+                Some(per_row),
+            )
+        })
     }
     fn softmax_cross_entropy_probs_batch_with_grad(
         &self,
         probs: &Self,
         options: &crate::CrossEntropyOptions,
     ) -> Result<(f32, Self), Error> {
-        let mut grad = [[0.0; C]; R];
-        let loss = crate::softmax_cross_entropy_probs_batch_with_grad(
-            self.as_flattened(),
-            probs.as_flattened(),
-            C,
-            options,
-            grad.as_flattened_mut(),
-            None,
-        )?;
-        Ok((loss, grad))
+        loss_and([[0.0; C]; R], |grad| {
+            crate::softmax_cross_entropy_probs_batch_with_grad(
+                self.as_flattened(),
+                probs.as_flattened(),
+                C,
+                options,
+                grad.as_flattened_mut(),
+                None,
+            )
+        })
     }
 }
