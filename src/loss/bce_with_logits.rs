@@ -514,9 +514,11 @@ fn bce(
     )
 }
 
-/// The pass of [`bce`] once the arguments are valid. Not inlined: its
-/// frame (the element closure's captures) and the validation's are then
-/// not one frame, which keeps a Cortex-M4F's stack smaller.
+/// The pass of [`bce`] once the arguments are valid. Not inlined, and it
+/// returns the public result itself, so the validation tail-calls it: the
+/// validation's frame (the error's bytes among them) is gone before this
+/// frame (the element closure's captures) is pushed, which keeps a
+/// Cortex-M4F's stack smaller (`docs/firmware.md`).
 #[inline(never)]
 fn bce_elements(
     logits: &[f32],
@@ -525,18 +527,6 @@ fn bce_elements(
     grad: &mut [f32],
     per_element: &mut [f32],
 ) -> Result<f32, Error> {
-    Ok(bce_total(logits, labels, options, grad, per_element))
-}
-
-/// The body of [`bce_elements`].
-#[inline(always)]
-fn bce_total(
-    logits: &[f32],
-    labels: &[f32],
-    options: &BceOptions,
-    grad: &mut [f32],
-    per_element: &mut [f32],
-) -> f32 {
     let n = logits.len();
     let eps = options.label_smoothing;
     // 1 − ε as keep + keep_lo exactly (TwoSum), and ε/2 (exact unless ε is
@@ -565,7 +555,7 @@ fn bce_total(
         // The default options: w = p = 1 left out (same bits as the general
         // closure, see `bce_terms`; vector builds only, where it is worth
         // its code size).
-        return reduce_elements(
+        return Ok(reduce_elements(
             n,
             options.reduction,
             grad,
@@ -578,11 +568,11 @@ fn bce_total(
                 let one = <Simd as Lane>::splat(1.0);
                 bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
             },
-        );
+        ));
     }
     let mut pos_cursor = (0, 0);
     let mut weight_cursor = (0, 0);
-    reduce_elements(
+    Ok(reduce_elements(
         n,
         options.reduction,
         grad,
@@ -609,7 +599,7 @@ fn bce_total(
             };
             bce_lane(z, labels, p, w, loss_scale, grad_scale)
         },
-    )
+    ))
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).
