@@ -228,27 +228,34 @@ fn lane_array<V: Lane>(v: V) -> [f32; MAX_WIDTH] {
     out
 }
 
-/// The per-position work: e = e^{x−m}, the term below the max and the tie.
+/// The per-position work: e = e^{x−m}, the term below the max, and 1
+/// where x < m (else 0). Padding lanes hold m itself, so they count as
+/// neither: a row's ties (its entries equal to m) are its length minus the
+/// count below, as no entry exceeds its finite maximum and none is NaN.
+/// Counting below from the comparison the term already makes, instead of
+/// comparing for equality and masking the padding, saves two operations
+/// per vector (`docs/performance.md`, "Ties from the count below").
 #[inline(always)]
-fn terms<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
-    terms_of(x, max, valid, exp_shifted(x, -max))
+fn terms<V: Lane>(x: V, max: V) -> (V, V, V) {
+    terms_of(x, max, exp_shifted(x, -max))
 }
 
 /// [`terms`] for a row whose every x − m takes exp's fast path
 /// ([`all_exp_fast`]): the same bits.
 #[inline(always)]
-fn terms_in_range<V: Lane>(x: V, max: V, valid: V::Mask) -> (V, V, V) {
-    terms_of(x, max, valid, exp_shifted_in_range(x, -max))
+fn terms_in_range<V: Lane>(x: V, max: V) -> (V, V, V) {
+    terms_of(x, max, exp_shifted_in_range(x, -max))
 }
 
-/// e = e^{x−m} with the term below the max and the tie.
+/// e = e^{x−m} with the term below the max and the count below.
 #[inline(always)]
-fn terms_of<V: Lane>(x: V, max: V, valid: V::Mask, e: V) -> (V, V, V) {
+fn terms_of<V: Lane>(x: V, max: V, e: V) -> (V, V, V) {
     let zero = V::splat(0.0);
+    let below = x.lt(max);
     (
         e,
-        V::select(x.lt(max), e, zero),
-        V::select(x.eq(max) & valid, V::splat(1.0), zero),
+        V::select(below, e, zero),
+        V::select(below, V::splat(1.0), zero),
     )
 }
 
@@ -338,9 +345,10 @@ pub(crate) fn medium_sums_with_max(
     let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (sums, tail) = if exps.is_empty() {
-        row_order_sums(max, pass, vectors.map(|x| (x, &mut [][..])), last)
+        row_order_sums(max, pass, vectors.map(|x| (x, &mut [][..])), last, xs.len())
     } else {
-        row_order_sums(max, pass, vectors.zip(exps.chunks_exact_mut(W)), last)
+        let vectors = vectors.zip(exps.chunks_exact_mut(W));
+        row_order_sums(max, pass, vectors, last, xs.len())
     };
     if let Some(tail) = tail {
         store_last(tail, exps);
@@ -367,10 +375,10 @@ pub(crate) fn analyze_medium_row_in_place(
 pub(crate) fn medium_sums_in_place(max: f32, pass: RowPass, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
     let last = LastVector::of(xs, max);
-    let whole = xs.len() - xs.len() % W;
+    let (positions, whole) = (xs.len(), xs.len() - xs.len() % W);
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
-    let (sums, tail) = row_order_sums(max, pass, vectors, || last);
+    let (sums, tail) = row_order_sums(max, pass, vectors, || last, positions);
     if let Some(tail) = tail {
         store_last(tail, xs);
     }
@@ -450,17 +458,26 @@ fn row_order_sums<'a>(
     pass: RowPass,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
     last: impl FnOnce() -> Option<LastVector>,
+    positions: usize,
 ) -> (RowOrderSums, Option<Simd>) {
-    match (pass.in_range, pass.total_only) {
-        (true, false) => row_order_pass(max, vectors, last, terms_in_range::<Simd>),
-        (false, false) => row_order_pass(max, vectors, last, terms::<Simd>),
+    let (sums, tail) = match (pass.in_range, pass.total_only) {
+        (true, false) => row_order_pass(max, vectors, last, |x, m, _| terms_in_range(x, m)),
+        (false, false) => row_order_pass(max, vectors, last, |x, m, _| terms(x, m)),
         (true, true) => row_order_pass(max, vectors, last, |x, m, valid| {
             total_term(valid, exp_shifted_in_range(x, -m))
         }),
         (false, true) => row_order_pass(max, vectors, last, |x, m, valid| {
             total_term(valid, exp_shifted(x, -m))
         }),
-    }
+    };
+    // Ties from the count below (see `terms`): exact, both counts being
+    // integers below 2²⁴.
+    let ties = if pass.total_only {
+        0.0
+    } else {
+        positions as f32 - sums.ties
+    };
+    (RowOrderSums { ties, ..sums }, tail)
 }
 
 /// How a row-order pass runs ([`row_order_sums`]).
@@ -508,7 +525,8 @@ fn total_term(valid: <Simd as Lane>::Mask, e: Simd) -> (Simd, Simd, Simd) {
     (e, <Simd as Lane>::select(valid, e, zero), zero)
 }
 
-/// [`row_order_sums`] with the per-position work `terms`.
+/// [`row_order_sums`] with the per-position work `terms`; its `ties` is the
+/// sum of the third terms (the count below m for a split pass).
 #[inline(always)]
 fn row_order_pass<'a>(
     max: f32,
@@ -653,12 +671,12 @@ pub(crate) fn analyze_row<V: Lane>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
     let a = V::select(valid_a, a, m);
     let b = if n < V::WIDTH { m } else { b };
     let zero = V::splat(0.0);
-    let (ea, oa, ta) = terms(a, m, valid_a);
-    let (eb, ob, tb) = terms(b, m, V::first_lanes(V::WIDTH));
-    let (ob, tb) = (V::select(repeats, zero, ob), V::select(repeats, zero, tb));
+    let (ea, oa, ba) = terms(a, m);
+    let (eb, ob, bb) = terms(b, m);
+    let (ob, bb) = (V::select(repeats, zero, ob), V::select(repeats, zero, bb));
     let (hi, lo) = two_sum(oa, ob);
     let others = tree_sum_lanes(hi, lo);
-    let ties = lane_total(ta + tb);
+    let ties = n as f32 - lane_total(ba + bb);
     Ok(ShortRow {
         stats: ShortStats::new(max, others, ties),
         exps: [ea, eb],
@@ -897,16 +915,15 @@ impl RowGroup {
         // overwritten later), so its lanes do not slow the others down.
         let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
         let m = <Simd as Lane>::select(finite, max, zero);
-        let all = <Simd as Lane>::first_lanes(W);
         let mut hi = [zero; L];
         let mut lo = [zero; L];
-        let mut ties = zero;
+        let mut below = zero;
         let mut term = |x: &mut Simd| {
-            let (e, o, t) = terms(*x, m, all);
+            let (e, o, b) = terms(*x, m);
             if keep_exps {
                 *x = e;
             }
-            ties += t;
+            below += b;
             o
         };
         // Position j sums class j and, for C > L and j ≥ 2L − C, class
@@ -922,7 +939,8 @@ impl RowGroup {
         for ((h, l), x) in paired.zip(second.iter_mut().rev()) {
             (*h, *l) = two_sum(*h, term(x));
         }
-        ShortStats::new(max, tree_sum(hi, lo), ties)
+        let classes = <Simd as Lane>::splat(self.classes as f32);
+        ShortStats::new(max, tree_sum(hi, lo), classes - below)
     }
 }
 
