@@ -71,9 +71,9 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
             None => <Simd as Lane>::select(valid, one, zero),
         };
         let m = <Simd as Lane>::splat(max);
-        let [others, ties, shifted, masked] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
+        let [others, below, shifted, masked] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
             let x = load_at::<Simd>(logits, k, max);
-            let (e, [o, t]) = exp_terms(x, max, valid);
+            let (e, [o, t]) = exp_terms(x, max);
             store_at(e, grad, k);
             let (w, finite) = (weight(k, valid), x.gt(neg_inf));
             [
@@ -88,6 +88,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
         } else {
             gap_sum_f64(logits, max, |i| target.weight(i))
         };
+        let ties = logits.len() as f64 - below;
         (RowStats { max, others, ties }, shifted, masked)
     } else {
         match analyze_with_max(
@@ -560,10 +561,10 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
     }
     let zero = <Simd as Lane>::splat(0.0);
     let m = <Simd as Lane>::splat(max);
-    let [others, ties, weighted_gap, total] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
+    let [others, below, weighted_gap, total] = blocked_sum::<Simd, 4>(logits.len(), |k, _| {
         let x = load_at::<Simd>(logits, k, max);
         let q = target.lanes(k);
-        let (e, [o, t]) = exp_terms(x, max, valid);
+        let (e, [o, t]) = exp_terms(x, max);
         store_at(e, grad, k);
         // 0·inf = 0: a class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
         [
@@ -596,6 +597,8 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
             (weighted_gap, total)
         }
     };
+    // Ties from the count below (`exp_terms`), exact in f64.
+    let ties = logits.len() as f64 - below;
     let stats = RowStats { max, others, ties };
     let loss = weighted_gap + total * stats.log_sum();
     if !grad.is_empty() {

@@ -305,23 +305,19 @@ pub(crate) fn special_row(max: f32, io: &impl RowIo) -> Row {
     }
 }
 
-/// The per-vector work of pass 2 shared by every kernel: e = e^{x−m}, and
-/// the two terms of [`RowStats`] (e where x < m; 1 where x = m, in the
-/// `valid` lanes). The padding lanes of a row's last, partial vector should
+/// The per-vector work of pass 2 of the long-row cross-entropies:
+/// e = e^{x−m}, the term below the max (e where x < m) and 1 where x < m,
+/// whose sum leaves the ties (entries equal to m) as n minus it, as in
+/// the short rows' `terms`. The padding lanes of a row's last, partial vector should
 /// be m itself, not −inf: a −inf lane sends the whole vector through exp's
 /// general path (measured: a row of 10 logits cost more than a row of 16 on
-/// every build), while m takes the fast path and is masked out here. Its
+/// every build), while m takes the fast path and counts as neither. Its
 /// e = 1 is stored nowhere, as the partial store writes only valid lanes.
 #[inline(always)]
-pub(crate) fn exp_terms<V: Lane>(x: V, max: f32, valid: V::Mask) -> (V, [V; 2]) {
+pub(crate) fn exp_terms<V: Lane>(x: V, max: f32) -> (V, [V; 2]) {
     let m = V::splat(max);
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let e = exp_shifted(x, V::splat(-max));
-    (
-        e,
-        [
-            V::select(x.lt(m), e, zero),
-            V::select(x.eq(m) & valid, one, zero),
-        ],
-    )
+    let below = x.lt(m);
+    (e, [V::select(below, e, zero), V::select(below, one, zero)])
 }
