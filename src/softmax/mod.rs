@@ -305,19 +305,16 @@ pub(crate) fn special_row(max: f32, io: &impl RowIo) -> Row {
     }
 }
 
-/// The per-vector work of pass 2 of the long-row cross-entropies:
-/// e = e^{x−m}, the term below the max (e where x < m) and 1 where x < m,
-/// whose sum leaves the ties (entries equal to m) as n minus it, as in
-/// the short rows' `terms`. The padding lanes of a row's last, partial vector should
-/// be m itself, not −inf: a −inf lane sends the whole vector through exp's
-/// general path (measured: a row of 10 logits cost more than a row of 16 on
-/// every build), while m takes the fast path and counts as neither. Its
-/// e = 1 is stored nowhere, as the partial store writes only valid lanes.
+/// The per-vector work of pass 2 of the long-row cross-entropies: the
+/// short rows' [`short_rows::terms`] (e = e^{x−m}, e where x < m, and 1
+/// where x < m, whose sum leaves the ties as n minus it). The padding lanes
+/// of a row's last, partial vector should be m itself, not −inf: a −inf
+/// lane sends the whole vector through exp's general path (measured: a row
+/// of 10 logits cost more than a row of 16 on every build), while m takes
+/// the fast path and counts as neither. Its e = 1 is stored nowhere, as
+/// the partial store writes only valid lanes.
 #[inline(always)]
 pub(crate) fn exp_terms<V: Lane>(x: V, max: f32) -> (V, [V; 2]) {
-    let m = V::splat(max);
-    let (zero, one) = (V::splat(0.0), V::splat(1.0));
-    let e = exp_shifted(x, V::splat(-max));
-    let below = x.lt(m);
-    (e, [V::select(below, e, zero), V::select(below, one, zero)])
+    let (e, below_term, below) = short_rows::terms(x, V::splat(max));
+    (e, [below_term, below])
 }

@@ -236,7 +236,7 @@ fn lane_array<V: Lane>(v: V) -> [f32; MAX_WIDTH] {
 /// comparing for equality and masking the padding, saves two operations
 /// per vector (`docs/performance.md`, "Ties from the count below").
 #[inline(always)]
-fn terms<V: Lane>(x: V, max: V) -> (V, V, V) {
+pub(crate) fn terms<V: Lane>(x: V, max: V) -> (V, V, V) {
     terms_of(x, max, exp_shifted(x, -max))
 }
 
@@ -460,7 +460,7 @@ fn row_order_sums<'a>(
     last: impl FnOnce() -> Option<LastVector>,
     positions: usize,
 ) -> (RowOrderSums, Option<Simd>) {
-    let (sums, tail) = match (pass.in_range, pass.total_only) {
+    let (others, third, tail) = match (pass.in_range, pass.total_only) {
         (true, false) => row_order_pass(max, vectors, last, |x, m, _| terms_in_range(x, m)),
         (false, false) => row_order_pass(max, vectors, last, |x, m, _| terms(x, m)),
         (true, true) => row_order_pass(max, vectors, last, |x, m, valid| {
@@ -475,9 +475,9 @@ fn row_order_sums<'a>(
     let ties = if pass.total_only {
         0.0
     } else {
-        positions as f32 - sums.ties
+        positions as f32 - third
     };
-    (RowOrderSums { ties, ..sums }, tail)
+    (RowOrderSums { others, ties }, tail)
 }
 
 /// How a row-order pass runs ([`row_order_sums`]).
@@ -525,18 +525,19 @@ fn total_term(valid: <Simd as Lane>::Mask, e: Simd) -> (Simd, Simd, Simd) {
     (e, <Simd as Lane>::select(valid, e, zero), zero)
 }
 
-/// [`row_order_sums`] with the per-position work `terms`; its `ties` is the
-/// sum of the third terms (the count below m for a split pass).
+/// [`row_order_sums`] with the per-position work `terms`: the compensated
+/// sum of the second terms, the total of the third (the count below m for
+/// a split pass) and the last vector's exponentials.
 #[inline(always)]
 fn row_order_pass<'a>(
     max: f32,
     vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
     last: impl FnOnce() -> Option<LastVector>,
     terms: impl Fn(Simd, Simd, <Simd as Lane>::Mask) -> (Simd, Simd, Simd),
-) -> (RowOrderSums, Option<Simd>) {
+) -> ((f32, f32), f32, Option<Simd>) {
     let splat = <Simd as Lane>::splat;
     let (m, zero) = (splat(max), splat(0.0));
-    let (mut hi, mut lo, mut ties) = (zero, zero, zero);
+    let (mut hi, mut lo, mut third) = (zero, zero, zero);
     let mut flush = |block: Simd| {
         let (s, err) = two_sum(hi, block);
         hi = s;
@@ -554,7 +555,7 @@ fn row_order_pass<'a>(
             let (e, o, t) = terms(x, m, all);
             e.store(out);
             block += o;
-            ties += t;
+            third += t;
         }
         flush(block);
     }
@@ -562,14 +563,10 @@ fn row_order_pass<'a>(
         let (e, o, t) = terms(last.x, m, last.valid);
         let select = <Simd as Lane>::select;
         flush(select(last.repeats, zero, o));
-        ties += select(last.repeats, zero, t);
+        third += select(last.repeats, zero, t);
         e
     });
-    let sums = RowOrderSums {
-        others: tree_sum_lanes(hi, lo),
-        ties: lane_total(ties),
-    };
-    (sums, tail)
+    (tree_sum_lanes(hi, lo), lane_total(third), tail)
 }
 
 /// What one row-order pass ([`row_order_sums`]) learns: Σ e^{xᵢ−m} over
