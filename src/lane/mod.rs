@@ -197,6 +197,19 @@ pub(crate) trait Narrow {
 /// [`Narrow::Row`] of this build's [`Simd`].
 pub(crate) type RowSimd = <Simd as Narrow>::Row;
 
+/// Whether [`Lane::mul_add`] rounds once on this build: `wide` fuses on
+/// x86 with FMA and on aarch64; one-lane builds never fuse. Where it does
+/// not, a multiply-add is two dependent operations, so a long Horner chain
+/// is twice as deep (see `ln_tail` in `src/math/mod.rs`).
+pub(crate) const FUSED_MUL_ADD: bool = <Simd as Lane>::WIDTH > 1
+    && cfg!(any(
+        all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            target_feature = "fma"
+        ),
+        target_arch = "aarch64"
+    ));
+
 /// Entries in the exponential's table of 2^(j/N) (`src/math/exp_table.rs`):
 /// 16 where AVX-512F permutes a 16-entry table held in one register, 8
 /// where AVX2 permutes an 8-entry one (both with FMA, which the table's

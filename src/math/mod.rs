@@ -9,7 +9,7 @@ pub(crate) mod ln;
 pub(crate) mod ln_1p;
 pub(crate) mod pair;
 
-use crate::lane::{Lane, LaneBits, estrin_9, horner};
+use crate::lane::{FUSED_MUL_ADD, Lane, LaneBits, estrin_9, horner};
 
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` keeps 16 significant bits so
 /// `k * LN2_HI` is exact for every |k| < 2⁸ the reductions produce.
@@ -121,8 +121,31 @@ pub(crate) fn ln_1p_reduced_pair<V: Lane>(k: V, f: V, tail: V) -> (V, V) {
     let a = k * V::splat(LN2_HI);
     let hi = a + f;
     let hi_err = (a - hi) + f;
-    let lo = (f * f).mul_add(horner(f, LN_TAIL), k.mul_add(V::splat(LN2_LO), tail));
+    let f2 = f * f;
+    let lo = f2.mul_add(ln_tail(f, f2), k.mul_add(V::splat(LN2_LO), tail));
     (hi, lo + hi_err)
+}
+
+/// [`LN_TAIL`] at f (`f2` = f²). Where multiply-adds fuse, Horner's rule.
+/// Elsewhere (the default x86-64 build, wasm, firmware) each of Horner's
+/// nine steps is a multiply and a dependent add, and the chain bounds a
+/// logarithm's latency: a single short row's ln S waits on it, and `ln_into`
+/// did not overlap its vectors. There the two leading terms keep Horner's
+/// rule (they set the rounding: full Estrin measured 1.014 ULP for `ln`) and
+/// the degree-7 rest takes Estrin's scheme, five steps deep instead of nine
+/// for one more multiply (`docs/performance.md`, "Latency of the
+/// logarithm").
+#[inline(always)]
+fn ln_tail<V: Lane>(f: V, f2: V) -> V {
+    if FUSED_MUL_ADD {
+        return horner(f, LN_TAIL);
+    }
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = LN_TAIL.map(V::splat);
+    let f4 = f2 * f2;
+    let low = c5.mul_add(f, c4).mul_add(f2, c3.mul_add(f, c2));
+    let high = c9.mul_add(f, c8).mul_add(f2, c7.mul_add(f, c6));
+    let rest = high.mul_add(f4, low);
+    rest.mul_add(f, c1).mul_add(f, c0)
 }
 
 /// Generates the slice forms of an elementwise kernel from its lane form.

@@ -29,6 +29,7 @@ pub const EXP: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0x3fefffffca501aed), f64::from_bits(0x3e70000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0x3ff0041919bb329f), f64::from_bits(0x3e80000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0x4000198280fce375), f64::from_bits(0x3e90000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0x40002eb893a93c85), f64::from_bits(0x3e90000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0x3f67afab9e724d88), f64::from_bits(0x3df0000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0x3ff5382f0bfdd34a), f64::from_bits(0x3e80000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0x3f671b57905dfec4), f64::from_bits(0x3df0000000000000)) }, // -5.870786190032959
@@ -155,6 +156,7 @@ pub const LN: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0xc01ba18a965fffa2), f64::from_bits(0x3ea0000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0xbfd6e2d8a2a6050a), f64::from_bits(0x3e60000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0xbfd66b06e2231e49), f64::from_bits(0x3e60000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0xbff43c1e78452467), f64::from_bits(0x3e80000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.870786190032959
@@ -281,6 +283,7 @@ pub const LN_1P: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0xbe7ad7f2b6849ba9), f64::from_bits(0x3d08000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0x3f5060355c973dfb), f64::from_bits(0x3de8000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0x3fe0f7cd4ce1e5e3), f64::from_bits(0x3e78000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0x3fe11082a6e84f3e), f64::from_bits(0x3e78000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0x3fcfd4b69e1c69e7), f64::from_bits(0x3e58000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.870786190032959
@@ -407,6 +410,7 @@ pub const SIGMOID: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0x3fdfffffe5280d60), f64::from_bits(0x3e70000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0x3fe0020c49b922fe), f64::from_bits(0x3e80000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0x3fe5609fc746396a), f64::from_bits(0x3e80000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0x3fe569f106f1e781), f64::from_bits(0x3e80000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0x3f679e3043ff36e7), f64::from_bits(0x3e00000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0x3fe23e66efe174ef), f64::from_bits(0x3e80000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0x3f670ab42ec74a55), f64::from_bits(0x3e00000000000000)) }, // -5.870786190032959
@@ -533,6 +537,7 @@ pub const SOFTPLUS: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0x3fe62e42e422475a), f64::from_bits(0x3e80000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0x3fe6325bd58e18ae), f64::from_bits(0x3e80000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0x3ff1a4e3229c9d29), f64::from_bits(0x3e90000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0x3ff1b2f2085225b4), f64::from_bits(0x3e90000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0x3f67a6ebc9e9d83d), f64::from_bits(0x3e00000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0x3feb040a62054860), f64::from_bits(0x3e80000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0x3f671303dfafd11b), f64::from_bits(0x3e00000000000000)) }, // -5.870786190032959
@@ -659,6 +664,7 @@ pub const LOG_SIGMOID: &[Unary] = &[
     Unary { x: f32::from_bits(0xb3d6bf95), r: R::new(f64::from_bits(0xbfe62e4319d22c9a), f64::from_bits(0x3e80000000000000)) }, // -1.0000000116860974e-07
     Unary { x: f32::from_bits(0x3a83126f), r: R::new(f64::from_bits(0xbfe62a2aae9e18ae), f64::from_bits(0x3e80000000000000)) }, // 0.0010000000474974513
     Unary { x: f32::from_bits(0x3f3308fc), r: R::new(f64::from_bits(0xbfd9d14d8a7274a5), f64::from_bits(0x3e70000000000000)) }, // 0.6993558406829834
+    Unary { x: f32::from_bits(0x3f345966), r: R::new(f64::from_bits(0xbfd9b56ea14896ce), f64::from_bits(0x3e70000000000000)) }, // 0.7044891119003296
     Unary { x: f32::from_bits(0xc0bb1299), r: R::new(f64::from_bits(0xc0176547fd793d3b), f64::from_bits(0x3eb0000000000000)) }, // -5.846020221710205
     Unary { x: f32::from_bits(0x3e908d9a), r: R::new(f64::from_bits(0xbfe1fb30c2054860), f64::from_bits(0x3e80000000000000)) }, // 0.28233033418655396
     Unary { x: f32::from_bits(0xc0bbdd7b), r: R::new(f64::from_bits(0xc0177e91c07bf5fa), f64::from_bits(0x3eb0000000000000)) }, // -5.870786190032959

@@ -57,6 +57,8 @@ fn main() {
     };
     let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
     let rows = || z.chunks(classes).zip(&targets);
+    // Positive inputs for the logarithms: e^{x} of the logits.
+    let positive: Vec<f32> = z.iter().map(|x| x.exp()).collect();
     // An optional third argument R times R rounds of the 100 calls and
     // prints the fastest round in ns per logit: on a shared machine the
     // minimum moves far less than a mean.
@@ -153,6 +155,23 @@ fn main() {
                     logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
                 }
                 "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
+                // The logarithms, over `positive`.
+                "ln_pass" => {
+                    logitkit::ln_into(black_box(&positive), &mut grad).expect("same length")
+                }
+                "ln_1p_pass" => {
+                    logitkit::ln_1p_into(black_box(&positive), &mut grad).expect("same length")
+                }
+                "libm_ln" => {
+                    for (g, &x) in grad.iter_mut().zip(black_box(&positive)) {
+                        *g = libm::logf(x);
+                    }
+                }
+                "libm_ln_1p" => {
+                    for (g, &x) in grad.iter_mut().zip(black_box(&positive)) {
+                        *g = libm::log1pf(x);
+                    }
+                }
                 "softmax_whole" => {
                     logitkit::softmax(black_box(&z), &mut grad).expect("same length")
                 }
