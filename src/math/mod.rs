@@ -134,18 +134,19 @@ pub(crate) fn ln_1p_reduced_pair<V: Lane>(k: V, f: V, tail: V) -> (V, V) {
 /// rule (they set the rounding: full Estrin measured 1.014 ULP for `ln`) and
 /// the degree-7 rest takes Estrin's scheme, five steps deep instead of nine
 /// for one more multiply (`docs/performance.md`, "Latency of the
-/// logarithm").
+/// polynomials").
 #[inline(always)]
 fn ln_tail<V: Lane>(f: V, f2: V) -> V {
     if FUSED_MUL_ADD {
         return horner(f, LN_TAIL);
     }
-    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = LN_TAIL.map(V::splat);
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = LN_TAIL;
+    let c = V::splat;
     let f4 = f2 * f2;
-    let low = c5.mul_add(f, c4).mul_add(f2, c3.mul_add(f, c2));
-    let high = c9.mul_add(f, c8).mul_add(f2, c7.mul_add(f, c6));
+    let low = c(c5).mul_add(f, c(c4)).mul_add(f2, c(c3).mul_add(f, c(c2)));
+    let high = c(c9).mul_add(f, c(c8)).mul_add(f2, c(c7).mul_add(f, c(c6)));
     let rest = high.mul_add(f4, low);
-    rest.mul_add(f, c1).mul_add(f, c0)
+    rest.mul_add(f, c(c1)).mul_add(f, c(c0))
 }
 
 /// Generates the slice forms of an elementwise kernel from its lane form.
