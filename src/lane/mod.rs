@@ -180,9 +180,12 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
-/// The vector one short row is analysed in (`src/softmax/short_rows.rs`):
-/// the 8-lane vector where [`Simd`] has 16 lanes, [`Simd`] itself
-/// elsewhere. A row of up to 16 logits fills two 8-lane vectors; in one
+/// The vector one short row is analysed in (`src/softmax/short_rows.rs`)
+/// when two of them hold it: half of [`Simd`] on vector builds, the
+/// 8-lane vector where [`Simd`] has 16 lanes and the 4-lane one where it
+/// has 8 (rows of up to 8 logits; see `Narrow for f32x8` in
+/// `src/lane/vector.rs`), `f32` on one-lane builds. A row of up to 16
+/// logits fills two 8-lane vectors; in one
 /// 16-lane vector it pays a fourth level of its lanes' compensated sum
 /// and maximum, 512-bit shuffles among them: a single row of 10 classes
 /// took 4.48–4.57 ns per logit with 16 lanes against 3.23–3.26 with 8, on

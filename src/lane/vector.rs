@@ -141,18 +141,43 @@ wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose, lookup_f32x4);
 wide_lane!(f32x8, u32x8, 8, transpose_f32x8, lookup_f32x8);
 wide_lane!(f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16);
 
+/// Rows of up to 8 logits on 8-lane builds take two 4-lane vectors: on
+/// SSE2, NEON and simd128 an `f32x8` is two registers, and a row of 8 in
+/// two of them computed four registers' worth of exponentials, half of
+/// them on padding (`docs/performance.md`, "Rows of up to 8 logits in
+/// 4-lane vectors").
 impl super::Narrow for wide::f32x8 {
-    type Row = wide::f32x8;
+    type Row = wide::f32x4;
 }
 
 impl super::Narrow for wide::f32x16 {
     type Row = wide::f32x8;
 }
 
-/// [`Lane::lookup`] lane by lane.
+/// [`Lane::lookup`] lane by lane, where no permute fits the vector and
+/// the table.
+#[cfg(not(any(
+    all(target_feature = "avx2", target_feature = "fma"),
+    all(target_feature = "avx512f", target_feature = "fma")
+)))]
 #[inline(always)]
 fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
     wide::f32x4::from(super::lookup_lanes(table, index.to_array()))
+}
+
+/// With a table permute (AVX2, AVX-512F): the 8-lane lookup on the index
+/// widened with zeros, its low half kept (the 4-lane vectors of single
+/// rows of up to 8 logits, `Narrow`), as for `f32x8` on AVX-512F.
+#[cfg(any(
+    all(target_feature = "avx2", target_feature = "fma"),
+    all(target_feature = "avx512f", target_feature = "fma")
+))]
+#[inline(always)]
+fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
+    use wide::bytemuck::cast;
+    let wide_index: wide::u32x8 = cast([index, wide::u32x4::splat(0)]);
+    let [low, _]: [wide::f32x4; 2] = cast(lookup_f32x8(table, wide_index));
+    low
 }
 
 /// With AVX2 and the 8-entry table: one `vpermps`, which reads the low

@@ -9,8 +9,9 @@
 //! - a single row is loaded as two whole vectors of L lanes, its first L
 //!   and its last L values ([`row_vectors`]; the overlap is masked out of
 //!   the sums), and reduced across lanes by rotations ([`analyze_row`]);
-//!   L = 8 ([`RowSimd`]) for rows of up to 16 logits on 16-lane builds,
-//!   where a 16-lane vector pays a fourth level of rotations, else W;
+//!   L = W/2 ([`RowSimd`]) for rows of up to W logits (a wider vector
+//!   pays one more level of rotations, and on 8-lane builds without
+//!   256-bit registers twice the exponentials), else W;
 //! - a batch is transposed in groups of W rows, one row per lane, and the
 //!   loop runs over classes ([`RowGroup`]): every vector stays full, there
 //!   is no horizontal reduction, and one vector `ln` finishes W rows.
@@ -40,7 +41,7 @@ use crate::reduce::row_max;
 /// Lanes of [`Simd`].
 pub(crate) const W: usize = <Simd as Lane>::WIDTH;
 /// Lanes of [`RowSimd`], the vector a single row of up to 2·RW logits is
-/// analysed in (8 where [`Simd`] has 16 lanes, else W).
+/// analysed in (W/2 on vector builds).
 pub(crate) const RW: usize = <RowSimd as Lane>::WIDTH;
 /// The longest row this module takes.
 pub(crate) const SHORT_ROW_MAX: usize = 2 * W;
@@ -597,7 +598,7 @@ pub(crate) struct ShortRow<V> {
 
 /// Whether a single row of n ≤ 2W logits is analysed in [`RowSimd`]
 /// (n ≤ 2·[`RW`]) rather than in [`Simd`]: always where the two are the
-/// same type, else (16 lanes) rows of up to 16 logits.
+/// same type (one lane), else rows of up to W logits.
 #[inline(always)]
 pub(crate) const fn row_vector_fits(n: usize) -> bool {
     RW == W || n <= 2 * RW
@@ -928,13 +929,17 @@ impl RowGroup {
         // the row holds an exact 0.
         let held = self.rows_by_class_mut();
         let (first, second) = held.split_at_mut(held.len().min(L));
-        for (h, x) in hi.iter_mut().zip(first) {
+        // Position j takes class C − L + j where that is ≥ L: the second
+        // part's classes, aligned to the end of the L positions.
+        let unpaired = L - second.len();
+        let mut second = second.iter_mut();
+        for (j, ((h, l), x)) in hi.iter_mut().zip(lo.iter_mut()).zip(first).enumerate() {
             *h = term(x);
-        }
-        // From the end: position L − 1 − k takes class C − 1 − k.
-        let paired = hi.iter_mut().zip(lo.iter_mut()).rev();
-        for ((h, l), x) in paired.zip(second.iter_mut().rev()) {
-            (*h, *l) = two_sum(*h, term(x));
+            if j >= unpaired
+                && let Some(y) = second.next()
+            {
+                (*h, *l) = two_sum(*h, term(y));
+            }
         }
         let classes = <Simd as Lane>::splat(self.classes as f32);
         ShortStats::new(max, tree_sum(hi, lo), classes - below)
