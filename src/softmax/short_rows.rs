@@ -931,7 +931,7 @@ impl RowGroup {
         let (first, second) = held.split_at_mut(held.len().min(L));
         // Position j takes class C − L + j where that is ≥ L: the second
         // part's classes, aligned to the end of the L positions.
-        let unpaired = L - second.len();
+        let unpaired = L.saturating_sub(second.len());
         let mut second = second.iter_mut();
         for (j, ((h, l), x)) in hi.iter_mut().zip(lo.iter_mut()).zip(first).enumerate() {
             *h = term(x);
