@@ -929,8 +929,8 @@ impl RowGroup {
         // the row holds an exact 0.
         let held = self.rows_by_class_mut();
         let (first, second) = held.split_at_mut(held.len().min(L));
-        // Position j takes class C − L + j where that is ≥ L: the second
-        // part's classes, aligned to the end of the L positions.
+        // The second part's classes align to the end of the L positions,
+        // each paired as its position is reached.
         let unpaired = L.saturating_sub(second.len());
         let mut second = second.iter_mut();
         for (j, ((h, l), x)) in hi.iter_mut().zip(lo.iter_mut()).zip(first).enumerate() {
