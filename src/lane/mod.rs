@@ -195,6 +195,16 @@ pub type Simd = f32;
 pub(crate) trait Narrow {
     /// That vector.
     type Row: Lane;
+    /// Whether this vector is held as two registers of [`Narrow::Row`]
+    /// (`f32x8` on SSE2, NEON and simd128), so that taking it apart and
+    /// putting it together costs nothing: a single row of W + 1 to
+    /// W + W/2 logits then computes the exponentials of its last W/2 only
+    /// once (`src/softmax/short_rows.rs`, `analyze_row_in_halves`).
+    const IN_HALVES: bool = false;
+    /// Lanes 0..W/2 and W/2..W, where [`Narrow::IN_HALVES`].
+    fn halves(self) -> [Self::Row; 2];
+    /// The vector of two halves, where [`Narrow::IN_HALVES`].
+    fn from_halves(halves: [Self::Row; 2]) -> Self;
 }
 
 /// [`Narrow::Row`] of this build's [`Simd`].

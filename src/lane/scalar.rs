@@ -82,8 +82,18 @@ const COMPARE_AND_SELECT: bool = cfg!(any(
     target_abi = "eabihf"
 ));
 
+/// One lane has no halves: [`super::Narrow::IN_HALVES`] is false, and
+/// the two functions are never asked for them.
 impl super::Narrow for f32 {
     type Row = f32;
+    #[inline(always)]
+    fn halves(self) -> [f32; 2] {
+        [self, self]
+    }
+    #[inline(always)]
+    fn from_halves([low, _]: [f32; 2]) -> f32 {
+        low
+    }
 }
 
 impl Lane for f32 {

@@ -148,10 +148,42 @@ wide_lane!(f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16);
 /// 4-lane vectors").
 impl super::Narrow for wide::f32x8 {
     type Row = wide::f32x4;
+    const IN_HALVES: bool = cfg!(not(target_feature = "avx"));
+    #[inline(always)]
+    fn halves(self) -> [wide::f32x4; 2] {
+        wide::bytemuck::cast(self)
+    }
+    #[inline(always)]
+    fn from_halves(halves: [wide::f32x4; 2]) -> Self {
+        wide::bytemuck::cast(halves)
+    }
 }
 
+/// The 16-lane build has 512-bit registers: not [`super::Narrow::IN_HALVES`].
 impl super::Narrow for wide::f32x16 {
     type Row = wide::f32x8;
+    #[inline(always)]
+    fn halves(self) -> [wide::f32x8; 2] {
+        wide::bytemuck::cast(self)
+    }
+    #[inline(always)]
+    fn from_halves(halves: [wide::f32x8; 2]) -> Self {
+        wide::bytemuck::cast(halves)
+    }
+}
+
+/// The 4-lane vector of the 8-lane builds' rows of up to 8 logits: one
+/// register, not [`super::Narrow::IN_HALVES`]; it is its own row vector.
+impl super::Narrow for wide::f32x4 {
+    type Row = wide::f32x4;
+    #[inline(always)]
+    fn halves(self) -> [wide::f32x4; 2] {
+        [self, self]
+    }
+    #[inline(always)]
+    fn from_halves([low, _]: [wide::f32x4; 2]) -> Self {
+        low
+    }
 }
 
 /// [`Lane::lookup`] lane by lane, where no permute fits the vector and

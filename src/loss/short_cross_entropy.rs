@@ -11,7 +11,7 @@
 //! contract.
 
 use super::one_lane_cross_entropy;
-use crate::lane::{Lane, RowSimd, Simd, load_partial, store_partial};
+use crate::lane::{Lane, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
     RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
@@ -67,7 +67,7 @@ pub(crate) fn class_row(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32,
 
 /// [`class_row`] with the row in vectors `V` ([`row_vector_fits`]).
 #[inline(always)]
-fn class_row_in<V: Lane>(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32, f32) {
+fn class_row_in<V: Lane + Narrow>(logits: &[f32], class: usize, grad: &mut [f32]) -> (f32, f32) {
     let row = match analyze_row::<V>(logits) {
         Ok(row) => row,
         Err(_) => {

@@ -33,7 +33,7 @@
 //! `docs/accuracy.md`, which are no looser than for long rows.
 
 use super::{RowIo, exp_shifted, exp_shifted_in_range};
-use crate::lane::{Lane, MAX_WIDTH, RowSimd, Simd, load_partial, store_partial};
+use crate::lane::{Lane, MAX_WIDTH, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::exp::EXP_FAST_LIMIT;
 use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
 use crate::reduce::row_max;
@@ -592,7 +592,8 @@ pub(crate) fn lanes(v: Simd) -> [f32; W] {
 /// ([`row_vector_fits`]).
 pub(crate) struct ShortRow<V> {
     pub stats: ShortStats<f32>,
-    /// e^{xᵢ−m} in the layout of [`row_vectors`].
+    /// e^{xᵢ−m} in the layout of [`row_vectors`] (the second vector's
+    /// repeated lanes possibly stale: see [`analyze_row_in_halves`]).
     pub exps: [V; 2],
 }
 
@@ -649,8 +650,11 @@ pub(crate) fn row_lane(l: usize, n: usize, p: usize) -> (usize, usize) {
 /// exponentials, or, for the rare rows whose maximum is NaN or ±inf, that
 /// maximum (NaN if any element is NaN).
 #[inline(always)]
-pub(crate) fn analyze_row<V: Lane>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
+pub(crate) fn analyze_row<V: Lane + Narrow>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
     let n = xs.len();
+    if V::IN_HALVES && n > V::WIDTH && n <= V::WIDTH + V::WIDTH / 2 {
+        return analyze_row_in_halves(xs);
+    }
     let [a, b] = row_vectors::<V>(xs, f32::NEG_INFINITY);
     if V::any(a.is_nan() | b.is_nan()) {
         return Err(f32::NAN);
@@ -681,6 +685,57 @@ pub(crate) fn analyze_row<V: Lane>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
     })
 }
 
+/// [`analyze_row`] of a row of L + 1 to L + L/2 logits where `V` is two
+/// registers of L/2 lanes ([`Narrow::IN_HALVES`]): the second vector's low
+/// half only repeats positions of the first, so its exponentials are not
+/// computed; its high half is loaded alone, as the last L/2 logits. The
+/// same operations as the two whole vectors on every position that
+/// counts, so the same bits: the first level of the tree (position j takes
+/// j + L/2) gets the low half's pairs as (term, +0), which is what the
+/// whole vectors' TwoSum against their masked second vector gives. The
+/// second vector's low half holds its high half again: [`store_row`]
+/// stores the second vector first, the first over it. A row of 10 on the
+/// default x86-64 build computed four registers of exponentials, one of
+/// them for repeated positions only (`docs/performance.md`).
+#[inline(always)]
+fn analyze_row_in_halves<V: Lane + Narrow>(xs: &[f32]) -> Result<ShortRow<V>, f32> {
+    let (n, half) = (xs.len(), V::WIDTH / 2);
+    let (Some(head), Some(tail)) = (
+        xs.get(..V::WIDTH),
+        n.checked_sub(half).and_then(|k| xs.get(k..)),
+    ) else {
+        return Err(f32::NAN);
+    };
+    let (a, c) = (V::load(head), V::Row::load(tail));
+    if V::any(a.is_nan()) || V::Row::any(c.is_nan()) {
+        return Err(f32::NAN);
+    }
+    let [a_low, a_high] = a.halves();
+    // + 0 as in `analyze_row`: the maximum is exact in any order.
+    let max = lane_max(a_low.max(a_high).max(c)) + 0.0;
+    if !max.is_finite() {
+        return Err(max);
+    }
+    let zero = V::Row::splat(0.0);
+    let repeats = V::Row::first_lanes((V::WIDTH + half).saturating_sub(n));
+    let (ea, oa, ba) = terms(a, V::splat(max));
+    let (ec, oc, bc) = terms(c, V::Row::splat(max));
+    let (oc, bc) = (
+        V::Row::select(repeats, zero, oc),
+        V::Row::select(repeats, zero, bc),
+    );
+    let [oa_low, oa_high] = oa.halves();
+    let (paired, paired_lo) = two_sum(oa_high, oc);
+    let (s, e) = two_sum(oa_low, paired);
+    let others = tree_sum_lanes(s, (zero + paired_lo) + e);
+    // Exact: counts below 2²⁴, in any order.
+    let ties = n as f32 - (lane_total(ba) + lane_total(bc));
+    Ok(ShortRow {
+        stats: ShortStats::new(max, others, ties),
+        exps: [ea, V::from_halves([ec, ec])],
+    })
+}
+
 /// The statistics of a row of 1..=2W logits, each in the vector
 /// [`row_vector_fits`] picks, or its maximum where that is NaN or ±inf.
 #[inline(always)]
@@ -693,8 +748,8 @@ pub(crate) fn row_stats(xs: &[f32]) -> Result<ShortStats<f32>, f32> {
 }
 
 /// Stores a short row's two result vectors, in [`row_vectors`]' layout,
-/// into `out` (the row's length): whole stores for n ≥ L, the second's
-/// repeated lanes written over the first's with the same values.
+/// into `out` (the row's length): whole stores for n ≥ L, the first's
+/// written over the second's repeated lanes.
 #[inline(always)]
 pub(crate) fn store_row<V: Lane>([a, b]: [V; 2], out: &mut [f32]) {
     let l = V::WIDTH;
@@ -703,10 +758,12 @@ pub(crate) fn store_row<V: Lane>([a, b]: [V; 2], out: &mut [f32]) {
         store_partial(a, out);
         return;
     }
-    a.store(out);
+    // The second first: its repeated lanes may be stale
+    // (`analyze_row_in_halves`), and the first overwrites them.
     if let Some(tail) = out.get_mut(n - l..) {
         b.store(tail);
     }
+    a.store(out);
 }
 
 /// Value `p` of a row of n held in [`row_vectors`]' layout (NaN past the
@@ -1072,7 +1129,7 @@ mod tests {
     /// A single row's statistics and exponentials, in the vector its
     /// length takes.
     fn single_row(row: &[f32]) -> Result<(ShortStats<f32>, Vec<f32>), f32> {
-        fn exps<V: Lane>(row: &[f32]) -> Result<(ShortStats<f32>, Vec<f32>), f32> {
+        fn exps<V: Lane + Narrow>(row: &[f32]) -> Result<(ShortStats<f32>, Vec<f32>), f32> {
             let one = analyze_row::<V>(row)?;
             let values = (0..row.len()).map(|i| row_value(&one.exps, row.len(), i));
             Ok((one.stats, values.collect()))

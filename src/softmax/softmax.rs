@@ -3,7 +3,7 @@
 use super::short_rows::{self, RowPass, ShortStats, is_medium, is_short};
 use super::{InPlaceIo, Row, RowIo, SeparateIo, analyze_row, analyze_with_max, special_row};
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, RowSimd, Simd, map_in_place, map_into};
+use crate::lane::{Lane, Narrow, RowSimd, Simd, map_in_place, map_into};
 use crate::reduce::{row_max, row_max_min};
 
 /// Writes softmax(xs) into `out`: pᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m}.
@@ -315,7 +315,7 @@ fn short_in_place<const LOG: bool>(xs: &mut [f32]) -> bool {
 /// ((x − m) − ln_hi) − ln_lo for log_softmax, the lanewise form
 /// [`short_rows::log_softmax`] applies to groups of rows.
 #[inline(always)]
-fn short_row<V: Lane, const LOG: bool>(xs: &[f32]) -> Option<[V; 2]> {
+fn short_row<V: Lane + Narrow, const LOG: bool>(xs: &[f32]) -> Option<[V; 2]> {
     let row = short_rows::analyze_row::<V>(xs).ok()?;
     if !LOG {
         let inv = V::splat(row.stats.inv_sum());
