@@ -1244,6 +1244,36 @@ mod tests {
         }
     }
 
+    /// A row's exponentials stored by [`store_row`] against each read back
+    /// by [`row_value`], for every length in `V`: where the analysis leaves
+    /// the second vector's repeated lanes stale ([`analyze_row_in_halves`]),
+    /// the store must not write them over the first's.
+    fn stored_exps_match_each_position<V: Lane + Narrow>() {
+        for n in 1..=2 * V::WIDTH {
+            let xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 5.0).collect();
+            let Ok(row) = analyze_row::<V>(&xs) else {
+                panic!("n = {n}: a finite row");
+            };
+            let mut out = std::vec![f32::NAN; n];
+            store_row(row.exps, &mut out);
+            for (p, o) in out.iter().enumerate() {
+                let want = row_value(&row.exps, n, p);
+                assert_eq!(o.to_bits(), want.to_bits(), "n = {n}, p = {p}");
+                let exact = (xs[p] as f64 - row.stats.max as f64).exp();
+                assert!(
+                    (*o as f64 - exact).abs() <= 1e-6 * exact,
+                    "n = {n}, p = {p}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stored_exponentials_are_the_positions() {
+        stored_exps_match_each_position::<Simd>();
+        stored_exps_match_each_position::<RowSimd>();
+    }
+
     #[test]
     fn row_layout_covers_every_position_once() {
         row_layout_covers_positions::<Simd>();
