@@ -86,6 +86,16 @@ pub(crate) fn two_sum<V: Lane>(a: V, b: V) -> (V, V) {
     (s, (a - a_part) + (b - b_part))
 }
 
+/// s + err = big + small exactly, lane by lane, where |big| ≥ |small| in
+/// every lane (Dekker's Fast2Sum: three additions instead of
+/// [`two_sum`]'s six). The same s and err as [`two_sum`] there, since
+/// both are exact and s is the rounded sum.
+#[inline(always)]
+pub(crate) fn fast_two_sum<V: Lane>(big: V, small: V) -> (V, V) {
+    let s = big + small;
+    (s, small - (s - big))
+}
+
 /// Splits a positive normal `u` into `u = 2^k · (1 + f)` with
 /// `1 + f ∈ [√½, √2)`, returning `(k, f)` as floats (`f` exact).
 ///

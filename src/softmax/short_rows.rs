@@ -32,10 +32,10 @@
 //! 3u·s′/(1+s′) of the exact value. These are the inputs of the derivations in
 //! `docs/accuracy.md`, which are no looser than for long rows.
 
-use super::{RowIo, exp_shifted, exp_shifted_in_range};
+use super::{RowIo, exp_of_gap_in_range, exp_shifted};
 use crate::lane::{Lane, MAX_WIDTH, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::exp::EXP_FAST_LIMIT;
-use crate::math::{ln_1p_reduced_pair, split_sqrt2, two_sum};
+use crate::math::{fast_two_sum, ln_1p_reduced_pair, split_sqrt2, two_sum};
 use crate::reduce::row_max;
 
 /// Lanes of [`Simd`].
@@ -239,13 +239,6 @@ fn lane_array<V: Lane>(v: V) -> [f32; MAX_WIDTH] {
 #[inline(always)]
 pub(crate) fn terms<V: Lane>(x: V, max: V) -> (V, V, V) {
     terms_of(x, max, exp_shifted(x, -max))
-}
-
-/// [`terms`] for a row whose every x − m takes exp's fast path
-/// ([`all_exp_fast`]): the same bits.
-#[inline(always)]
-fn terms_in_range<V: Lane>(x: V, max: V) -> (V, V, V) {
-    terms_of(x, max, exp_shifted_in_range(x, -max))
 }
 
 /// e = e^{x−m} with the term below the max and the count below.
@@ -461,15 +454,16 @@ fn row_order_sums<'a>(
     last: impl FnOnce() -> Option<LastVector>,
     positions: usize,
 ) -> (RowOrderSums, Option<Simd>) {
-    let (others, third, tail) = match (pass.in_range, pass.total_only) {
-        (true, false) => row_order_pass(max, vectors, last, |x, m, _| terms_in_range(x, m)),
-        (false, false) => row_order_pass(max, vectors, last, |x, m, _| terms(x, m)),
-        (true, true) => row_order_pass(max, vectors, last, |x, m, valid| {
-            total_term(valid, exp_shifted_in_range(x, -m))
-        }),
-        (false, true) => row_order_pass(max, vectors, last, |x, m, valid| {
+    let (others, third, tail) = match (pass.in_range, pass.larger) {
+        (true, Larger::Max) => {
+            in_range_pass(max, pass, vectors, last, |x, neg_m| fast_two_sum(neg_m, x))
+        }
+        (true, Larger::Logit) => in_range_pass(max, pass, vectors, last, fast_two_sum),
+        (true, Larger::Either) => in_range_pass(max, pass, vectors, last, two_sum),
+        (false, _) if pass.total_only => row_order_pass(max, vectors, last, |x, m, valid| {
             total_term(valid, exp_shifted(x, -m))
         }),
+        (false, _) => row_order_pass(max, vectors, last, |x, m, _| terms(x, m)),
     };
     // Ties from the count below (see `terms`): exact, both counts being
     // integers below 2²⁴.
@@ -481,12 +475,52 @@ fn row_order_sums<'a>(
     (RowOrderSums { others, ties }, tail)
 }
 
+/// [`row_order_sums`]' pass for a row whose every x − m takes exp's fast
+/// path ([`all_exp_fast`]), with x − m split into d + δ by `gap` (given x
+/// and −m), exact: the same bits as the tested pass.
+#[inline(always)]
+fn in_range_pass<'a>(
+    max: f32,
+    pass: RowPass,
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    last: impl FnOnce() -> Option<LastVector>,
+    gap: impl Fn(Simd, Simd) -> (Simd, Simd),
+) -> ((f32, f32), f32, Option<Simd>) {
+    if pass.total_only {
+        row_order_pass(max, vectors, last, |x, m, valid| {
+            total_term(valid, exp_of_gap_in_range(gap(x, -m)))
+        })
+    } else {
+        row_order_pass(max, vectors, last, |x, m, _| {
+            terms_of(x, m, exp_of_gap_in_range(gap(x, -m)))
+        })
+    }
+}
+
+/// Which of x and −m is the larger in magnitude for every logit x of a
+/// row with the maximum m, so that the rounding error of x − m comes from
+/// Fast2Sum (Dekker 1971: exact when the first term is the larger in
+/// magnitude), three additions, instead of TwoSum's six. The same bits:
+/// both give the exact error. Timed on 2²⁰ logits in [−20, 20]: see
+/// `docs/performance.md`, "Fast2Sum for x − m".
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Larger {
+    /// m ≥ 0 and every x ≥ −m: |x| ≤ m.
+    Max,
+    /// m ≤ 0: every x ≤ m ≤ 0, so |x| ≥ |m|.
+    Logit,
+    /// Neither holds for the whole row (or it is not known): TwoSum.
+    Either,
+}
+
 /// How a row-order pass runs ([`row_order_sums`]).
 #[derive(Clone, Copy)]
 pub(crate) struct RowPass {
     /// Every x − m of the row takes exp's fast path ([`all_exp_fast`]):
     /// no range test per vector.
     pub in_range: bool,
+    /// How an in-range pass splits x − m ([`Larger`]).
+    pub larger: Larger,
     /// Only S = Σ e^{xᵢ−m} is wanted (softmax), not its split at the
     /// maximum: the ties' exact 1s join the sum, whose relative error is
     /// the same 3u + 2⁻³⁰ of S; s′ = S − 1 is then not accurate, and
@@ -502,17 +536,27 @@ impl RowPass {
     pub const fn tested(total_only: bool) -> Self {
         Self {
             in_range: false,
+            larger: Larger::Either,
             total_only,
         }
     }
 
     /// For a row with the finite maximum `max` and the lanewise minima
-    /// `min` ([`crate::reduce::row_max_min`]): no test where
-    /// [`all_exp_fast`] allows.
+    /// `min` ([`crate::reduce::row_max_min`]; +inf in lanes the row does
+    /// not reach): no test where [`all_exp_fast`] allows, Fast2Sum where
+    /// [`Larger`] allows.
     #[inline(always)]
     pub fn of_row<V: Lane>(max: f32, min: V, total_only: bool) -> Self {
+        let larger = if max <= 0.0 {
+            Larger::Logit
+        } else if !V::any(min.lt(V::splat(-max))) {
+            Larger::Max
+        } else {
+            Larger::Either
+        };
         Self {
             in_range: all_exp_fast(max, min),
+            larger,
             total_only,
         }
     }
@@ -1266,6 +1310,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An in-range pass's sums and stored exponentials over `xs`, x − m
+    /// split as `larger` says.
+    fn in_range_pass_bits(xs: &[f32], larger: Larger, total_only: bool) -> Vec<u32> {
+        let max = row_max::<Simd>(xs);
+        let mut exps = std::vec![0.0; xs.len()];
+        let pass = RowPass {
+            in_range: true,
+            larger,
+            total_only,
+        };
+        let sums = medium_sums_with_max(max, pass, xs, &mut exps);
+        let (hi, lo) = sums.others;
+        exps.iter()
+            .chain(&[hi, lo, sums.ties])
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn fast_two_sum_passes_give_two_sums_bits() {
+        // Rows of 1000 logits of either sign (the last vector partial on
+        // every build) whose row_max_min picks each kind of split, and rows
+        // at the boundary |min| = m, one ulp either side.
+        let base = rows(1000, 1);
+        let mut seen = std::vec::Vec::new();
+        let mut test_row = |xs: &[f32]| {
+            let (max, min) = crate::reduce::row_max_min::<Simd>(xs);
+            for total_only in [false, true] {
+                let pass = RowPass::of_row(max, min, total_only);
+                assert!(pass.in_range);
+                assert_eq!(
+                    in_range_pass_bits(xs, pass.larger, total_only),
+                    in_range_pass_bits(xs, Larger::Either, total_only),
+                );
+                seen.push(pass.larger);
+            }
+        };
+        for shift in [-60.0f32, -20.3, -0.5, 0.0, 0.37, 20.3, 60.0] {
+            test_row(&base.iter().map(|&x| x * 0.9 + shift).collect::<Vec<_>>());
+        }
+        let m = 1.718_281_8f32;
+        for low in [
+            -m,
+            f32::from_bits((-m).to_bits() - 1),
+            f32::from_bits((-m).to_bits() + 1),
+        ] {
+            let mut xs: Vec<f32> = base.iter().map(|&x| (x / 20.0).clamp(low, m)).collect();
+            xs[3] = m;
+            xs[500] = low;
+            test_row(&xs);
+        }
+        for kind in [Larger::Max, Larger::Logit, Larger::Either] {
+            assert!(seen.contains(&kind));
+        }
+        // The check can fail: Fast2Sum with the smaller term first is not
+        // exact on a row whose |x| reach binades above m's.
+        let mixed: Vec<f32> = base.iter().map(|&x| x * 0.9 - 15.0).collect();
+        assert_ne!(
+            in_range_pass_bits(&mixed, Larger::Max, true),
+            in_range_pass_bits(&mixed, Larger::Either, true),
+        );
     }
 
     #[test]
