@@ -43,9 +43,9 @@ pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
 }
 
 /// [`exp_shifted`] where every lane's x − m is known to be above −87
-/// (`short_rows::all_exp_fast`), from x − m already split into d + δ
-/// (`gap`, exact): the same bits without the range test, the rare path's
-/// call and the guard on δ, which only the rare path needs.
+/// (`short_rows::all_exp_fast`), from x − m already split exactly into
+/// d + δ: the same bits without the range test, the rare path's call and
+/// the guard on δ, which only the rare path needs.
 #[inline(always)]
 pub(crate) fn exp_of_gap_in_range<V: Lane>((d, delta): (V, V)) -> V {
     let e = exp_fast(d);

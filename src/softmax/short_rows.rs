@@ -459,7 +459,7 @@ fn row_order_sums<'a>(
             in_range_pass(max, pass, vectors, last, |x, neg_m| fast_two_sum(neg_m, x))
         }
         (true, Larger::Logit) => in_range_pass(max, pass, vectors, last, fast_two_sum),
-        (true, Larger::Either) => in_range_pass(max, pass, vectors, last, two_sum),
+        (true, Larger::Unordered) => in_range_pass(max, pass, vectors, last, two_sum),
         (false, _) if pass.total_only => row_order_pass(max, vectors, last, |x, m, valid| {
             total_term(valid, exp_shifted(x, -m))
         }),
@@ -510,7 +510,7 @@ pub(crate) enum Larger {
     /// m ≤ 0: every x ≤ m ≤ 0, so |x| ≥ |m|.
     Logit,
     /// Neither holds for the whole row (or it is not known): TwoSum.
-    Either,
+    Unordered,
 }
 
 /// How a row-order pass runs ([`row_order_sums`]).
@@ -536,7 +536,7 @@ impl RowPass {
     pub const fn tested(total_only: bool) -> Self {
         Self {
             in_range: false,
-            larger: Larger::Either,
+            larger: Larger::Unordered,
             total_only,
         }
     }
@@ -552,7 +552,7 @@ impl RowPass {
         } else if !V::any(min.lt(V::splat(-max))) {
             Larger::Max
         } else {
-            Larger::Either
+            Larger::Unordered
         };
         Self {
             in_range: all_exp_fast(max, min),
@@ -1344,7 +1344,7 @@ mod tests {
                 assert!(pass.in_range);
                 assert_eq!(
                     in_range_pass_bits(xs, pass.larger, total_only),
-                    in_range_pass_bits(xs, Larger::Either, total_only),
+                    in_range_pass_bits(xs, Larger::Unordered, total_only),
                 );
                 seen.push(pass.larger);
             }
@@ -1363,7 +1363,7 @@ mod tests {
             xs[500] = low;
             test_row(&xs);
         }
-        for kind in [Larger::Max, Larger::Logit, Larger::Either] {
+        for kind in [Larger::Max, Larger::Logit, Larger::Unordered] {
             assert!(seen.contains(&kind));
         }
         // The check can fail: Fast2Sum with the smaller term first is not
@@ -1371,7 +1371,7 @@ mod tests {
         let mixed: Vec<f32> = base.iter().map(|&x| x * 0.9 - 15.0).collect();
         assert_ne!(
             in_range_pass_bits(&mixed, Larger::Max, true),
-            in_range_pass_bits(&mixed, Larger::Either, true),
+            in_range_pass_bits(&mixed, Larger::Unordered, true),
         );
     }
 
