@@ -246,8 +246,10 @@ fn special(max: f32, xs: &[f32]) -> Row {
     special_row(max, &SeparateIo { xs, exps: &mut [] })
 }
 
-/// e·(1/S) over a row's exponentials, as the short rows scale theirs.
-fn scale_exps_by(exps: &mut [f32], inv_sum: f32) {
+/// e·(1/S) over a row's exponentials, as the short rows scale theirs;
+/// also a plain class target's gradient, e·c before its target element is
+/// set (`loss::softmax_cross_entropy`).
+pub(crate) fn scale_exps_by(exps: &mut [f32], inv_sum: f32) {
     let inv = splat(inv_sum);
     map_in_place::<Simd>(exps, |e| e * inv);
 }
