@@ -132,7 +132,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
             // Without smoothing every element but the target's (set below)
             // is e·c, the bits `scale_exps` gives with its term
             // coef·tᵢ = 0·1, in a plain scaling pass: 2²⁰ logits in
-            // [−20, 20] natively, 0.476–0.485 → 0.375–0.461 ns per logit
+            // [−20, 20] natively, 0.423 → 0.379 ns per logit
             // (`docs/performance.md`, "Fast2Sum for x − m").
             scale_exps_by(grad, c as f32);
         }
