@@ -86,10 +86,11 @@ pub(crate) fn two_sum<V: Lane>(a: V, b: V) -> (V, V) {
     (s, (a - a_part) + (b - b_part))
 }
 
-/// s + err = big + small exactly, lane by lane, where |big| ≥ |small| in
-/// every lane (Dekker's Fast2Sum: three additions instead of
-/// [`two_sum`]'s six). The same s and err as [`two_sum`] there, since
-/// both are exact and s is the rounded sum.
+/// s + err = big + small exactly, lane by lane, where big's exponent is at
+/// least small's in every lane, as when |big| ≥ |small| (Dekker's
+/// Fast2Sum: three additions instead of [`two_sum`]'s six). The same s
+/// and err as [`two_sum`] there, since both are exact and s is the
+/// rounded sum.
 #[inline(always)]
 pub(crate) fn fast_two_sum<V: Lane>(big: V, small: V) -> (V, V) {
     let s = big + small;

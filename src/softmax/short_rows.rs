@@ -497,20 +497,30 @@ fn in_range_pass<'a>(
     }
 }
 
-/// Which of x and −m is the larger in magnitude for every logit x of a
-/// row with the maximum m, so that the rounding error of x − m comes from
-/// Fast2Sum (Dekker 1971: exact when the first term is the larger in
-/// magnitude), three additions, instead of TwoSum's six. The same bits:
-/// both give the exact error. Timed on 2²⁰ logits in [−20, 20]: see
-/// `docs/performance.md`, "Fast2Sum for x − m".
+/// Which of x and −m has the larger exponent (or an equal one) for every
+/// logit x of a row with the maximum m, so that the rounding error of
+/// x − m comes from Fast2Sum, three additions, instead of TwoSum's six.
+/// Fast2Sum is exact when its first term's exponent is at least the
+/// second's (Dekker 1971; Muller et al., Handbook of Floating-Point
+/// Arithmetic, 2018, §4.3.1), which |first| ≥ |second| implies. The same
+/// bits: both give the exact error. Timed on 2²⁰ logits in [−20, 20]:
+/// see `docs/performance.md`, "Fast2Sum for x − m".
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Larger {
-    /// m ≥ 0 and every x ≥ −m: |x| ≤ m.
+    /// m > 0 in [2ᵉ, 2ᵉ⁺¹) and every x > −2ᵉ⁺¹: no |x| reaches m's
+    /// exponent's next binade.
     Max,
     /// m ≤ 0: every x ≤ m ≤ 0, so |x| ≥ |m|.
     Logit,
     /// Neither holds for the whole row (or it is not known): TwoSum.
     Unordered,
+}
+
+/// 2ᵉ⁺¹ for a finite m > 0 in [2ᵉ, 2ᵉ⁺¹) (subnormal m: 2⁻¹²⁵), +inf for
+/// e = 127: the magnitude no x of [`Larger::Max`] may reach.
+#[inline(always)]
+fn binade_end(m: f32) -> f32 {
+    f32::from_bits((m.to_bits() & 0x7f80_0000) + 0x0080_0000)
 }
 
 /// How a row-order pass runs ([`row_order_sums`]).
@@ -549,7 +559,7 @@ impl RowPass {
     pub fn of_row<V: Lane>(max: f32, min: V, total_only: bool) -> Self {
         let larger = if max <= 0.0 {
             Larger::Logit
-        } else if !V::any(min.lt(V::splat(-max))) {
+        } else if V::all(min.gt(V::splat(-binade_end(max)))) {
             Larger::Max
         } else {
             Larger::Unordered
@@ -1334,11 +1344,13 @@ mod tests {
     fn fast_two_sum_passes_give_two_sums_bits() {
         // Rows of 1000 logits of either sign (the last vector partial on
         // every build) whose row_max_min picks each kind of split, and rows
-        // at the boundary |min| = m, one ulp either side.
+        // with m in [1, 2) whose least logit is at the boundary −2 of
+        // `Larger::Max`, or one ulp either side, or −m.
         let base = rows(1000, 1);
         let mut seen = std::vec::Vec::new();
         let mut test_row = |xs: &[f32]| {
             let (max, min) = crate::reduce::row_max_min::<Simd>(xs);
+            let mut kind = Larger::Unordered;
             for total_only in [false, true] {
                 let pass = RowPass::of_row(max, min, total_only);
                 assert!(pass.in_range);
@@ -1347,22 +1359,29 @@ mod tests {
                     in_range_pass_bits(xs, Larger::Unordered, total_only),
                 );
                 seen.push(pass.larger);
+                kind = pass.larger;
             }
+            kind
         };
-        for shift in [-60.0f32, -20.3, -0.5, 0.0, 0.37, 20.3, 60.0] {
+        for shift in [-60.0f32, -20.3, -15.0, -0.5, 0.0, 0.37, 20.3, 60.0] {
             test_row(&base.iter().map(|&x| x * 0.9 + shift).collect::<Vec<_>>());
         }
         let m = 1.718_281_8f32;
-        for low in [
-            -m,
-            f32::from_bits((-m).to_bits() - 1),
-            f32::from_bits((-m).to_bits() + 1),
+        for (low, kind) in [
+            (-m, Larger::Max),
+            (f32::from_bits((-2.0f32).to_bits() - 1), Larger::Max),
+            (-2.0, Larger::Unordered),
+            (f32::from_bits((-2.0f32).to_bits() + 1), Larger::Unordered),
         ] {
             let mut xs: Vec<f32> = base.iter().map(|&x| (x / 20.0).clamp(low, m)).collect();
             xs[3] = m;
             xs[500] = low;
-            test_row(&xs);
+            assert!(test_row(&xs) == kind);
         }
+        // Many |x| above m in m's own binade: Fast2Sum by the exponents.
+        let mut xs: Vec<f32> = base.iter().map(|&x| (x / 20.0 * 1.9).min(1.0)).collect();
+        xs[7] = 1.000_000_1;
+        assert!(test_row(&xs) == Larger::Max);
         for kind in [Larger::Max, Larger::Logit, Larger::Unordered] {
             assert!(seen.contains(&kind));
         }
