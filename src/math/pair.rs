@@ -37,11 +37,8 @@ fn split(a: f32) -> (f32, f32) {
 /// |s| ≥ |e| or s = 0: s + e exactly as a normalized pair (Fast2Sum).
 #[inline(always)]
 fn fast_two_sum(s: f32, e: f32) -> Pair {
-    let hi = s + e;
-    Pair {
-        hi,
-        lo: e - (hi - s),
-    }
+    let (hi, lo) = super::fast_two_sum(s, e);
+    Pair { hi, lo }
 }
 
 /// The low part of a renormalization that overflowed (hi = ±inf) is NaN:
