@@ -82,8 +82,9 @@ print(f"const LN2_LO: f32 = f32::from_bits({f32_hex(ln2_lo)}); // {ln2_lo!r}")
 log2e = f32(1 / ln2)
 print(f"const LOG2_E: f32 = f32::from_bits({f32_hex(log2e)}); // {log2e!r}")
 
-# exp with a table (builds with a lane permute: 16 entries with AVX-512F,
-# 8 with AVX2, every second entry of the 16): x = (n/N) ln2 + r,
+# exp with a table (builds with a lane permute: 8 entries, every second
+# entry of the 16, for exp on AVX2 and AVX-512F; 16 for the sigmoid
+# family's split exponential on AVX-512F): x = (n/N) ln2 + r,
 # |r| <= ln2/(2N) (plus the few ulps of rounding x*N*log2(e) in f32, as
 # above), e^x = 2^(n div N) * 2^(j/N) * e^r with j = n mod N. 2^(j/16) is
 # stored as hi + lo (lo below 2^-24 of hi); e^r - 1 - r = r^2 * tail(r) with
@@ -98,7 +99,7 @@ for part in ("HI", "LO"):
         c = hi if part == "HI" else f32(v - mp.mpf(hi))
         print(f"    f32::from_bits({f32_hex(c)}), // {c!r}")
     print("];")
-# The 8-entry table's exp(x) uses hi alone (hi*p + hi, one rounding): the
+# exp(x) with the 8-entry table uses hi alone (hi*p + hi, one rounding): the
 # error hi carries, as a fraction of one ULP of the largest result it scales
 # (2^(j/N) * e^(ln2/(2N)), in the same binade here), plus the final
 # rounding's half ULP bounds that exp below 1 ULP when this stays well

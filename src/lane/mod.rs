@@ -90,12 +90,14 @@ pub trait Lane:
     fn widen_add(self, into: &mut Self::Wide);
     /// Σ of the lanewise totals, in f64.
     fn wide_sum(totals: Self::Wide) -> f64;
-    /// `table[i mod EXP_TABLE_LEN]` in each lane, for the index i in that
-    /// lane's `index` bits: the exponential's table of 2^(j/N)
+    /// `table[i mod 16]` in each lane, for the index i in that lane's
+    /// `index` bits, where `table` holds N entries (8 or 16; 1 where there
+    /// is no table) repeated to fill 16: the exponential's table of 2^(j/N)
     /// (`src/math/exp_table.rs`). One permute per vector where the target
-    /// has a lane permute for the table's size (AVX2, AVX-512F), an array
-    /// index per lane otherwise: the same values either way.
-    fn lookup(table: &[f32; EXP_TABLE_LEN], index: Self::Bits) -> Self;
+    /// has a lane permute for N entries (AVX2 for 8, AVX-512F for 16), an
+    /// array index per lane otherwise: the same values either way. The
+    /// repeated layout is a constant, so no entries are copied at run time.
+    fn lookup<const N: usize>(table: &[f32; 16], index: Self::Bits) -> Self;
     /// Transposes a square block of `WIDTH` vectors in place (lane i of
     /// vector j trades places with lane j of vector i); a block of any other
     /// length is left as it is.
@@ -223,30 +225,20 @@ pub(crate) const FUSED_MUL_ADD: bool = <Simd as Lane>::WIDTH > 1
         target_arch = "aarch64"
     ));
 
-/// Entries in the exponential's table of 2^(j/N) (`src/math/exp_table.rs`):
-/// 16 where AVX-512F permutes a 16-entry table held in one register, 8
-/// where AVX2 permutes an 8-entry one (both with FMA, which the table's
-/// range reduction needs), and 1 (no table: a degree-7 polynomial,
-/// `src/math/exp.rs`) everywhere else. One value per build, whatever the
-/// lane type, so the scalar path and every vector width compute the same
-/// bits.
-#[cfg(all(
-    any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "avx512f",
-    target_feature = "fma"
-))]
-pub const EXP_TABLE_LEN: usize = 16;
-
-/// See the other `cfg` branches.
+/// Entries in `exp`'s table of 2^(j/N) (`src/math/exp_table.rs`): 8 where
+/// the lanes permute an 8-entry table held in one register (AVX2 with FMA,
+/// which the table's range reduction needs; AVX-512F builds too), and 1
+/// (no table: a degree-7 polynomial, `src/math/exp.rs`) everywhere else.
+/// One value per build, whatever the lane type, so the scalar path and
+/// every vector width compute the same bits.
 #[cfg(all(
     any(target_arch = "x86", target_arch = "x86_64"),
     target_feature = "avx2",
-    target_feature = "fma",
-    not(target_feature = "avx512f")
+    target_feature = "fma"
 ))]
 pub const EXP_TABLE_LEN: usize = 8;
 
-/// See the other `cfg` branches.
+/// See the other `cfg` branch.
 #[cfg(not(all(
     any(target_arch = "x86", target_arch = "x86_64"),
     target_feature = "avx2",
@@ -254,14 +246,31 @@ pub const EXP_TABLE_LEN: usize = 8;
 )))]
 pub const EXP_TABLE_LEN: usize = 1;
 
-/// `table[i mod EXP_TABLE_LEN]` per lane, lane by lane: [`Lane::lookup`]
-/// where no single permute fits the vector and the table.
+/// Entries in the split exponential's table (the sigmoid family's eˣ as
+/// hi + lo, `src/math/exp.rs`): 16 where AVX-512F permutes a 16-entry
+/// table in one register, [`EXP_TABLE_LEN`] elsewhere. That exponential
+/// keeps the table's low parts, so the larger table's wider rounding of
+/// its high parts costs it nothing, and its polynomial is a degree shorter.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f",
+    target_feature = "fma"
+))]
+pub const SPLIT_EXP_TABLE_LEN: usize = 16;
+
+/// See the other `cfg` branch.
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f",
+    target_feature = "fma"
+)))]
+pub const SPLIT_EXP_TABLE_LEN: usize = EXP_TABLE_LEN;
+
+/// `table[i mod 16]` per lane, lane by lane: [`Lane::lookup`] where no
+/// single permute fits the vector and the table.
 #[inline(always)]
-pub(crate) fn lookup_lanes<const W: usize>(
-    table: &[f32; EXP_TABLE_LEN],
-    index: [u32; W],
-) -> [f32; W] {
-    index.map(|i| table[i as usize & (EXP_TABLE_LEN - 1)])
+pub(crate) fn lookup_lanes<const W: usize>(table: &[f32; 16], index: [u32; W]) -> [f32; W] {
+    index.map(|i| table[i as usize % 16])
 }
 
 /// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.

@@ -105,7 +105,7 @@ impl Lane for f32 {
     #[inline(always)]
     fn transpose(_: &mut [Self]) {}
     #[inline(always)]
-    fn lookup(table: &[f32; super::EXP_TABLE_LEN], index: ScalarBits) -> Self {
+    fn lookup<const N: usize>(table: &[f32; 16], index: ScalarBits) -> Self {
         let [value] = super::lookup_lanes(table, [index.0]);
         value
     }

@@ -3,7 +3,7 @@
 use super::{Lane, LaneBits};
 
 macro_rules! wide_lane {
-    ($float:ident, $bits:ident, $width:literal, $transpose:path, $lookup:path) => {
+    ($float:ident, $bits:ident, $width:literal, $transpose:path, $lookup:ident) => {
         impl LaneBits for wide::$bits {
             #[inline(always)]
             fn splat(x: u32) -> Self {
@@ -54,8 +54,8 @@ macro_rules! wide_lane {
                 }
             }
             #[inline(always)]
-            fn lookup(table: &[f32; super::EXP_TABLE_LEN], index: wide::$bits) -> Self {
-                $lookup(table, index)
+            fn lookup<const N: usize>(table: &[f32; 16], index: wide::$bits) -> Self {
+                $lookup::<N>(table, index)
             }
             #[inline(always)]
             fn first(self) -> f32 {
@@ -188,75 +188,76 @@ impl super::Narrow for wide::f32x4 {
 
 /// [`Lane::lookup`] lane by lane, where no permute fits the vector and
 /// the table.
-#[cfg(not(any(
-    all(target_feature = "avx2", target_feature = "fma"),
-    all(target_feature = "avx512f", target_feature = "fma")
-)))]
+#[cfg(not(all(target_feature = "avx2", target_feature = "fma")))]
 #[inline(always)]
-fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
+fn lookup_f32x4<const N: usize>(table: &[f32; 16], index: wide::u32x4) -> wide::f32x4 {
     wide::f32x4::from(super::lookup_lanes(table, index.to_array()))
 }
 
 /// With a table permute (AVX2, AVX-512F): the 8-lane lookup on the index
 /// widened with zeros, its low half kept (the 4-lane vectors of single
-/// rows of up to 8 logits, `Narrow`), as for `f32x8` on AVX-512F.
-#[cfg(any(
-    all(target_feature = "avx2", target_feature = "fma"),
-    all(target_feature = "avx512f", target_feature = "fma")
-))]
+/// rows of up to 8 logits, `Narrow`).
+#[cfg(all(target_feature = "avx2", target_feature = "fma"))]
 #[inline(always)]
-fn lookup_f32x4(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x4) -> wide::f32x4 {
+fn lookup_f32x4<const N: usize>(table: &[f32; 16], index: wide::u32x4) -> wide::f32x4 {
     use wide::bytemuck::cast;
     let wide_index: wide::u32x8 = cast([index, wide::u32x4::splat(0)]);
-    let [low, _]: [wide::f32x4; 2] = cast(lookup_f32x8(table, wide_index));
+    let [low, _]: [wide::f32x4; 2] = cast(lookup_f32x8::<N>(table, wide_index));
     low
 }
 
-/// With AVX2 and the 8-entry table: one `vpermps`, which reads the low
-/// three bits of each index.
+/// With AVX2: one `vpermps`, which reads the low three bits of each index,
+/// for tables of up to 8 entries; larger ones as [`lookup_f32x8_wider`].
+#[cfg(all(target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+fn lookup_f32x8<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::f32x8 {
+    use wide::bytemuck::cast;
+    if N <= 8 {
+        let [low, _]: [[f32; 8]; 2] = cast(*table);
+        cast(safe_arch::shuffle_av_f32_all_m256(cast(low), cast(index)))
+    } else {
+        lookup_f32x8_wider::<N>(table, index)
+    }
+}
+
+/// With AVX-512F, a 16-entry table for 8 lanes (the 8-lane vectors of
+/// single short rows, `Narrow`): the 16-lane permute on the index widened
+/// with zeros, its low half kept. Lane by lane, a single row of 10 classes
+/// took 4.1–4.3 ns per logit against 3.3 with the permute
+/// (`logitkit-callgrind row_calls 10 300`).
+#[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
+#[inline(always)]
+fn lookup_f32x8_wider<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::f32x8 {
+    use wide::bytemuck::cast;
+    let wide_index: wide::u32x16 = cast([index, wide::u32x8::splat(0)]);
+    let [low, _]: [wide::f32x8; 2] = cast(lookup_f32x16::<N>(table, wide_index));
+    low
+}
+
+/// Without AVX-512F no build looks up more than 8 entries
+/// (`lane::SPLIT_EXP_TABLE_LEN`); lane by lane for completeness.
 #[cfg(all(
     target_feature = "avx2",
     target_feature = "fma",
     not(target_feature = "avx512f")
 ))]
 #[inline(always)]
-fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
-    use wide::bytemuck::cast;
-    cast(safe_arch::shuffle_av_f32_all_m256(
-        cast(*table),
-        cast(index),
-    ))
-}
-
-/// With AVX-512F and the 16-entry table (the 8-lane vectors of single
-/// short rows, `Narrow`): the 16-lane permute on the index widened with
-/// zeros, its low half kept. Lane by lane, a single row of 10 classes
-/// took 4.1–4.3 ns per logit against 3.3 with the permute
-/// (`logitkit-callgrind row_calls 10 300`).
-#[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
-#[inline(always)]
-fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
-    use wide::bytemuck::cast;
-    let wide_index: wide::u32x16 = cast([index, wide::u32x8::splat(0)]);
-    let [low, _]: [wide::f32x8; 2] = cast(lookup_f32x16(table, wide_index));
-    low
-}
-
-/// [`Lane::lookup`] lane by lane, where no 8-lane permute fits the table.
-#[cfg(not(any(
-    all(target_feature = "avx2", target_feature = "fma"),
-    all(target_feature = "avx512f", target_feature = "fma")
-)))]
-#[inline(always)]
-fn lookup_f32x8(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x8) -> wide::f32x8 {
+fn lookup_f32x8_wider<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::f32x8 {
     wide::f32x8::from(super::lookup_lanes(table, index.to_array()))
 }
 
-/// With AVX-512F and the 16-entry table: one `vpermd` on a 512-bit
-/// register, which reads the low four bits of each index.
+/// [`Lane::lookup`] lane by lane, where no 8-lane permute fits the table.
+#[cfg(not(all(target_feature = "avx2", target_feature = "fma")))]
+#[inline(always)]
+fn lookup_f32x8<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::f32x8 {
+    wide::f32x8::from(super::lookup_lanes(table, index.to_array()))
+}
+
+/// With AVX-512F: one `vpermd` on a 512-bit register, which reads the low
+/// four bits of each index.
 #[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
 #[inline(always)]
-fn lookup_f32x16(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x16) -> wide::f32x16 {
+fn lookup_f32x16<const N: usize>(table: &[f32; 16], index: wide::u32x16) -> wide::f32x16 {
     use wide::bytemuck::cast;
     cast(safe_arch::permute_i32_m512i(cast(index), cast(*table)))
 }
@@ -265,10 +266,10 @@ fn lookup_f32x16(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x16) -> wi
 /// half looked up as an `f32x8`.
 #[cfg(not(all(target_feature = "avx512f", target_feature = "fma")))]
 #[inline(always)]
-fn lookup_f32x16(table: &[f32; super::EXP_TABLE_LEN], index: wide::u32x16) -> wide::f32x16 {
+fn lookup_f32x16<const N: usize>(table: &[f32; 16], index: wide::u32x16) -> wide::f32x16 {
     use wide::bytemuck::cast;
     let halves: [wide::u32x8; 2] = cast(index);
-    cast(halves.map(|half| lookup_f32x8(table, half)))
+    cast(halves.map(|half| lookup_f32x8::<N>(table, half)))
 }
 
 /// 8×8 transpose with AVX: `wide`'s, in shuffles of 256-bit registers.
@@ -361,19 +362,27 @@ mod tests {
     }
 
     /// Each vector type's table lookup against the lane-by-lane one, for
-    /// every entry and with the high index bits the exponential leaves set.
+    /// every entry of both table sizes and with the high index bits the
+    /// exponential leaves set.
     #[test]
     fn lookups_agree_with_lane_by_lane() {
-        let table: [f32; super::super::EXP_TABLE_LEN] = core::array::from_fn(|j| 1.0 + j as f32);
-        for start in 0..64u32 {
-            let index: [u32; 16] = core::array::from_fn(|j| (start + j as u32) * 0x0010_0001);
-            let expected = super::super::lookup_lanes(&table, index);
-            let narrow = <[u32; 8]>::try_from(&index[..8]).map_or([0; 8], |i| i);
-            let got8 = wide::f32x8::lookup(&table, wide::u32x8::from(narrow)).to_array();
-            let got16 = wide::f32x16::lookup(&table, wide::u32x16::from(index)).to_array();
-            assert_eq!(got8[..], expected[..8], "start {start}");
-            assert_eq!(got16, expected, "start {start}");
+        fn check<const N: usize>() {
+            let table: [f32; 16] = core::array::from_fn(|j| 1.0 + (j % N) as f32);
+            for start in 0..64u32 {
+                let index: [u32; 16] = core::array::from_fn(|j| (start + j as u32) * 0x0010_0001);
+                let expected = super::super::lookup_lanes(&table, index);
+                let narrow = <[u32; 8]>::try_from(&index[..8]).map_or([0; 8], |i| i);
+                let quarter = <[u32; 4]>::try_from(&index[..4]).map_or([0; 4], |i| i);
+                let got4 = wide::f32x4::lookup::<N>(&table, wide::u32x4::from(quarter)).to_array();
+                let got8 = wide::f32x8::lookup::<N>(&table, wide::u32x8::from(narrow)).to_array();
+                let got16 = wide::f32x16::lookup::<N>(&table, wide::u32x16::from(index)).to_array();
+                assert_eq!(got4[..], expected[..4], "{N} entries, start {start}");
+                assert_eq!(got8[..], expected[..8], "{N} entries, start {start}");
+                assert_eq!(got16, expected, "{N} entries, start {start}");
+            }
         }
+        check::<8>();
+        check::<16>();
     }
 
     #[test]

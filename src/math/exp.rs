@@ -1,15 +1,13 @@
 //! `exp`: Cody–Waite reduction to |r| ≤ ln2/2 and a degree-7 polynomial,
 //! or, where the lanes can look up a table of 2^(j/N) in one permute
-//! (AVX2, AVX-512F), to |r| ≤ ln2/(2N) and a degree-4 or -3 polynomial
-//! (`exp_table.rs`); then a power-of-two scale, in two factors where the
+//! (AVX2, AVX-512F), to |r| ≤ ln2/(2N) and a degree-4 polynomial (N = 8;
+//! degree 3 with the split exponential's 16 entries on AVX-512F,
+//! `exp_table.rs`); then a power-of-two scale, in two factors where the
 //! result may be subnormal (gradual underflow).
 
-use super::exp_table::{
-    SCALE_BITS_OF_ONE as TABLE_SCALE_BITS_OF_ONE, exp_table_8_fast, exp_table_parts,
-    exp_table_rounded,
-};
+use super::exp_table::{Table, exp_table_8_fast, exp_table_parts, exp_table_rounded};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
-use crate::lane::{BLOCK, EXP_TABLE_LEN, Lane, LaneBits};
+use crate::lane::{BLOCK, EXP_TABLE_LEN, Lane, LaneBits, SPLIT_EXP_TABLE_LEN};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -147,13 +145,13 @@ fn exp_reduced<V: Lane>(x: V) -> (V::Bits, V) {
 /// rounding of big + small (|small| < |big|): the low nine bits of `bits`
 /// hold k (two's complement; the bits above fall off when shifted left by
 /// 23).
-/// Without a table (`lane::EXP_TABLE_LEN` = 1) k = n, big = 1 and small =
-/// p = eʳ − 1 from the degree-7 polynomial; with one, see
+/// Without a table (`lane::SPLIT_EXP_TABLE_LEN` = 1) k = n, big = 1 and
+/// small = p = eʳ − 1 from the degree-7 polynomial; with one, see
 /// `src/math/exp_table.rs`.
 #[inline(always)]
 fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
-    if EXP_TABLE_LEN > 1 {
-        return exp_table_parts(x);
+    if SPLIT_EXP_TABLE_LEN > 1 {
+        return exp_table_parts::<V, SPLIT_EXP_TABLE_LEN>(x);
     }
     let z = x.mul_add(V::splat(LOG2_E), V::splat(ROUND_MAGIC));
     let n = z - V::splat(ROUND_MAGIC);
@@ -178,19 +176,23 @@ fn exp_tail<V: Lane>(r: V, r2: V) -> V {
     rest.mul_add(r, c(c1)).mul_add(r, c(c0))
 }
 
-/// The bits [`exp_parts`] leaves for a scale of 2⁰.
-const SCALE_BITS_OF_ONE: u32 = if EXP_TABLE_LEN > 1 {
-    TABLE_SCALE_BITS_OF_ONE
-} else {
-    ROUND_MAGIC.to_bits() - 127
-};
+/// The bits [`exp_parts`] and [`exp_reduced`] leave for a scale of 2⁰,
+/// with a table of N entries (N = 1: none).
+const fn scale_bits_of_one<const N: usize>() -> u32 {
+    if N > 1 {
+        Table::<N>::SCALE_BITS_OF_ONE
+    } else {
+        ROUND_MAGIC.to_bits() - 127
+    }
+}
 
 /// 2ᵏ for the k held in `bits`, as two normal factors whose product is
-/// exact until the last multiply (gradual underflow, overflow on its own).
+/// exact until the last multiply (gradual underflow, overflow on its own);
+/// `bits` from a reduction with a table of N entries.
 #[inline(always)]
-fn split_scale<V: Lane>(bits: V::Bits) -> (V, V) {
+fn split_scale<V: Lane, const N: usize>(bits: V::Bits) -> (V, V) {
     // k + 256 ∈ [105, 385]: non-negative, so a logical shift halves it.
-    let k_biased = bits - V::Bits::splat(SCALE_BITS_OF_ONE - 256);
+    let k_biased = bits - V::Bits::splat(const { scale_bits_of_one::<N>() } - 256);
     let half_biased = k_biased >> 1; // ⌊k/2⌋ + 128
     let s1 = V::from_bits((half_biased - V::Bits::splat(1)) << 23);
     let s2 = V::from_bits((k_biased - half_biased - V::Bits::splat(1)) << 23);
@@ -202,7 +204,7 @@ fn split_scale<V: Lane>(bits: V::Bits) -> (V, V) {
 fn exp_general<V: Lane>(x: V) -> V {
     let xc = x.max(V::splat(EXP_INPUT_MIN)).min(V::splat(EXP_INPUT_MAX));
     let (bits, er) = exp_reduced(xc);
-    let (s1, s2) = split_scale(bits);
+    let (s1, s2) = split_scale::<V, EXP_TABLE_LEN>(bits);
     V::select(x.is_nan(), x, er * s1 * s2)
 }
 
@@ -211,8 +213,9 @@ fn exp_general<V: Lane>(x: V) -> V {
 /// final `1 + p`, recovered exactly by Fast2Sum (|1| ≥ |p|) and scaled
 /// by the same power of two (it may underflow to 0, where it is below the
 /// subnormal spacing anyway). NaN lanes: hi = x, lo = NaN. hi is
-/// [`exp_lane`]'s result on every build but the 8-entry table one, whose
-/// `exp` rounds without the table's low part.
+/// [`exp_lane`]'s result on builds without a table; the table builds'
+/// `exp` rounds without the table's low part (and on AVX-512F uses a
+/// table of other size).
 ///
 /// The same two paths as [`exp_lane`], with the same bits wherever both
 /// apply: for |x| < 87 in every lane, 2ⁿ is one normal float and the two
@@ -269,7 +272,7 @@ fn exp_split_general<V: Lane>(x: V) -> (V, V) {
 #[inline(always)]
 fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
     let (bits, er, er_lo) = exp_split_reduced(exp_clamp(x));
-    let (s1, s2) = split_scale(bits);
+    let (s1, s2) = split_scale::<V, SPLIT_EXP_TABLE_LEN>(bits);
     (V::select(x.is_nan(), x, er * s1 * s2), er_lo * s1 * s2)
 }
 
@@ -280,9 +283,8 @@ fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
 /// Proved over all 2³² inputs against `f64::exp` by `tests/elementwise_ulp.rs`,
 /// which prints the maximum and the input that reaches it: 0.9515 ULP at
 /// x = −5.84602 (`0xc0bb1299`) on the default x86-64 build (degree-7
-/// polynomial). Builds with AVX2 and FMA use an 8-entry table of 2^(j/8),
-/// with AVX-512F a 16-entry one: 0.9291 and 0.7798 ULP, both at subnormal
-/// results. Multiply-adds are fused where the
+/// polynomial). Builds with AVX2 and FMA (AVX-512F builds too) use an
+/// 8-entry table of 2^(j/8): 0.9291 ULP, at a subnormal result. Multiply-adds are fused where the
 /// target has FMA, so the last bit may differ between builds; the bound is
 /// proved on the default, the `-C target-cpu=x86-64-v3` and the
 /// `-C target-cpu=native` x86-64 builds and sampled elsewhere

@@ -1,18 +1,19 @@
 //! The exponential's reduction with a table of 2^(j/N), on builds whose
-//! lanes can look up N entries in one permute (`lane::EXP_TABLE_LEN`: 16
-//! with AVX-512F, 8 with AVX2, both with FMA).
+//! lanes can look up N entries in one permute: `exp` with N = 8
+//! (`lane::EXP_TABLE_LEN`, AVX2 and AVX-512F with FMA), the split
+//! exponential of the sigmoid family with N = 16 where AVX-512F permutes
+//! 16 entries (`lane::SPLIT_EXP_TABLE_LEN`).
 //!
 //! x = (n/N)·ln2 + r with n = round(x·N·log2 e), |r| ≤ ln2/(2N) (plus a
 //! few ulps), and eˣ = 2^⌊n/N⌋ · 2^(j/N) · eʳ with j = n mod N. The table
 //! entry is kept as hi + lo (lo below 2⁻²⁴ of hi), so eʳ·2^(j/N) is
 //! hi + (hi·p + lo) with p = eʳ − 1 = r + r²·tail(r): the small term is at
 //! most 4.5 % of the large one, so its roundings (and p's) stay below
-//! 0.05 ULP and the final addition rounds once. `exp` itself on the
-//! 8-entry build drops lo ([`exp_table_rounded`]); the split exponential
-//! (the sigmoid family) keeps it, as it needs the rounding error of the
-//! sum. With |r| sixteen (eight)
-//! times smaller than without a table, p needs degree 3 (4) instead of 7:
-//! three (two) fewer multiplies per vector, for two permutes, which run
+//! 0.05 ULP and the final addition rounds once. The split exponential
+//! keeps that form, as it needs the rounding error of the sum; `exp`
+//! drops lo ([`exp_table_rounded`]). With |r| sixteen (eight) times
+//! smaller than without a table, p needs degree 3 (4) instead of 7: three
+//! (two) fewer multiplies per vector, for one or two permutes, which run
 //! beside the multipliers (measured: `docs/performance.md`). The
 //! reduction needs FMA: r = x − n·(ln2/N) is one rounding of the exact
 //! difference only when the product is not rounded first.
@@ -21,6 +22,9 @@
 //! inputs on each table build (`docs/accuracy.md`).
 
 use crate::lane::{EXP_TABLE_LEN, Lane, horner};
+
+/// `exp`'s table length: 8 on every table build.
+const _: () = assert!(EXP_TABLE_LEN == 1 || EXP_TABLE_LEN == 8);
 
 /// 2^(j/16) = `EXP_TABLE_HI[j]` + `EXP_TABLE_LO[j]`.
 const EXP_TABLE_HI: [f32; 16] = [
@@ -78,110 +82,119 @@ const EXP_TABLE_8_TAIL: [f32; 3] = [
     f32::from_bits(0x3d2aacb9), // 0.04166862741112709
 ];
 
-/// log2 e rounded to f32, times N (exact).
-const LOG2_E_TIMES_N: f32 = f32::from_bits(0x3fb8aa3b) * EXP_TABLE_LEN as f32;
+/// log2 e rounded to f32.
+const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b);
 /// 1.5·2²³: adding it to x·N·log2 e rounds to the integer n and leaves
 /// 2²² + n in the low mantissa bits, so the bits shifted right by log2 N
 /// hold ⌊n/N⌋ (two's complement in the low bits; 2²² is a multiple of N)
 /// and the low log2 N bits hold j.
 const ROUND_MAGIC_N: f32 = 12_582_912.0;
-/// log2 N.
-const TABLE_BITS: u32 = EXP_TABLE_LEN.trailing_zeros();
 
-/// Entry `j·16/N` of a 16-entry table: the N-entry table of 2^(j/N).
-const fn every_nth(table: [f32; 16]) -> [f32; EXP_TABLE_LEN] {
-    let mut out = [0.0; EXP_TABLE_LEN];
-    let mut j = 0;
-    while j < EXP_TABLE_LEN {
-        out[j] = table[j * (16 / EXP_TABLE_LEN)];
-        j += 1;
+/// The N-entry table of 2^(j/N) (entry j·16/N of the 16-entry one),
+/// repeated to fill 16 entries, the layout [`Lane::lookup`] reads.
+const fn every_nth_repeated<const N: usize>(table: [f32; 16]) -> [f32; 16] {
+    let mut out = [0.0; 16];
+    let mut i = 0;
+    while i < 16 {
+        out[i] = table[(i % N) * (16 / N)];
+        i += 1;
     }
     out
 }
 
-/// 2^(j/N) = `TABLE_HI[j]` + `TABLE_LO[j]`.
-const TABLE_HI: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_HI);
-/// See [`TABLE_HI`].
-const TABLE_LO: [f32; EXP_TABLE_LEN] = every_nth(EXP_TABLE_LO);
-/// ln2/N as hi + lo: ln2/16 times 16/N (exact).
-const LN2_BY_N_HI: f32 = LN2_BY_16_HI * (16 / EXP_TABLE_LEN) as f32;
-/// See [`LN2_BY_N_HI`].
-const LN2_BY_N_LO: f32 = LN2_BY_16_LO * (16 / EXP_TABLE_LEN) as f32;
+/// The table of 2^(j/N) and the constants of its reduction, for N = 8 or
+/// 16 (N = 1, no table, only where a build's dead branch names it).
+pub(super) struct Table<const N: usize>;
 
-/// The bits [`exp_table_parts`] returns for k = 0 (`split_scale` measures
-/// k from them).
-pub(super) const SCALE_BITS_OF_ONE: u32 = ROUND_MAGIC_N.to_bits() >> TABLE_BITS;
+impl<const N: usize> Table<N> {
+    /// 2^(j/N) = `HI[j]` + `LO[j]` (j < N; repeated beyond).
+    const HI: [f32; 16] = every_nth_repeated::<N>(EXP_TABLE_HI);
+    /// See [`Table::HI`].
+    const LO: [f32; 16] = every_nth_repeated::<N>(EXP_TABLE_LO);
+    /// log2 N.
+    const BITS: u32 = N.trailing_zeros();
+    /// log2 e times N (exact).
+    const LOG2_E_TIMES_N: f32 = LOG2_E * N as f32;
+    /// ln2/N as hi + lo: ln2/16 times 16/N (exact).
+    const LN2_BY_N_HI: f32 = LN2_BY_16_HI * (16 / N) as f32;
+    /// See [`Table::LN2_BY_N_HI`].
+    const LN2_BY_N_LO: f32 = LN2_BY_16_LO * (16 / N) as f32;
+    /// The bits [`exp_table_parts`] and [`exp_table_rounded`] return for
+    /// k = 0 (`split_scale` measures k from them).
+    pub(super) const SCALE_BITS_OF_ONE: u32 = ROUND_MAGIC_N.to_bits() >> Self::BITS;
+    /// [`Table::HI`] with j·2^(23 − log2 N) subtracted from entry j's bits
+    /// (see [`exp_table_8_fast`]).
+    const HI_LESS_INDEX: [f32; 16] = {
+        let mut out = [0.0; 16];
+        let mut i = 0;
+        while i < 16 {
+            let j = (i % N) as u32;
+            out[i] = f32::from_bits(Self::HI[i].to_bits() - (j << (23 - Self::BITS)));
+            i += 1;
+        }
+        out
+    };
+}
 
 /// `(bits, big, small)` with eˣ ≈ (big + small)·2ᵏ, k in the low nine bits
 /// of `bits` (the bits above fall off when shifted left by 23), big the
-/// table's hi and small hi·p + lo: for the split exponential, whose caller
-/// needs the rounding error of big + small.
+/// N-entry table's hi and small hi·p + lo: for the split exponential,
+/// whose caller needs the rounding error of big + small.
 #[inline(always)]
-pub(super) fn exp_table_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
-    let (bits, p) = reduce(x);
-    let hi = V::lookup(&TABLE_HI, bits);
-    let lo = V::lookup(&TABLE_LO, bits);
-    (bits >> TABLE_BITS, hi, hi.mul_add(p, lo))
+pub(super) fn exp_table_parts<V: Lane, const N: usize>(x: V) -> (V::Bits, V, V) {
+    let (bits, p) = reduce::<V, N>(x);
+    let hi = V::lookup::<N>(&Table::<N>::HI, bits);
+    let lo = V::lookup::<N>(&Table::<N>::LO, bits);
+    (bits >> Table::<N>::BITS, hi, hi.mul_add(p, lo))
 }
 
 /// `(bits, er)` with eˣ ≈ er·2ᵏ, k as in [`exp_table_parts`], er rounded
-/// once.
+/// once: er is hi·p + hi with the 8-entry table, without the table's lo.
 ///
-/// With the 8-entry table er is hi·p + hi, without the table's lo: hi's
-/// own rounding is at most 0.352 ULP of the result it scales
+/// hi's own rounding is at most 0.352 ULP of the result it scales
 /// (`tools/fit_coefficients.py` prints it), so with the final rounding's
 /// half ULP and p's small error the result stays within 1 ULP, as the
 /// proof over all 2³² inputs confirms (`docs/accuracy.md`). That saves a
-/// permute and an addition per vector. The 16-entry table's worst hi is
-/// 0.462 ULP, too close to the bound, so that build keeps hi + (hi·p + lo).
+/// permute and an addition per vector against hi + (hi·p + lo). The
+/// 16-entry table's worst hi is 0.462 ULP, too close to the bound for this
+/// form, and with lo it cost AVX-512 builds more than the 8-entry table's
+/// longer polynomial (`docs/performance.md`, "`exp` with the 8-entry table
+/// on AVX-512"), so `exp` uses 8 entries there too.
 #[inline(always)]
 pub(super) fn exp_table_rounded<V: Lane>(x: V) -> (V::Bits, V) {
-    if EXP_TABLE_LEN == 8 {
-        let (bits, p) = reduce(x);
-        let hi = V::lookup(&TABLE_HI, bits);
-        (bits >> TABLE_BITS, hi.mul_add(p, hi))
-    } else {
-        let (bits, big, small) = exp_table_parts(x);
-        (bits, small + big)
-    }
+    let (bits, p) = reduce::<V, EXP_TABLE_LEN>(x);
+    let hi = V::lookup::<EXP_TABLE_LEN>(&Table::<EXP_TABLE_LEN>::HI, bits);
+    (bits >> Table::<EXP_TABLE_LEN>::BITS, hi.mul_add(p, hi))
 }
 
 /// eˣ on the fast path (|x| < 87, every result normal) with the 8-entry
 /// table: s = hi·2ᵏ first, then s·p + s rounded once, the same bits as
 /// [`exp_table_rounded`]'s er scaled by 2ᵏ afterwards (both normal, so the
 /// scale commutes with the rounding). s comes from one integer addition:
-/// the entries of [`HI_LESS_INDEX`] have j·2²⁰ taken from their bits, and
-/// z's bits shifted left by 20 add n·2²⁰ = k·2²³ + j·2²⁰ back. That saves
-/// the mask that isolates k, and a constant register.
+/// the entries of [`Table::HI_LESS_INDEX`] have j·2²⁰ taken from their
+/// bits, and z's bits shifted left by 20 add n·2²⁰ = k·2²³ + j·2²⁰ back.
+/// That saves the mask that isolates k, and a constant register.
 #[inline(always)]
 pub(super) fn exp_table_8_fast<V: Lane>(x: V) -> V {
-    let (bits, p) = reduce(x);
-    let hi_less_index = V::lookup(&HI_LESS_INDEX, bits).to_bits();
-    let s = V::from_bits(hi_less_index + (bits << (23 - TABLE_BITS)));
+    type T = Table<EXP_TABLE_LEN>;
+    let (bits, p) = reduce::<V, EXP_TABLE_LEN>(x);
+    let hi_less_index = V::lookup::<EXP_TABLE_LEN>(&T::HI_LESS_INDEX, bits).to_bits();
+    let s = V::from_bits(hi_less_index + (bits << (23 - T::BITS)));
     s.mul_add(p, s)
 }
-
-/// [`TABLE_HI`] with j·2^(23 − log2 N) subtracted from entry j's bits (see
-/// [`exp_table_8_fast`]).
-const HI_LESS_INDEX: [f32; EXP_TABLE_LEN] = {
-    let mut out = [0.0; EXP_TABLE_LEN];
-    let mut j = 0;
-    while j < EXP_TABLE_LEN {
-        out[j] = f32::from_bits(TABLE_HI[j].to_bits() - ((j as u32) << (23 - TABLE_BITS)));
-        j += 1;
-    }
-    out
-};
 
 /// The reduction: z's bits (j in the low log2 N bits, ⌊n/N⌋ above) and
 /// p = eʳ − 1.
 #[inline(always)]
-fn reduce<V: Lane>(x: V) -> (V::Bits, V) {
-    let z = x.mul_add(V::splat(LOG2_E_TIMES_N), V::splat(ROUND_MAGIC_N));
+fn reduce<V: Lane, const N: usize>(x: V) -> (V::Bits, V) {
+    let z = x.mul_add(
+        V::splat(Table::<N>::LOG2_E_TIMES_N),
+        V::splat(ROUND_MAGIC_N),
+    );
     let n = z - V::splat(ROUND_MAGIC_N);
-    let r = n.mul_add(V::splat(-LN2_BY_N_HI), x);
-    let r = n.mul_add(V::splat(-LN2_BY_N_LO), r);
-    let tail = if EXP_TABLE_LEN == 16 {
+    let r = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_HI), x);
+    let r = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_LO), r);
+    let tail = if N == 16 {
         horner(r, EXP_TABLE_16_TAIL)
     } else {
         horner(r, EXP_TABLE_8_TAIL)
