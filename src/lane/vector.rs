@@ -220,11 +220,11 @@ fn lookup_f32x8<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::
     }
 }
 
-/// With AVX-512F, a 16-entry table for 8 lanes (the 8-lane vectors of
-/// single short rows, `Narrow`): the 16-lane permute on the index widened
-/// with zeros, its low half kept. Lane by lane, a single row of 10 classes
-/// took 4.1–4.3 ns per logit against 3.3 with the permute
-/// (`logitkit-callgrind row_calls 10 300`).
+/// With AVX-512F, a 16-entry table for 8 lanes (the split exponential on
+/// 8-lane vectors): the 16-lane permute on the index widened with zeros,
+/// its low half kept. When `exp` still used the 16-entry table, a single
+/// row of 10 classes took 4.1–4.3 ns per logit this way lane by lane
+/// against 3.3 with the permute (`logitkit-callgrind row_calls 10 300`).
 #[cfg(all(target_feature = "avx512f", target_feature = "fma"))]
 #[inline(always)]
 fn lookup_f32x8_wider<const N: usize>(table: &[f32; 16], index: wide::u32x8) -> wide::f32x8 {
