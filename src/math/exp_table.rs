@@ -142,7 +142,7 @@ impl<const N: usize> Table<N> {
 /// whose caller needs the rounding error of big + small.
 #[inline(always)]
 pub(super) fn exp_table_parts<V: Lane, const N: usize>(x: V) -> (V::Bits, V, V) {
-    let (bits, p) = reduce::<V, N>(x);
+    let (bits, p) = reduce::<V, N, false>(x);
     let hi = V::lookup::<N>(&Table::<N>::HI, bits);
     let lo = V::lookup::<N>(&Table::<N>::LO, bits);
     (bits >> Table::<N>::BITS, hi, hi.mul_add(p, lo))
@@ -162,7 +162,7 @@ pub(super) fn exp_table_parts<V: Lane, const N: usize>(x: V) -> (V::Bits, V, V) 
 /// on AVX-512"), so `exp` uses 8 entries there too.
 #[inline(always)]
 pub(super) fn exp_table_rounded<V: Lane>(x: V) -> (V::Bits, V) {
-    let (bits, p) = reduce::<V, EXP_TABLE_LEN>(x);
+    let (bits, p) = reduce::<V, EXP_TABLE_LEN, true>(x);
     let hi = V::lookup::<EXP_TABLE_LEN>(&Table::<EXP_TABLE_LEN>::HI, bits);
     (bits >> Table::<EXP_TABLE_LEN>::BITS, hi.mul_add(p, hi))
 }
@@ -177,7 +177,7 @@ pub(super) fn exp_table_rounded<V: Lane>(x: V) -> (V::Bits, V) {
 #[inline(always)]
 pub(super) fn exp_table_8_fast<V: Lane>(x: V) -> V {
     type T = Table<EXP_TABLE_LEN>;
-    let (bits, p) = reduce::<V, EXP_TABLE_LEN>(x);
+    let (bits, p) = reduce::<V, EXP_TABLE_LEN, true>(x);
     let hi_less_index = V::lookup::<EXP_TABLE_LEN>(&T::HI_LESS_INDEX, bits).to_bits();
     let s = V::from_bits(hi_less_index + (bits << (23 - T::BITS)));
     s.mul_add(p, s)
@@ -185,19 +185,32 @@ pub(super) fn exp_table_8_fast<V: Lane>(x: V) -> V {
 
 /// The reduction: z's bits (j in the low log2 N bits, ⌊n/N⌋ above) and
 /// p = eʳ − 1.
+///
+/// With `TAIL_AT_FIRST_STEP` (`exp`) the tail is evaluated at
+/// r₁ = x − n·LN2_BY_N_HI, the reduction's first step, so it runs beside
+/// the second (r = r₁ − n·LN2_BY_N_LO) instead of after it: one
+/// multiply-add less on each vector's dependency chain, the same
+/// operations (x86-64-v3 `exp_into`: `docs/performance.md`, "The
+/// polynomial's tail beside the reduction"). r₁ and r differ by
+/// |n·LN2_BY_N_LO| ≤ 2.9·10⁻⁷ (x clamped to [−104, 89], |n/N| ≤ 151); the
+/// tail's slope is below 0.2 and its weight r² ≤ 0.0019, so p moves by less
+/// than 1.2·10⁻¹⁰ of eʳ (0.001 ULP); r itself and r² keep both steps. The
+/// split exponential keeps the tail at r: there the shorter chain measured
+/// `softplus_into` 9 % slower on x86-64-v3 (`sigmoid_into` 4 % faster).
 #[inline(always)]
-fn reduce<V: Lane, const N: usize>(x: V) -> (V::Bits, V) {
+fn reduce<V: Lane, const N: usize, const TAIL_AT_FIRST_STEP: bool>(x: V) -> (V::Bits, V) {
     let z = x.mul_add(
         V::splat(Table::<N>::LOG2_E_TIMES_N),
         V::splat(ROUND_MAGIC_N),
     );
     let n = z - V::splat(ROUND_MAGIC_N);
-    let r = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_HI), x);
-    let r = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_LO), r);
+    let r_first = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_HI), x);
+    let r = n.mul_add(V::splat(-Table::<N>::LN2_BY_N_LO), r_first);
+    let tail_at = if TAIL_AT_FIRST_STEP { r_first } else { r };
     let tail = if N == 16 {
-        horner(r, EXP_TABLE_16_TAIL)
+        horner(tail_at, EXP_TABLE_16_TAIL)
     } else {
-        horner(r, EXP_TABLE_8_TAIL)
+        horner(tail_at, EXP_TABLE_8_TAIL)
     };
     let p = (r * r).mul_add(tail, r);
     (z.to_bits(), p)
