@@ -7,7 +7,7 @@
 
 use super::exp_table::{Table, exp_table_8_fast, exp_table_parts, exp_table_rounded};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
-use crate::lane::{BLOCK, EXP_TABLE_LEN, Lane, LaneBits, SPLIT_EXP_TABLE_LEN};
+use crate::lane::{BLOCK, EXP_TABLE_LEN, FUSED_MUL_ADD, Lane, LaneBits, SPLIT_EXP_TABLE_LEN};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -162,18 +162,32 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
     (z.to_bits() - V::Bits::splat(127), V::splat(1.0), p)
 }
 
-/// [`EXP_TAIL`] at r (`r2` = r²): its two leading terms by Horner's rule
-/// (they set the rounding), the degree-3 rest as two pairs joined by r².
-/// Four multiply-adds deep instead of five, one multiply more; on the
-/// default x86-64 build, where a multiply-add is a multiply and a dependent
-/// add, `exp_into` ran 7 % faster and every kernel built on `exp` with it
-/// (`docs/performance.md`, "Latency of the polynomials").
+/// [`EXP_TAIL`] at r (`r2` = r²), on the builds without a table.
+///
+/// Where multiply-adds do not fuse (the default x86-64 build, wasm,
+/// firmware), each is a multiply and a dependent add and `exp` is bound by
+/// its dependency chain, so the tail goes by Estrin's scheme: three pairs
+/// c₂ᵢ + c₂ᵢ₊₁·r, the upper two joined by r², then that by r² to the
+/// leading pair, three multiply-adds deep. `exp_into` ran 4–8 % faster on
+/// the default build than with the two leading terms by Horner's rule
+/// (four deep; `docs/performance.md`, "`exp`'s tail by Estrin's scheme").
+/// The tail's roundings reach the result through r² (≤ 0.12): 0.9515 →
+/// 0.9655 ULP there, all 2³² inputs.
+///
+/// Where they fuse (aarch64) the chain is half as deep already, and the
+/// leading terms stay by Horner's rule, which keeps that build's error
+/// further from the bound (0.9716 ULP sampled, against 0.9820 with Estrin's
+/// scheme, `.ci/steps/cross.sh`).
 #[inline(always)]
 fn exp_tail<V: Lane>(r: V, r2: V) -> V {
     let [c0, c1, c2, c3, c4, c5] = EXP_TAIL;
     let c = V::splat;
-    let rest = c(c5).mul_add(r, c(c4)).mul_add(r2, c(c3).mul_add(r, c(c2)));
-    rest.mul_add(r, c(c1)).mul_add(r, c(c0))
+    let high = c(c5).mul_add(r, c(c4)).mul_add(r2, c(c3).mul_add(r, c(c2)));
+    if FUSED_MUL_ADD {
+        high.mul_add(r, c(c1)).mul_add(r, c(c0))
+    } else {
+        high.mul_add(r2, c(c1).mul_add(r, c(c0)))
+    }
 }
 
 /// The bits [`exp_parts`] and [`exp_reduced`] leave for a scale of 2⁰,
@@ -281,8 +295,8 @@ fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
 /// # Accuracy
 /// ≤ 1 ULP for every f32 input; subnormal results within 1 unit of 2⁻¹⁴⁹.
 /// Proved over all 2³² inputs against `f64::exp` by `tests/elementwise_ulp.rs`,
-/// which prints the maximum and the input that reaches it: 0.9515 ULP at
-/// x = −5.84602 (`0xc0bb1299`) on the default x86-64 build (degree-7
+/// which prints the maximum and the input that reaches it: 0.9655 ULP at
+/// x = −5.880908 (`0xc0bc3066`) on the default x86-64 build (degree-7
 /// polynomial). Builds with AVX2 and FMA (AVX-512F builds too) use an
 /// 8-entry table of 2^(j/8): 0.9291 ULP, at a subnormal result. Multiply-adds are fused where the
 /// target has FMA, so the last bit may differ between builds; the bound is
