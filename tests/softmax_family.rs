@@ -1443,6 +1443,15 @@ fn batch_of_rows(classes: usize, rows: usize, seed: u64, specials: bool) -> Vec<
     xs
 }
 
+/// Rows of logits uniform in [−8, 8): no special value, every gap to the
+/// row's maximum within exp's fast range.
+fn ordinary_rows(classes: usize, rows: usize, seed: u64) -> Vec<f32> {
+    let mut rng = common::Rng(seed);
+    (0..rows * classes)
+        .map(|_| (rng.uniform() as f32 - 0.5) * 16.0)
+        .collect()
+}
+
 fn bits(xs: &[f32]) -> Vec<u32> {
     xs.iter().map(|x| x.to_bits()).collect()
 }
@@ -1450,12 +1459,20 @@ fn bits(xs: &[f32]) -> Vec<u32> {
 #[test]
 fn rows_forms_give_the_single_row_bits() {
     for classes in 1..=40 {
-        for rows in [0usize, 1, 3, 8, 17, 33] {
-            let xs = batch_of_rows(classes, rows, (classes * 1000 + rows) as u64, true);
+        // Rows with special values and wide spreads, and ordinary rows
+        // (every group's exponentials on exp's fast path).
+        let shapes = [0usize, 1, 3, 8, 17, 33].map(|rows| (rows, false));
+        for (rows, ordinary) in shapes.into_iter().chain([(17, true), (33, true)]) {
+            let seed = (classes * 1000 + rows) as u64;
+            let xs = if ordinary {
+                ordinary_rows(classes, rows, seed)
+            } else {
+                batch_of_rows(classes, rows, seed, true)
+            };
             let n = xs.len();
             let (mut out, mut lse) = (vec![0.0f32; n], vec![0.0f32; rows]);
             let mut want = vec![0.0f32; n];
-            let what = format!("{rows}×{classes}");
+            let what = format!("{rows}×{classes}, ordinary: {ordinary}");
 
             logitkit::softmax_rows(&xs, classes, &mut out).unwrap();
             for (row, w) in xs.chunks_exact(classes).zip(want.chunks_exact_mut(classes)) {

@@ -67,6 +67,14 @@ pub trait Lane:
     fn is_nan(self) -> Self::Mask;
     /// Per lane, `if_true` where `mask` holds, else `if_false`.
     fn select(mask: Self::Mask, if_true: Self, if_false: Self) -> Self;
+    /// `value` where `mask` is set, +0 elsewhere: [`Lane::select`] against
+    /// zero, which vectors form with one bitwise and (a mask lane is all
+    /// ones or all zeros); a blend against zero costs x86 builds one more
+    /// operation, the compiler re-deriving the mask from its sign bits.
+    #[inline(always)]
+    fn select_or_zero(mask: Self::Mask, value: Self) -> Self {
+        Self::select(mask, value, Self::splat(0.0))
+    }
     /// Lanewise maximum. Which operand a NaN lane returns is unspecified:
     /// kernels only use it on clamps whose NaN lanes are patched afterwards.
     fn max(self, other: Self) -> Self;

@@ -90,6 +90,10 @@ macro_rules! wide_lane {
                 mask.select(if_true, if_false)
             }
             #[inline(always)]
+            fn select_or_zero(mask: Self, value: Self) -> Self {
+                mask & value
+            }
+            #[inline(always)]
             fn max(self, other: Self) -> Self {
                 self.fast_max(other)
             }

@@ -294,7 +294,7 @@ fn reduce_elements(
         _ => 1.0,
     };
     let s = <Simd as Lane>::splat(scale as f32);
-    let (zero, one) = (<Simd as Lane>::splat(0.0), <Simd as Lane>::splat(1.0));
+    let one = <Simd as Lane>::splat(1.0);
     // Inlined into the summing loop, with the element closure if that is
     // (BCE's default options): no call per vector, vectors in registers.
     let [total] = blocked_sum::<Simd, 1>(
@@ -304,14 +304,14 @@ fn reduce_elements(
             let (loss, g) = lane(k, one, s);
             store_at(g, grad, k);
             store_at(loss, per_element, k);
-            [<Simd as Lane>::select(valid, loss, zero)]
+            [<Simd as Lane>::select_or_zero(valid, loss)]
         },
     );
     let total = if total.is_finite() {
         total
     } else {
         rescaled_sum(n, |k, valid, down| {
-            <Simd as Lane>::select(valid, lane(k, down, s).0, zero)
+            <Simd as Lane>::select_or_zero(valid, lane(k, down, s).0)
         })
     };
     (total * scale) as f32

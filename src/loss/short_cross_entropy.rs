@@ -454,7 +454,7 @@ fn weighted_gaps_in_order(row: &[f32], max: f32, weights: Option<&[f32]>) -> (f3
     let (m, zero) = (splat(max), splat(0.0));
     let (mut hi, mut lo) = (zero, zero);
     let mut add = |x: Simd, w: Simd| {
-        let term = <Simd as Lane>::select(w.gt(zero), weighted_gap(w, m, x), zero);
+        let term = <Simd as Lane>::select_or_zero(w.gt(zero), weighted_gap(w, m, x));
         let (s, err) = two_sum(hi, term);
         hi = s;
         lo += err;

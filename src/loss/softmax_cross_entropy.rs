@@ -69,7 +69,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
         let neg_inf = <Simd as Lane>::splat(f32::NEG_INFINITY);
         let weight = |k: usize, valid| match target.weights {
             Some(w) => load_at::<Simd>(w, k, 0.0),
-            None => <Simd as Lane>::select(valid, one, zero),
+            None => <Simd as Lane>::select_or_zero(valid, one),
         };
         let m = <Simd as Lane>::splat(max);
         let [others, below, shifted, masked] = blocked_sum::<Simd, 4>(logits.len(), |k, valid| {
@@ -80,7 +80,7 @@ fn class_row(logits: &[f32], target: &ClassTarget, scale: f64, grad: &mut [f32])
             [
                 o,
                 t,
-                <Simd as Lane>::select(finite, weighted_gap(w, m, x), zero),
+                <Simd as Lane>::select_or_zero(finite, weighted_gap(w, m, x)),
                 <Simd as Lane>::select(finite, zero, w),
             ]
         });
@@ -576,7 +576,7 @@ fn probs_row_run(logits: &[f32], target: &impl ProbsSource, scale: f64, grad: &m
         [
             o,
             t,
-            <Simd as Lane>::select(q.gt(zero), weighted_gap(q, m, x), zero),
+            <Simd as Lane>::select_or_zero(q.gt(zero), weighted_gap(q, m, x)),
             q,
         ]
     });

@@ -37,7 +37,7 @@ use short_rows::{
 #[inline(always)]
 pub(crate) fn exp_shifted<V: Lane>(x: V, neg_m: V) -> V {
     let (d, delta) = two_sum(x, neg_m);
-    let delta = V::select(d.gt(V::splat(-128.0)), delta, V::splat(0.0));
+    let delta = V::select_or_zero(d.gt(V::splat(-128.0)), delta);
     let e = exp_lane(d);
     e.mul_add(delta, e)
 }
@@ -62,7 +62,7 @@ fn exp_shifted_by<V: Lane>(x: V, neg_m: V, a_hi: V, a_lo: V) -> V {
     let (d, delta) = two_sum(x, neg_m);
     let (s, delta_s) = two_sum(d, a_hi);
     let delta = delta + delta_s + a_lo;
-    let delta = V::select(s.gt(V::splat(-128.0)), delta, V::splat(0.0));
+    let delta = V::select_or_zero(s.gt(V::splat(-128.0)), delta);
     let e = exp_lane(s);
     e.mul_add(delta, e)
 }

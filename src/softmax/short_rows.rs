@@ -172,51 +172,64 @@ pub(crate) fn tree_sum<V: Lane, const L: usize>(mut hi: [V; L], mut lo: [V; L]) 
 /// rotated, so the same bits in lane 0. Scalar levels cost a row of 10
 /// logits about 60 instructions on the AVX2 build.
 #[inline(always)]
-pub(crate) fn tree_sum_lanes<V: Lane>(mut hi: V, mut lo: V) -> (f32, f32) {
-    let mut half = V::WIDTH / 2;
-    while half > 0 {
-        let (s, e) = two_sum(hi, rotate_lanes(hi, half));
-        lo = (lo + rotate_lanes(lo, half)) + e;
-        hi = s;
-        half /= 2;
-    }
+pub(crate) fn tree_sum_lanes<V: Lane>(hi: V, lo: V) -> (f32, f32) {
+    let level = |(hi, lo): (V, V), rotate: fn(V) -> V| {
+        let (s, e) = two_sum(hi, rotate(hi));
+        (s, (lo + rotate(lo)) + e)
+    };
+    let (hi, lo) = halving_levels((hi, lo), level);
     (hi.first(), lo.first())
 }
 
 /// The sum of the lanes of `v` by the same halving steps: exact for the
 /// small integers it is used on (tie counts), in any order.
 #[inline(always)]
-fn lane_total<V: Lane>(mut v: V) -> f32 {
-    let mut half = V::WIDTH / 2;
-    while half > 0 {
-        v = v + rotate_lanes(v, half);
-        half /= 2;
-    }
-    v.first()
+fn lane_total<V: Lane>(v: V) -> f32 {
+    halving_levels(v, |v, rotate| v + rotate(v)).first()
 }
 
 /// The largest lane of `v`, which holds no NaN, by the same halving steps.
 #[inline(always)]
-fn lane_max<V: Lane>(mut v: V) -> f32 {
-    let mut half = V::WIDTH / 2;
-    while half > 0 {
-        v = v.max(rotate_lanes(v, half));
-        half /= 2;
-    }
-    v.first()
+fn lane_max<V: Lane>(v: V) -> f32 {
+    halving_levels(v, |v, rotate| v.max(rotate(v))).first()
 }
 
-/// `v` with lane j taking lane (j + k) mod L: one shuffle for the
-/// constant k of the halving steps.
+/// `step` applied at each level of a halving tree over `V`'s lanes, widest
+/// first, with the rotation of that level (lane j takes lane j + half).
+/// Each level names its rotation as a constant, so every rotation is one
+/// shuffle whatever the compiler decides about unrolling: with the
+/// rotation as a loop variable, a change elsewhere left the levels rolled
+/// up in `log_sum_exp` (default build) and every rotation went lane by
+/// lane through memory (`docs/performance.md`, "Whole-vector stores for
+/// the rows forms").
 #[inline(always)]
-fn rotate_lanes<V: Lane>(v: V, k: usize) -> V {
+fn halving_levels<V: Lane, T>(mut state: T, step: impl Fn(T, fn(V) -> V) -> T) -> T {
+    const _: () = assert!(MAX_WIDTH <= 16);
+    if V::WIDTH > 8 {
+        state = step(state, rotate_lanes::<V, 8>);
+    }
+    if V::WIDTH > 4 {
+        state = step(state, rotate_lanes::<V, 4>);
+    }
+    if V::WIDTH > 2 {
+        state = step(state, rotate_lanes::<V, 2>);
+    }
+    if V::WIDTH > 1 {
+        state = step(state, rotate_lanes::<V, 1>);
+    }
+    state
+}
+
+/// `v` with lane j taking lane (j + K) mod L: one shuffle.
+#[inline(always)]
+fn rotate_lanes<V: Lane, const K: usize>(v: V) -> V {
     let a = lane_array(v);
     // A loop, not `array::from_fn`: LLVM left from_fn's 16-slot instance
     // out of line in `softmax` on 16-lane builds, and the rotations went
     // through memory (a row of 10 took 714 instructions instead of 310).
     let mut rotated = [0.0; MAX_WIDTH];
     for (j, r) in rotated.iter_mut().enumerate().take(V::WIDTH) {
-        *r = a[(j + k) % V::WIDTH];
+        *r = a[(j + K) % V::WIDTH];
     }
     V::load(rotated.get(..V::WIDTH).unwrap_or(&[]))
 }
@@ -244,12 +257,11 @@ pub(crate) fn terms<V: Lane>(x: V, max: V) -> (V, V, V) {
 /// e = e^{x−m} with the term below the max and the count below.
 #[inline(always)]
 fn terms_of<V: Lane>(x: V, max: V, e: V) -> (V, V, V) {
-    let zero = V::splat(0.0);
     let below = x.lt(max);
     (
         e,
-        V::select(below, e, zero),
-        V::select(below, V::splat(1.0), zero),
+        V::select_or_zero(below, e),
+        V::select_or_zero(below, V::splat(1.0)),
     )
 }
 
@@ -576,8 +588,11 @@ impl RowPass {
 /// the term, no tie.
 #[inline(always)]
 fn total_term(valid: <Simd as Lane>::Mask, e: Simd) -> (Simd, Simd, Simd) {
-    let zero = <Simd as Lane>::splat(0.0);
-    (e, <Simd as Lane>::select(valid, e, zero), zero)
+    (
+        e,
+        <Simd as Lane>::select_or_zero(valid, e),
+        <Simd as Lane>::splat(0.0),
+    )
 }
 
 /// [`row_order_sums`] with the per-position work `terms`: the compensated
@@ -995,7 +1010,7 @@ impl RowGroup {
         let mut nan = max.is_nan();
         for &x in self.rows_by_class() {
             nan |= x.is_nan();
-            max = max.max(x);
+            max = <Simd as Lane>::max(max, x);
         }
         // + 0: a zero maximum is +0, as in `analyze_row`.
         let max = max + <Simd as Lane>::splat(0.0);
@@ -1024,11 +1039,26 @@ impl RowGroup {
         // overwritten later), so its lanes do not slow the others down.
         let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
         let m = <Simd as Lane>::select(finite, max, zero);
+        // Every row finite and every e^{xᵢ−m} on exp's fast path (the
+        // lanewise minima against m, as in `all_exp_fast`): one test for
+        // the group instead of a range test, a guard on δ and the rare
+        // path's call per vector; the same bits.
+        let min = self
+            .rows_by_class()
+            .iter()
+            .fold(m, |least, &x| <Simd as Lane>::min(least, x));
+        let fast =
+            <Simd as Lane>::all(finite & (min - m).gt(<Simd as Lane>::splat(-EXP_FAST_LIMIT)));
+        let neg_m = -m;
         let mut hi = [zero; L];
         let mut lo = [zero; L];
         let mut below = zero;
         let mut term = |x: &mut Simd| {
-            let (e, o, b) = terms(*x, m);
+            let (e, o, b) = if fast {
+                terms_of(*x, m, exp_of_gap_in_range(two_sum(*x, neg_m)))
+            } else {
+                terms(*x, m)
+            };
             if keep_exps {
                 *x = e;
             }
@@ -1072,19 +1102,23 @@ pub(crate) fn map_groups(
 ) {
     let group_len = W.saturating_mul(classes).max(1);
     let mut group = RowGroup::new();
-    for (g, (rows, outs)) in xs
-        .chunks(group_len)
-        .zip(out.chunks_mut(group_len))
-        .enumerate()
-    {
+    for (g, rows) in xs.chunks(group_len).enumerate() {
+        let base = g * group_len;
         // The rest of the batch: whole-vector loads may read the next rows.
-        group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
+        group.load(xs.get(base..).unwrap_or(rows), classes);
         let max = group.max();
         let stats = group.analyze(max, keep_exps);
         finish(&mut group, &stats);
-        group.store(outs, true);
+        // The rest of the output too: whole-vector stores may spill into
+        // the next group's rows, which that group overwrites. Stored into
+        // the group's own rows alone, its last rows took element-by-element
+        // stores (`docs/performance.md`, "Whole-vector stores for the rows
+        // forms").
+        let out_rest = out.get_mut(base..).unwrap_or(&mut []);
+        group.store(out_rest, true);
         let finite = lanes(max).map(f32::is_finite);
         if finite.contains(&false) {
+            let outs = out_rest.get_mut(..rows.len()).unwrap_or(&mut []);
             let pairs = rows
                 .chunks_exact(classes.max(1))
                 .zip(outs.chunks_exact_mut(classes.max(1)));

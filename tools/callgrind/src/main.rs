@@ -108,6 +108,10 @@ fn main() {
                 "softmax_rows" => {
                     logitkit::softmax_rows(black_box(&z), classes, &mut grad).expect("whole rows")
                 }
+                "log_softmax_rows" => {
+                    logitkit::log_softmax_rows(black_box(&z), classes, &mut grad)
+                        .expect("whole rows")
+                }
                 "log_sum_exp_rows" => {
                     logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
                         .expect("whole rows");
