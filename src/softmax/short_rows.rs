@@ -270,10 +270,11 @@ fn terms_of<V: Lane>(x: V, max: V, e: V) -> (V, V, V) {
 /// (|x − m| < 87, so x − m > −87 as x ≤ m): fl(xᵢ − m) ≥ fl(min − m), as
 /// rounding is monotonic, and +inf lanes pass. Masked (−inf) logits keep a
 /// row out. Such rows skip the test per vector and the call out of the
-/// loop that the rare path needs (the same bits).
+/// loop that the rare path needs (the same bits). `max` may differ by
+/// lane (a group of rows, one per lane, [`RowGroup::analyze`]).
 #[inline(always)]
-pub(crate) fn all_exp_fast<V: Lane>(max: f32, min: V) -> bool {
-    V::all((min - V::splat(max)).gt(V::splat(-EXP_FAST_LIMIT)))
+pub(crate) fn all_exp_fast<V: Lane>(max: V, min: V) -> bool {
+    V::all((min - max).gt(V::splat(-EXP_FAST_LIMIT)))
 }
 
 /// The statistics of a row of any length with the finite maximum `max` on
@@ -577,7 +578,7 @@ impl RowPass {
             Larger::Unordered
         };
         Self {
-            in_range: all_exp_fast(max, min),
+            in_range: all_exp_fast(V::splat(max), min),
             larger,
             total_only,
         }
@@ -1039,16 +1040,15 @@ impl RowGroup {
         // overwritten later), so its lanes do not slow the others down.
         let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
         let m = <Simd as Lane>::select(finite, max, zero);
-        // Every row finite and every e^{xᵢ−m} on exp's fast path (the
-        // lanewise minima against m, as in `all_exp_fast`): one test for
-        // the group instead of a range test, a guard on δ and the rare
-        // path's call per vector; the same bits.
+        // Every e^{xᵢ−m} on exp's fast path: one test for the group instead
+        // of a range test, a guard on δ and the rare path's call per
+        // vector; the same bits. Against `max` itself, a row whose maximum
+        // is NaN or ±inf fails it (min − max is NaN or −inf), so m = max.
         let min = self
             .rows_by_class()
             .iter()
             .fold(m, |least, &x| <Simd as Lane>::min(least, x));
-        let fast =
-            <Simd as Lane>::all(finite & (min - m).gt(<Simd as Lane>::splat(-EXP_FAST_LIMIT)));
+        let fast = all_exp_fast(max, min);
         let neg_m = -m;
         let mut hi = [zero; L];
         let mut lo = [zero; L];
