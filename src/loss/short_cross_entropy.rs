@@ -143,34 +143,90 @@ pub(crate) fn medium_class_row(logits: &[f32], class: usize, grad: &mut [f32], f
     }
 }
 
+/// A batch's loss: the f64 total of its rows' weighted losses, added in
+/// row order, and each row's as f32 into `per_row` when it is given.
+pub(crate) struct BatchLoss<'a> {
+    pub total: f64,
+    per_row: Option<&'a mut [f32]>,
+}
+
+impl<'a> BatchLoss<'a> {
+    pub fn new(per_row: Option<&'a mut [f32]>) -> Self {
+        Self {
+            total: 0.0,
+            per_row,
+        }
+    }
+
+    /// Row r's plain loss L with weight w: w·L, where a zero weight (or an
+    /// ignored row) takes no part, even in an infinite loss.
+    #[inline(always)]
+    pub fn add_row(&mut self, r: usize, w: f64, plain: f64) {
+        let loss = if w != 0.0 || plain.is_nan() {
+            w * plain
+        } else {
+            0.0
+        };
+        self.add(r, loss);
+    }
+
+    /// Row r's loss, already weighted.
+    #[inline(always)]
+    pub fn add(&mut self, r: usize, loss: f64) {
+        if let Some(slot) = self.per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
+            *slot = loss as f32;
+        }
+        self.total += loss;
+    }
+
+    /// Rows `first..` of unit weight (0 for an ignored row): the same sums
+    /// as [`BatchLoss::add_row`] one row at a time, without its tests.
+    #[inline(always)]
+    pub fn add_unweighted_rows(&mut self, first: usize, losses: &[f64]) {
+        for &loss in losses {
+            self.total += loss;
+        }
+        let rows = first..first.saturating_add(losses.len());
+        if let Some(slots) = self.per_row.as_deref_mut().and_then(|p| p.get_mut(rows)) {
+            for (slot, &loss) in slots.iter_mut().zip(losses) {
+                *slot = loss as f32;
+            }
+        }
+    }
+}
+
+/// A row's weight for its class `t`: 1 without class weights, 0 for a
+/// class past them (validated away by the callers).
+fn class_weight(class_weights: Option<&[f32]>, t: usize) -> f64 {
+    class_weights.map_or(1.0, |w| w.get(t).map_or(0.0, |&v| v as f64))
+}
+
 /// A batch of short rows (or of rows up to `MEDIUM_ROW_MAX`, one at a
 /// time by [`medium_class_row`]): row r of `logits` (rows of `classes` logits)
-/// against `target(r)` = (class, weight w), or `None` for a row to ignore
-/// (zero gradient, `row_loss(r, 0, 0)`). Its plain loss L goes to
-/// `row_loss(r, w, L)` in f64 (the single-row call returns L rounded to f32,
-/// even where that overflows to +inf and w·L does not); its gradient times
-/// f·w, f = `scale`, is written into `grad` (unless empty, else as long
-/// as `logits`). Times 1 is exact, so an unweighted sum keeps the
-/// single-row bits.
+/// against class `class_of(r)`, or `None` for a row to ignore (zero
+/// gradient, a zero loss), weighted by w = `class_weights[t]` (1 without
+/// them). Its plain loss L goes to `loss.add_row(r, w, L)` in f64 (the
+/// single-row call returns L rounded to f32, even where that overflows to
+/// +inf and w·L does not); its gradient times f·w, f = `scale`, is written
+/// into `grad` (unless empty, else as long as `logits`). Times 1 is exact,
+/// so an unweighted sum keeps the single-row bits.
 pub(crate) fn batch(
     logits: &[f32],
     classes: usize,
-    target: impl Fn(usize) -> Option<(usize, f64)>,
+    class_of: impl Fn(usize) -> Option<usize>,
+    class_weights: Option<&[f32]>,
     scale: f64,
     grad: &mut [f32],
-    mut row_loss: impl FnMut(usize, f64, f64),
+    loss: &mut BatchLoss,
 ) {
+    let splat = <Simd as Lane>::splat;
     if classes > 2 * W {
-        // Rows of more than two vectors: one at a time in row order.
-        let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
-        for (r, row) in logits.chunks_exact(classes.max(1)).enumerate() {
-            let g = grad_rows.next().unwrap_or(&mut []);
-            match target(r).filter(|&(t, _)| t < classes) {
-                Some((t, w)) => row_loss(r, w, medium_class_row(row, t, g, (scale * w) as f32)),
-                None => {
-                    g.fill(0.0);
-                    row_loss(r, 0.0, 0.0);
-                }
+        // Without class weights w = 1 is a constant of its own copy.
+        match class_weights {
+            None => medium_rows(logits, classes, class_of, |_| 1.0, scale, grad, loss),
+            Some(w) => {
+                let weight = |t| class_weight(Some(w), t);
+                medium_rows(logits, classes, class_of, weight, scale, grad, loss);
             }
         }
         return;
@@ -189,43 +245,43 @@ pub(crate) fn batch(
         } else {
             rows.len() / classes.max(1)
         };
-        // Per lane: the target's class and logit, the gradient's factor
-        // f·w and the weight w, NaN for an ignored row (or a lane without
-        // a row).
-        let mut target_class = [-1.0f32; W];
-        let mut target_logit = [0.0f32; W];
-        let mut grad_scale = [0.0f32; W];
-        let mut weights = [f64::NAN; W];
-        for j in 0..held.min(W) {
-            let Some((t, w)) = target(first + j) else {
-                continue;
-            };
-            let Some(&z) = rows.get(j * classes + t).filter(|_| t < classes) else {
-                continue;
-            };
-            if let (Some(c), Some(l), Some(s), Some(wj)) = (
-                target_class.get_mut(j),
-                target_logit.get_mut(j),
-                grad_scale.get_mut(j),
-                weights.get_mut(j),
-            ) {
-                (*c, *l, *s, *wj) = (t as i32 as f32, z, (scale * w) as f32, w);
+        // Per lane: the row's class, −1 for an ignored row (or a lane
+        // without a row). The target logits are then picked from the class
+        // vectors (`RowGroup::at_class`), not loaded row by row.
+        let mut class_lanes = [-1.0f32; W];
+        for (j, c) in class_lanes.iter_mut().enumerate().take(held) {
+            if let Some(t) = class_of(first + j).filter(|&t| t < classes) {
+                // Exact: t < 2W.
+                *c = t as i32 as f32;
             }
         }
+        let target_class = Simd::load(&class_lanes);
+        let has_target = target_class.gt(splat(-1.0));
         // Loaded from the rest of the batch, so only its last rows need
         // partial vectors.
         group.load(logits.get(base..).unwrap_or(rows), classes);
+        let target_logit = group.at_class(target_class);
         let max = group.max();
         let stats = group.analyze(max, true);
-        let target_logit = Simd::load(&target_logit);
         let done = finish(&stats, target_logit, exp_shifted(target_logit, -max));
+        // The gradient's factor f·w per lane, 0 for an ignored row.
+        let grad_scale = match class_weights {
+            None => <Simd as Lane>::select_or_zero(has_target, splat(scale as f32)),
+            Some(_) => Simd::load(&class_lanes.map(|c| {
+                if c < 0.0 {
+                    0.0
+                } else {
+                    (scale * class_weight(class_weights, c as usize)) as f32
+                }
+            })),
+        };
         if !grad_rest.is_empty() {
-            let grad_scale = Simd::load(&grad_scale);
-            let target_class = Simd::load(&target_class);
-            for (i, x) in group.rows_by_class_mut().iter_mut().enumerate() {
+            // The class counted in a vector, as in `RowGroup::at_class`.
+            let mut i = splat(0.0);
+            for x in group.rows_by_class_mut() {
                 let g = *x * done.inv_sum;
-                let own = target_class.eq(<Simd as Lane>::splat(i as f32));
-                *x = <Simd as Lane>::select(own, done.target_grad, g) * grad_scale;
+                *x = <Simd as Lane>::select(target_class.eq(i), done.target_grad, g) * grad_scale;
+                i += splat(1.0);
             }
             group.store(grad_rest, true);
         }
@@ -233,16 +289,31 @@ pub(crate) fn batch(
         // Every row with a finite maximum and a loss within f32 (the rule):
         // each row's loss is its pair, and an ignored row's gradient is
         // already 0 (its factor is 0, every element finite and ≥ 0).
-        let finite = max.abs().lt(<Simd as Lane>::splat(f32::INFINITY));
-        let within = done.loss.0.lt(<Simd as Lane>::splat(f32::INFINITY));
+        let finite = max.abs().lt(splat(f32::INFINITY));
+        let within = done.loss.0.lt(splat(f32::INFINITY));
         if <Simd as Lane>::all(finite & within) {
-            for j in 0..held.min(W) {
-                let (w, loss) = if weights[j].is_nan() {
-                    (0.0, 0.0)
-                } else {
-                    (weights[j], hi[j] as f64 + lo[j] as f64)
-                };
-                row_loss(first + j, w, loss);
+            match class_weights {
+                // w = 1, or 0 for an ignored row: the group's losses at once.
+                None => {
+                    let losses: [f64; W] = core::array::from_fn(|j| {
+                        if class_lanes[j] < 0.0 {
+                            0.0
+                        } else {
+                            hi[j] as f64 + lo[j] as f64
+                        }
+                    });
+                    loss.add_unweighted_rows(first, losses.get(..held).unwrap_or(&[]));
+                }
+                Some(_) => {
+                    for (j, &c) in class_lanes.iter().enumerate().take(held) {
+                        if c < 0.0 {
+                            loss.add_row(first + j, 0.0, 0.0);
+                        } else {
+                            let w = class_weight(class_weights, c as usize);
+                            loss.add_row(first + j, w, hi[j] as f64 + lo[j] as f64);
+                        }
+                    }
+                }
             }
             continue;
         }
@@ -260,28 +331,56 @@ pub(crate) fn batch(
         } else {
             [0.0f64; W]
         };
+        let grad_scale = lanes(grad_scale);
         let mut grad_rows = grad_rest.chunks_exact_mut(classes.max(1));
         for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
             let lane = j & (W - 1);
             let grad_row = grad_rows.next().unwrap_or(&mut []);
-            let w = weights[lane];
-            if w.is_nan() {
+            let c = class_lanes[lane];
+            if c < 0.0 {
                 grad_row.fill(0.0);
-                row_loss(first + j, 0.0, 0.0);
+                loss.add_row(first + j, 0.0, 0.0);
                 continue;
             }
-            let t = target_class[lane] as usize;
-            let loss = if !finite[lane] {
-                let loss = one_lane_cross_entropy::class_row(row, t, grad_row);
+            let t = c as usize;
+            let plain = if !finite[lane] {
+                let plain = one_lane_cross_entropy::class_row(row, t, grad_row);
                 let s = grad_scale[lane];
                 grad_row.iter_mut().for_each(|g| *g *= s);
-                loss as f64
+                plain as f64
             } else if overflowed[lane] {
                 wide_loss[lane]
             } else {
                 hi[lane] as f64 + lo[lane] as f64
             };
-            row_loss(first + j, w, loss);
+            loss.add_row(first + j, class_weight(class_weights, t), plain);
+        }
+    }
+}
+
+/// [`batch`]'s rows of more than two vectors, one at a time in row order,
+/// row r weighted by `weight(class)`.
+fn medium_rows(
+    logits: &[f32],
+    classes: usize,
+    class_of: impl Fn(usize) -> Option<usize>,
+    weight: impl Fn(usize) -> f64,
+    scale: f64,
+    grad: &mut [f32],
+    loss: &mut BatchLoss,
+) {
+    let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
+    for (r, row) in logits.chunks_exact(classes.max(1)).enumerate() {
+        let g = grad_rows.next().unwrap_or(&mut []);
+        match class_of(r).filter(|&t| t < classes) {
+            Some(t) => {
+                let w = weight(t);
+                loss.add_row(r, w, medium_class_row(row, t, g, (scale * w) as f32));
+            }
+            None => {
+                g.fill(0.0);
+                loss.add_row(r, 0.0, 0.0);
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
 use super::options::{ClassIndex, CrossEntropyOptions, Reduction};
-use super::short_cross_entropy::Smoothing;
+use super::short_cross_entropy::{BatchLoss, Smoothing};
 use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
@@ -743,7 +743,7 @@ fn batch<T: ClassIndex>(
     targets: &[T],
     options: &CrossEntropyOptions,
     grad: Option<&mut [f32]>,
-    mut per_row: Option<&mut [f32]>,
+    per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     let rows = targets.len();
     let classes = logits.len().checked_div(rows).unwrap_or(0);
@@ -824,25 +824,24 @@ fn batch<T: ClassIndex>(
         weight_sum,
     };
     if (is_short(classes) || is_medium(classes)) && epsilon == 0.0 {
-        // Validated classes: without an ignore index or class weights
-        // (the usual training call), each row's class as it is, weight 1.
-        if ignore.is_none() && options.class_weights.is_none() {
-            let target = |r: usize| {
+        let weights = options.class_weights;
+        // Validated classes: without an ignore index (the usual training
+        // call), each row's class as it is.
+        if ignore.is_none() {
+            let class_of = |r: usize| {
                 let class = targets.get(r).map(|&t| t.value())?;
-                usize::try_from(class).ok().map(|t| (t, 1.0))
+                usize::try_from(class).ok()
             };
-            return Ok(short_batch(logits, rows, target, scale, grad, per_row));
+            return Ok(short_batch(
+                logits, rows, class_of, weights, scale, grad, per_row,
+            ));
         }
-        let target = |r: usize| row_class(r).map(|t| (t, weight(t)));
-        return Ok(short_batch(logits, rows, target, scale, grad, per_row));
+        return Ok(short_batch(
+            logits, rows, row_class, weights, scale, grad, per_row,
+        ));
     }
-    let mut total = 0.0;
-    let mut keep_row_loss = |r: usize, loss: f64| {
-        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
-            *slot = loss as f32;
-        }
-        total += loss;
-    };
+    let mut batch_loss = BatchLoss::new(per_row);
+    let mut keep_row_loss = |r: usize, loss: f64| batch_loss.add(r, loss);
     if is_short(classes) || is_medium(classes) {
         // Label smoothing on rows up to 4096: short rows W at a time, the
         // others in row order, the long kernel only for the rows outside
@@ -886,7 +885,7 @@ fn batch<T: ClassIndex>(
         return Ok(if scale == 0.0 {
             0.0
         } else {
-            (total * scale) as f32
+            (batch_loss.total * scale) as f32
         });
     }
     let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
@@ -909,7 +908,7 @@ fn batch<T: ClassIndex>(
     Ok(if scale == 0.0 {
         0.0
     } else {
-        (total * scale) as f32
+        (batch_loss.total * scale) as f32
     })
 }
 
@@ -1043,7 +1042,7 @@ fn probs_batch(
     classes: usize,
     options: &CrossEntropyOptions,
     grad: Option<&mut [f32]>,
-    mut per_row: Option<&mut [f32]>,
+    per_row: Option<&mut [f32]>,
 ) -> Result<f32, Error> {
     let rows = whole_rows(logits.len(), classes)?;
     let shape = (rows, classes);
@@ -1076,7 +1075,7 @@ fn probs_batch(
     // PyTorch's plain target: the single-row kernel on q itself, so each
     // row has the bits of the single-row call.
     let plain = options.class_weights.is_none() && options.label_smoothing == 0.0;
-    let mut total = 0.0;
+    let mut batch_loss = BatchLoss::new(per_row);
     for r in 0..rows {
         let span = r * classes..(r + 1) * classes;
         let row = logits.get(span.clone()).unwrap_or(&[]);
@@ -1087,27 +1086,25 @@ fn probs_batch(
         } else {
             probs_row_run(row, &WeightedProbs::new(q, options), scale, g)
         };
-        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
-            *slot = loss as f32;
-        }
-        total += loss;
+        batch_loss.add(r, loss);
     }
-    Ok((total * scale) as f32)
+    Ok((batch_loss.total * scale) as f32)
 }
 
 /// [`batch`] for short rows without label smoothing: the short-row kernel
 /// computes each row's plain loss L and gradient g as the single-row call
 /// does; row r contributes w·L to the loss and f·w·g to the gradient, with
-/// (class, w) = `target(r)` (`None`: ignored) and f = `scale`.
+/// class t = `class_of(r)` (`None`: ignored), w its class weight (1 without
+/// `class_weights`) and f = `scale`.
 fn short_batch(
     logits: &[f32],
     rows: usize,
-    target: impl Fn(usize) -> Option<(usize, f64)>,
+    class_of: impl Fn(usize) -> Option<usize>,
+    class_weights: Option<&[f32]>,
     scale: f64,
     grad: &mut [f32],
     per_row: Option<&mut [f32]>,
 ) -> f32 {
-    let mut per_row = per_row;
     // No target weight to average over: a zero gradient (see `batch`).
     let grad = if scale == 0.0 {
         grad.fill(0.0);
@@ -1116,21 +1113,17 @@ fn short_batch(
         grad
     };
     let classes = logits.len().checked_div(rows).unwrap_or(0);
-    let mut total = 0.0;
-    let row_loss = |r: usize, w: f64, plain: f64| {
-        // A zero weight (or an ignored row) takes no part, even in an
-        // infinite loss.
-        let loss = if w != 0.0 || plain.is_nan() {
-            w * plain
-        } else {
-            0.0
-        };
-        if let Some(slot) = per_row.as_deref_mut().and_then(|p| p.get_mut(r)) {
-            *slot = loss as f32;
-        }
-        total += loss;
-    };
-    short_cross_entropy::batch(logits, classes, target, scale, grad, row_loss);
+    let mut loss = BatchLoss::new(per_row);
+    short_cross_entropy::batch(
+        logits,
+        classes,
+        class_of,
+        class_weights,
+        scale,
+        grad,
+        &mut loss,
+    );
+    let total = loss.total;
     if scale == 0.0 {
         0.0
     } else {

@@ -1004,6 +1004,22 @@ impl RowGroup {
         }
     }
 
+    /// Each row's logit at its lane of `class` (class indices as f32): a
+    /// select per class instead of a scalar load per row; a lane whose
+    /// class is none of the row's (−1 for a row without a target) gets 0.
+    #[inline(always)]
+    pub fn at_class(&self, class: Simd) -> Simd {
+        let mut picked = <Simd as Lane>::splat(0.0);
+        // Counted in a vector (exact below 2²⁴): a splat of i as f32 is a
+        // conversion and a broadcast per class.
+        let mut i = <Simd as Lane>::splat(0.0);
+        for &x in self.rows_by_class() {
+            picked = <Simd as Lane>::select(class.eq(i), x, picked);
+            i += <Simd as Lane>::splat(1.0);
+        }
+        picked
+    }
+
     /// The row maxima, NaN in a row holding a NaN.
     #[inline(always)]
     pub fn max(&self) -> Simd {
