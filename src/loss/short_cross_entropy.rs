@@ -261,8 +261,8 @@ pub(crate) fn batch(
         // partial vectors.
         group.load(logits.get(base..).unwrap_or(rows), classes);
         let target_logit = group.at_class(target_class);
-        let max = group.max();
-        let stats = group.analyze(max, true);
+        let (max, min) = group.max_min();
+        let stats = group.analyze(max, min, true);
         let done = finish(&stats, target_logit, exp_shifted(target_logit, -max));
         // The gradient's factor f·w per lane, 0 for an ignored row.
         let grad_scale = match class_weights {
@@ -642,7 +642,7 @@ pub(crate) fn smoothed_batch(
         let first = g * W;
         let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
         group.load(logits.get(first * classes..).unwrap_or(rows), classes);
-        let max = group.max();
+        let (max, min) = group.max_min();
         // Σ wᵢ·(m − zᵢ) per row, before the exponentials overwrite z; a
         // zero-weight class adds nothing, even where it is masked.
         let finite_max = max.abs().lt(splat(f32::INFINITY));
@@ -657,7 +657,7 @@ pub(crate) fn smoothed_batch(
                 gaps_lo += err;
             }
         }
-        let stats = group.analyze(max, true);
+        let stats = group.analyze(max, min, true);
         let (ln_hi, ln_lo) = stats.log_sum();
         let mut target_logit = [0.0f32; W];
         let mut targets = [None; W];

@@ -896,13 +896,14 @@ impl RowGroup {
         // each row's start, so the loads need no per-row bounds logic (it
         // cost about as many instructions as the group's exponentials).
         if xs.len() >= (W - 1) * classes + SHORT_ROW_MAX {
-            let mut rest = xs;
-            for (a, b) in head.iter_mut().zip(tail.iter_mut()) {
-                let (lo, hi) = rest
-                    .first_chunk::<SHORT_ROW_MAX>()
-                    .map_or((&[][..], &[][..]), |two| two.split_at(W));
-                (*a, *b) = (Simd::load(lo), Simd::load(hi));
-                rest = rest.get(classes..).unwrap_or(&[]);
+            // Each row's span by its index: one compare a row, where
+            // advancing a rest slice cost six instructions.
+            for (j, (a, b)) in head.iter_mut().zip(tail.iter_mut()).enumerate() {
+                let start = j * classes;
+                if let Some(two) = xs.get(start..start + SHORT_ROW_MAX) {
+                    let (lo, hi) = two.split_at(W);
+                    (*a, *b) = (Simd::load(lo), Simd::load(hi));
+                }
             }
             <Simd as Lane>::transpose(head);
             if classes > W {
@@ -946,16 +947,15 @@ impl RowGroup {
         // W whole rows with room for two whole vectors from each row's
         // start: no per-row bounds logic, as in `load`.
         if spill && self.rows == W && out.len() >= (W - 1) * classes + SHORT_ROW_MAX {
-            let mut rest = out;
-            for (&a, &b) in head.iter().zip(tail.iter()) {
-                if let Some(two) = rest.first_chunk_mut::<SHORT_ROW_MAX>() {
+            for (j, (&a, &b)) in head.iter().zip(tail.iter()).enumerate() {
+                let start = j * classes;
+                if let Some(two) = out.get_mut(start..start + SHORT_ROW_MAX) {
                     let (lo, hi) = two.split_at_mut(W);
                     a.store(lo);
                     if classes > W {
                         b.store(hi);
                     }
                 }
-                rest = rest.get_mut(classes..).unwrap_or(&mut []);
             }
             return;
         }
@@ -1020,37 +1020,50 @@ impl RowGroup {
         picked
     }
 
-    /// The row maxima, NaN in a row holding a NaN.
+    /// The row maxima, NaN in a row holding a NaN, and the row minima
+    /// (meaningful where the maximum is finite), in one loop over the
+    /// classes.
     #[inline(always)]
-    pub fn max(&self) -> Simd {
+    pub fn max_min(&self) -> (Simd, Simd) {
         let mut max = <Simd as Lane>::splat(f32::NEG_INFINITY);
+        let mut min = <Simd as Lane>::splat(f32::INFINITY);
         let mut nan = max.is_nan();
         for &x in self.rows_by_class() {
             nan |= x.is_nan();
             max = <Simd as Lane>::max(max, x);
+            min = <Simd as Lane>::min(min, x);
         }
         // + 0: a zero maximum is +0, as in `analyze_row`.
         let max = max + <Simd as Lane>::splat(0.0);
-        <Simd as Lane>::select(nan, <Simd as Lane>::splat(f32::NAN), max)
+        (
+            <Simd as Lane>::select(nan, <Simd as Lane>::splat(f32::NAN), max),
+            min,
+        )
     }
 
-    /// The statistics of every row, given the maxima of [`RowGroup::max`],
-    /// overwriting the logits with e^{xᵢ−m} if `keep_exps`. Lanes whose maximum is not
-    /// finite hold meaningless values: the caller treats those rows apart.
+    /// The statistics of every row, given the maxima and minima of
+    /// [`RowGroup::max_min`], overwriting the logits with e^{xᵢ−m} if
+    /// `keep_exps`. Lanes whose maximum is not finite hold meaningless
+    /// values: the caller treats those rows apart.
     #[inline(always)]
-    pub fn analyze(&mut self, max: Simd, keep_exps: bool) -> ShortStats<Simd> {
+    pub fn analyze(&mut self, max: Simd, min: Simd, keep_exps: bool) -> ShortStats<Simd> {
         // The tree of the single row's vector (`row_vector_fits`), each
         // width a constant of its own copy.
         if RW < W && row_vector_fits(self.classes) {
-            self.analyze_in::<RW>(max, keep_exps)
+            self.analyze_in::<RW>(max, min, keep_exps)
         } else {
-            self.analyze_in::<W>(max, keep_exps)
+            self.analyze_in::<W>(max, min, keep_exps)
         }
     }
 
     /// [`RowGroup::analyze`] in the tree of L positions.
     #[inline(always)]
-    fn analyze_in<const L: usize>(&mut self, max: Simd, keep_exps: bool) -> ShortStats<Simd> {
+    fn analyze_in<const L: usize>(
+        &mut self,
+        max: Simd,
+        min: Simd,
+        keep_exps: bool,
+    ) -> ShortStats<Simd> {
         let zero = <Simd as Lane>::splat(0.0);
         // A row with a non-finite maximum computes with m = 0 (and is
         // overwritten later), so its lanes do not slow the others down.
@@ -1060,21 +1073,35 @@ impl RowGroup {
         // of a range test, a guard on δ and the rare path's call per
         // vector; the same bits. Against `max` itself, a row whose maximum
         // is NaN or ±inf fails it (min − max is NaN or −inf), so m = max.
-        let min = self
-            .rows_by_class()
-            .iter()
-            .fold(m, |least, &x| <Simd as Lane>::min(least, x));
-        let fast = all_exp_fast(max, min);
-        let neg_m = -m;
+        // Each path a loop of its own, so the test is not repeated per
+        // vector.
+        let (hi, lo, below) = if all_exp_fast(max, min) {
+            let neg_m = -m;
+            self.sum_terms::<L>(keep_exps, |x| {
+                terms_of(x, m, exp_of_gap_in_range(two_sum(x, neg_m)))
+            })
+        } else {
+            self.sum_terms::<L>(keep_exps, |x| terms(x, m))
+        };
+        let classes = <Simd as Lane>::splat(self.classes as f32);
+        ShortStats::new(max, tree_sum(hi, lo), classes - below)
+    }
+
+    /// The terms of [`RowGroup::analyze_in`] by `term` (each class's
+    /// exponential, its part of the sum, its count below the maximum) in
+    /// L positions, and the count.
+    #[inline(always)]
+    fn sum_terms<const L: usize>(
+        &mut self,
+        keep_exps: bool,
+        term: impl Fn(Simd) -> (Simd, Simd, Simd),
+    ) -> ([Simd; L], [Simd; L], Simd) {
+        let zero = <Simd as Lane>::splat(0.0);
         let mut hi = [zero; L];
         let mut lo = [zero; L];
         let mut below = zero;
         let mut term = |x: &mut Simd| {
-            let (e, o, b) = if fast {
-                terms_of(*x, m, exp_of_gap_in_range(two_sum(*x, neg_m)))
-            } else {
-                terms(*x, m)
-            };
+            let (e, o, b) = term(*x);
             if keep_exps {
                 *x = e;
             }
@@ -1098,8 +1125,7 @@ impl RowGroup {
                 (*h, *l) = two_sum(*h, term(y));
             }
         }
-        let classes = <Simd as Lane>::splat(self.classes as f32);
-        ShortStats::new(max, tree_sum(hi, lo), classes - below)
+        (hi, lo, below)
     }
 }
 
@@ -1122,8 +1148,8 @@ pub(crate) fn map_groups(
         let base = g * group_len;
         // The rest of the batch: whole-vector loads may read the next rows.
         group.load(xs.get(base..).unwrap_or(rows), classes);
-        let max = group.max();
-        let stats = group.analyze(max, keep_exps);
+        let (max, min) = group.max_min();
+        let stats = group.analyze(max, min, keep_exps);
         finish(&mut group, &stats);
         // The rest of the output too: whole-vector stores may spill into
         // the next group's rows, which that group overwrites. Stored into
@@ -1165,12 +1191,12 @@ pub(crate) fn map_groups_in_place(
         let end = start.saturating_add(group_len).min(xs.len());
         let rows = xs.get_mut(start..end).unwrap_or(&mut []);
         start = end;
-        let max = group.max();
+        let (max, min) = group.max_min();
         if !<Simd as Lane>::all(max.abs().lt(<Simd as Lane>::splat(f32::INFINITY))) {
             rows.chunks_exact_mut(classes.max(1)).for_each(&single);
             continue;
         }
-        let stats = group.analyze(max, keep_exps);
+        let stats = group.analyze(max, min, keep_exps);
         finish(&mut group, &stats);
         group.store(rows, false);
     }
@@ -1190,8 +1216,8 @@ pub(crate) fn reduce_groups(
     let mut group = RowGroup::new();
     for (g, (rows, outs)) in xs.chunks(group_len).zip(out.chunks_mut(W)).enumerate() {
         group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
-        let max = group.max();
-        let stats = group.analyze(max, false);
+        let (max, min) = group.max_min();
+        let stats = group.analyze(max, min, false);
         let values = lanes(finish(&stats));
         let finite = lanes(max).map(f32::is_finite);
         let rows = rows.chunks_exact(classes.max(1));
@@ -1257,8 +1283,8 @@ mod tests {
             let mut group = RowGroup::new();
             group.load(&xs, classes);
             assert_eq!(group.rows(), W);
-            let max = group.max();
-            let stats = group.analyze(max, true);
+            let (max, min) = group.max_min();
+            let stats = group.analyze(max, min, true);
             let mut exps = xs.clone();
             group.store(&mut exps, true);
             for (j, row) in xs.chunks_exact(classes).enumerate() {
