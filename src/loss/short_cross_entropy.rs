@@ -292,25 +292,28 @@ pub(crate) fn batch(
         let finite = max.abs().lt(splat(f32::INFINITY));
         let within = done.loss.0.lt(splat(f32::INFINITY));
         if <Simd as Lane>::all(finite & within) {
+            // Each lane's class and plain loss, by iterators: no index for
+            // the panic-free builds to prove in range.
+            let plain = class_lanes
+                .into_iter()
+                .zip(hi.into_iter().zip(lo))
+                .map(|(c, (h, l))| (c, h as f64 + l as f64));
             match class_weights {
                 // w = 1, or 0 for an ignored row: the group's losses at once.
                 None => {
-                    let losses: [f64; W] = core::array::from_fn(|j| {
-                        if class_lanes[j] < 0.0 {
-                            0.0
-                        } else {
-                            hi[j] as f64 + lo[j] as f64
-                        }
-                    });
+                    let mut losses = [0.0f64; W];
+                    for (slot, (c, pair)) in losses.iter_mut().zip(plain) {
+                        *slot = if c < 0.0 { 0.0 } else { pair };
+                    }
                     loss.add_unweighted_rows(first, losses.get(..held).unwrap_or(&[]));
                 }
                 Some(_) => {
-                    for (j, &c) in class_lanes.iter().enumerate().take(held) {
+                    for (j, (c, pair)) in plain.enumerate().take(held) {
                         if c < 0.0 {
                             loss.add_row(first + j, 0.0, 0.0);
                         } else {
                             let w = class_weight(class_weights, c as usize);
-                            loss.add_row(first + j, w, hi[j] as f64 + lo[j] as f64);
+                            loss.add_row(first + j, w, pair);
                         }
                     }
                 }
