@@ -1073,35 +1073,20 @@ impl RowGroup {
         // of a range test, a guard on δ and the rare path's call per
         // vector; the same bits. Against `max` itself, a row whose maximum
         // is NaN or ±inf fails it (min − max is NaN or −inf), so m = max.
-        // Each path a loop of its own, so the test is not repeated per
-        // vector.
-        let (hi, lo, below) = if all_exp_fast(max, min) {
-            let neg_m = -m;
-            self.sum_terms::<L>(keep_exps, |x| {
-                terms_of(x, m, exp_of_gap_in_range(two_sum(x, neg_m)))
-            })
-        } else {
-            self.sum_terms::<L>(keep_exps, |x| terms(x, m))
-        };
-        let classes = <Simd as Lane>::splat(self.classes as f32);
-        ShortStats::new(max, tree_sum(hi, lo), classes - below)
-    }
-
-    /// The terms of [`RowGroup::analyze_in`] by `term` (each class's
-    /// exponential, its part of the sum, its count below the maximum) in
-    /// L positions, and the count.
-    #[inline(always)]
-    fn sum_terms<const L: usize>(
-        &mut self,
-        keep_exps: bool,
-        term: impl Fn(Simd) -> (Simd, Simd, Simd),
-    ) -> ([Simd; L], [Simd; L], Simd) {
-        let zero = <Simd as Lane>::splat(0.0);
+        let fast = all_exp_fast(max, min);
+        let neg_m = -m;
         let mut hi = [zero; L];
         let mut lo = [zero; L];
         let mut below = zero;
+        // The test inside the loop: with a loop per path (the test hoisted)
+        // the default build's 256×10 batch ran 6 % slower in time, though
+        // 1 % fewer instructions.
         let mut term = |x: &mut Simd| {
-            let (e, o, b) = term(*x);
+            let (e, o, b) = if fast {
+                terms_of(*x, m, exp_of_gap_in_range(two_sum(*x, neg_m)))
+            } else {
+                terms(*x, m)
+            };
             if keep_exps {
                 *x = e;
             }
@@ -1125,7 +1110,8 @@ impl RowGroup {
                 (*h, *l) = two_sum(*h, term(y));
             }
         }
-        (hi, lo, below)
+        let classes = <Simd as Lane>::splat(self.classes as f32);
+        ShortStats::new(max, tree_sum(hi, lo), classes - below)
     }
 }
 
