@@ -197,7 +197,7 @@ impl<'a> BatchLoss<'a> {
 
 /// A row's weight for its class `t`: 1 without class weights, 0 for a
 /// class past them (validated away by the callers).
-fn class_weight(class_weights: Option<&[f32]>, t: usize) -> f64 {
+pub(crate) fn class_weight(class_weights: Option<&[f32]>, t: usize) -> f64 {
     class_weights.map_or(1.0, |w| w.get(t).map_or(0.0, |&v| v as f64))
 }
 

@@ -796,11 +796,7 @@ fn batch<T: ClassIndex>(
             logits, rows, row_class, options, grad, per_row,
         ));
     }
-    let weight = |i: usize| {
-        options
-            .class_weights
-            .map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v as f64))
-    };
+    let weight = |i: usize| short_cross_entropy::class_weight(options.class_weights, i);
     let weight_sum = options
         .class_weights
         .map_or(classes as f64, |w| w.iter().map(|&v| v as f64).sum());
