@@ -11,11 +11,13 @@
 //! contract.
 
 use super::one_lane_cross_entropy;
+use super::options::ClassIndex;
 use crate::lane::{Lane, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
-    RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
-    medium_stats_with_max, row_value, row_vector_fits, store_row, tree_sum_lanes,
+    ClassCount, Classes, RowGroup, SHORT_ROW_MAX, ShortStats, W, analyze_medium_row, analyze_row,
+    finite_max, lanes, medium_stats_with_max, row_value, row_vector_fits, store_row,
+    tree_sum_lanes,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -195,6 +197,39 @@ impl<'a> BatchLoss<'a> {
     }
 }
 
+/// A batch's class targets, validated: each in 0..C, or the ignore index.
+#[derive(Clone, Copy)]
+pub(crate) struct ClassTargets<'a, T> {
+    pub classes: &'a [T],
+    pub ignore: Option<i128>,
+}
+
+impl<T: ClassIndex> ClassTargets<'_, T> {
+    /// Row r's class, `None` for an ignored row.
+    #[inline(always)]
+    fn class(&self, r: usize) -> Option<usize> {
+        let class = self.classes.get(r)?.value();
+        (Some(class) != self.ignore).then_some(class as usize)
+    }
+
+    /// The classes of rows `first..` (at most W) as f32, −1 for an ignored
+    /// row or a lane past the batch.
+    #[inline(always)]
+    fn lanes(&self, first: usize) -> [f32; W] {
+        let mut lanes = [-1.0f32; W];
+        let rows = self.classes.get(first..).unwrap_or(&[]);
+        for (lane, &t) in lanes.iter_mut().zip(rows) {
+            let class = t.value();
+            if Some(class) != self.ignore {
+                // Validated, 0 ≤ class < C ≤ 2W: exact, and through i32
+                // (an i128 conversion is a library call).
+                *lane = class as i32 as f32;
+            }
+        }
+        lanes
+    }
+}
+
 /// A row's weight for its class `t`: 1 without class weights, 0 for a
 /// class past them (validated away by the callers).
 pub(crate) fn class_weight(class_weights: Option<&[f32]>, t: usize) -> f64 {
@@ -203,36 +238,62 @@ pub(crate) fn class_weight(class_weights: Option<&[f32]>, t: usize) -> f64 {
 
 /// A batch of short rows (or of rows up to `MEDIUM_ROW_MAX`, one at a
 /// time by [`medium_class_row`]): row r of `logits` (rows of `classes` logits)
-/// against class `class_of(r)`, or `None` for a row to ignore (zero
+/// against its class in `targets`, or none for a row to ignore (zero
 /// gradient, a zero loss), weighted by w = `class_weights[t]` (1 without
 /// them). Its plain loss L goes to `loss.add_row(r, w, L)` in f64 (the
 /// single-row call returns L rounded to f32, even where that overflows to
 /// +inf and w·L does not); its gradient times f·w, f = `scale`, is written
 /// into `grad` (unless empty, else as long as `logits`). Times 1 is exact,
 /// so an unweighted sum keeps the single-row bits.
-pub(crate) fn batch(
+pub(crate) fn batch<T: ClassIndex>(
     logits: &[f32],
     classes: usize,
-    class_of: impl Fn(usize) -> Option<usize>,
+    targets: ClassTargets<T>,
+    class_weights: Option<&[f32]>,
+    scale: f64,
+    grad: &mut [f32],
+    loss: &mut BatchLoss,
+) {
+    if classes > 2 * W {
+        // Without class weights w = 1 is a constant of its own copy.
+        match class_weights {
+            None => medium_rows(logits, classes, targets, |_| 1.0, scale, grad, loss),
+            Some(w) => {
+                let weight = |t| class_weight(Some(w), t);
+                medium_rows(logits, classes, targets, weight, scale, grad, loss);
+            }
+        }
+        return;
+    }
+    // A copy per class count: known when compiling, the group's loops
+    // unroll and its class vectors stay in registers.
+    macro_rules! by_class_count {
+        ($($c:literal)*) => {
+            match classes {
+                $($c if $c <= SHORT_ROW_MAX => short_batch(
+                    logits, Classes::<$c>, targets, class_weights, scale, grad, loss,
+                ),)*
+                _ => short_batch(logits, classes, targets, class_weights, scale, grad, loss),
+            }
+        };
+    }
+    by_class_count!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
+}
+
+/// [`batch`] for rows of at most 2W, W rows at a time.
+fn short_batch<T: ClassIndex>(
+    logits: &[f32],
+    class_count: impl ClassCount,
+    targets: ClassTargets<T>,
     class_weights: Option<&[f32]>,
     scale: f64,
     grad: &mut [f32],
     loss: &mut BatchLoss,
 ) {
     let splat = <Simd as Lane>::splat;
-    if classes > 2 * W {
-        // Without class weights w = 1 is a constant of its own copy.
-        match class_weights {
-            None => medium_rows(logits, classes, class_of, |_| 1.0, scale, grad, loss),
-            Some(w) => {
-                let weight = |t| class_weight(Some(w), t);
-                medium_rows(logits, classes, class_of, weight, scale, grad, loss);
-            }
-        }
-        return;
-    }
+    let classes = class_count.get();
     let group_len = W.saturating_mul(classes).max(1);
-    let mut group = RowGroup::new();
+    let mut group = RowGroup::new(class_count);
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
         let base = first * classes;
@@ -248,18 +309,12 @@ pub(crate) fn batch(
         // Per lane: the row's class, −1 for an ignored row (or a lane
         // without a row). The target logits are then picked from the class
         // vectors (`RowGroup::at_class`), not loaded row by row.
-        let mut class_lanes = [-1.0f32; W];
-        for (j, c) in class_lanes.iter_mut().enumerate().take(held) {
-            if let Some(t) = class_of(first + j).filter(|&t| t < classes) {
-                // Exact: t < 2W.
-                *c = t as i32 as f32;
-            }
-        }
+        let class_lanes = targets.lanes(first);
         let target_class = Simd::load(&class_lanes);
         let has_target = target_class.gt(splat(-1.0));
         // Loaded from the rest of the batch, so only its last rows need
         // partial vectors.
-        group.load(logits.get(base..).unwrap_or(rows), classes);
+        group.load(logits.get(base..).unwrap_or(rows));
         let target_logit = group.at_class(target_class);
         let (max, min) = group.max_min();
         let stats = group.analyze(max, min, true);
@@ -320,53 +375,80 @@ pub(crate) fn batch(
             }
             continue;
         }
-        let finite = lanes(max).map(f32::is_finite);
-        // A loss beyond f32::MAX (a gap m − z_t near 2·f32::MAX) may be
-        // finite once weighted: such rows get it in f64.
-        let overflowed = hi.map(|h| h == f32::INFINITY);
-        let wide_loss = if overflowed.contains(&true) {
-            let (ln_hi, ln_lo) = stats.log_sum();
-            let (ln_hi, ln_lo) = (lanes(ln_hi), lanes(ln_lo));
-            let (m, z) = (lanes(max), lanes(target_logit));
-            core::array::from_fn(|j| {
-                (m[j] as f64 - z[j] as f64) + (ln_hi[j] as f64 + ln_lo[j] as f64)
-            })
-        } else {
-            [0.0f64; W]
+        let (ln_hi, ln_lo) = stats.log_sum();
+        let apart = GroupLanes {
+            class: class_lanes,
+            grad_scale: lanes(grad_scale),
+            max: lanes(max),
+            target_logit: lanes(target_logit),
+            loss: (hi, lo),
+            log_sum: (lanes(ln_hi), lanes(ln_lo)),
         };
-        let grad_scale = lanes(grad_scale);
-        let mut grad_rows = grad_rest.chunks_exact_mut(classes.max(1));
-        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
-            let lane = j & (W - 1);
-            let grad_row = grad_rows.next().unwrap_or(&mut []);
-            let c = class_lanes[lane];
-            if c < 0.0 {
-                grad_row.fill(0.0);
-                loss.add_row(first + j, 0.0, 0.0);
-                continue;
-            }
-            let t = c as usize;
-            let plain = if !finite[lane] {
-                let plain = one_lane_cross_entropy::class_row(row, t, grad_row);
-                let s = grad_scale[lane];
-                grad_row.iter_mut().for_each(|g| *g *= s);
-                plain as f64
-            } else if overflowed[lane] {
-                wide_loss[lane]
-            } else {
-                hi[lane] as f64 + lo[lane] as f64
-            };
-            loss.add_row(first + j, class_weight(class_weights, t), plain);
+        group_rows_apart(rows, classes, first, &apart, class_weights, grad_rest, loss);
+    }
+}
+
+/// What [`group_rows_apart`] needs of a group, by lane.
+struct GroupLanes {
+    class: [f32; W],
+    grad_scale: [f32; W],
+    max: [f32; W],
+    target_logit: [f32; W],
+    loss: ([f32; W], [f32; W]),
+    log_sum: ([f32; W], [f32; W]),
+}
+
+/// The losses (and the gradients of rows whose maximum is NaN or ±inf)
+/// of a group's rows one at a time, for a group with such a row or a loss
+/// past f32::MAX. Out of line: [`short_batch`] has a copy per class count,
+/// and this rare path would repeat in each.
+#[inline(never)]
+fn group_rows_apart(
+    rows: &[f32],
+    classes: usize,
+    first: usize,
+    group: &GroupLanes,
+    class_weights: Option<&[f32]>,
+    grad: &mut [f32],
+    loss: &mut BatchLoss,
+) {
+    let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
+    let lanes = group.class.iter().zip(group.grad_scale).zip(group.max);
+    let lanes = lanes
+        .zip(group.target_logit)
+        .zip(group.loss.0.into_iter().zip(group.loss.1));
+    let lanes = lanes.zip(group.log_sum.0.into_iter().zip(group.log_sum.1));
+    for (j, (row, lane)) in rows.chunks_exact(classes.max(1)).zip(lanes).enumerate() {
+        let ((((&c, grad_scale), m), z), (hi, lo)) = lane.0;
+        let (ln_hi, ln_lo) = lane.1;
+        let grad_row = grad_rows.next().unwrap_or(&mut []);
+        if c < 0.0 {
+            grad_row.fill(0.0);
+            loss.add_row(first + j, 0.0, 0.0);
+            continue;
         }
+        let t = c as usize;
+        let plain = if !m.is_finite() {
+            let plain = one_lane_cross_entropy::class_row(row, t, grad_row);
+            grad_row.iter_mut().for_each(|g| *g *= grad_scale);
+            plain as f64
+        } else if hi == f32::INFINITY {
+            // A loss beyond f32::MAX (a gap m − z_t near 2·f32::MAX) may be
+            // finite once weighted: such rows get it in f64.
+            (m as f64 - z as f64) + (ln_hi as f64 + ln_lo as f64)
+        } else {
+            hi as f64 + lo as f64
+        };
+        loss.add_row(first + j, class_weight(class_weights, t), plain);
     }
 }
 
 /// [`batch`]'s rows of more than two vectors, one at a time in row order,
 /// row r weighted by `weight(class)`.
-fn medium_rows(
+fn medium_rows<T: ClassIndex>(
     logits: &[f32],
     classes: usize,
-    class_of: impl Fn(usize) -> Option<usize>,
+    targets: ClassTargets<T>,
     weight: impl Fn(usize) -> f64,
     scale: f64,
     grad: &mut [f32],
@@ -375,7 +457,7 @@ fn medium_rows(
     let mut grad_rows = grad.chunks_exact_mut(classes.max(1));
     for (r, row) in logits.chunks_exact(classes.max(1)).enumerate() {
         let g = grad_rows.next().unwrap_or(&mut []);
-        match class_of(r).filter(|&t| t < classes) {
+        match targets.class(r) {
             Some(t) => {
                 let w = weight(t);
                 loss.add_row(r, w, medium_class_row(row, t, g, (scale * w) as f32));
@@ -640,11 +722,11 @@ pub(crate) fn smoothed_batch(
     let b = smoothing.spread;
     let coef = scale * b;
     let coef_f32 = coef as f32;
-    let mut group = RowGroup::new();
+    let mut group = RowGroup::new(classes);
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
         let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
-        group.load(logits.get(first * classes..).unwrap_or(rows), classes);
+        group.load(logits.get(first * classes..).unwrap_or(rows));
         let (max, min) = group.max_min();
         // Σ wᵢ·(m − zᵢ) per row, before the exponentials overwrite z; a
         // zero-weight class adds nothing, even where it is masked.

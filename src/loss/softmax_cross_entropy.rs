@@ -8,7 +8,7 @@
 //! softmax ≈ 1 would cancel against q, it is ((Q − qᵢ) − qᵢ·s′)/S instead.
 
 use super::options::{ClassIndex, CrossEntropyOptions, Reduction};
-use super::short_cross_entropy::{BatchLoss, Smoothing};
+use super::short_cross_entropy::{BatchLoss, ClassTargets, Smoothing};
 use super::{one_lane_cross_entropy, short_cross_entropy};
 use crate::error::{Error, check_batch_len, check_len, check_optional_len, whole_rows};
 use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
@@ -772,6 +772,10 @@ fn batch<T: ClassIndex>(
     // Each row's class, or `None` where its target is the ignore index.
     let ignore = options.ignore_index.map(i128::from);
     let class_of = |t: T| (Some(t.value()) != ignore).then(|| t.value());
+    // One pass over the targets validates them and sums the mean's
+    // denominator Σ w_t over the rows with a target, in row order (a
+    // count without class weights).
+    let (mut counted, mut weight_total) = (0usize, 0.0f64);
     for &t in targets {
         match class_of(t) {
             Some(c) if c < 0 => return Err(Error::InvalidParameter { name: "targets" }),
@@ -781,7 +785,15 @@ fn batch<T: ClassIndex>(
                     classes,
                 });
             }
-            _ => {}
+            Some(c) => {
+                counted += 1;
+                // Not on one-lane builds, which link no f64 arithmetic.
+                if <Simd as Lane>::WIDTH > 1 && options.class_weights.is_some() {
+                    weight_total +=
+                        short_cross_entropy::class_weight(options.class_weights, c as usize);
+                }
+            }
+            None => {}
         }
     }
     // Validated: every class is in 0..C, so it fits a usize.
@@ -800,9 +812,10 @@ fn batch<T: ClassIndex>(
     let weight_sum = options
         .class_weights
         .map_or(classes as f64, |w| w.iter().map(|&v| v as f64).sum());
-    let denominator: f64 = match options.reduction {
-        Reduction::Mean => (0..rows).filter_map(row_class).map(weight).sum(),
-        Reduction::Sum => 1.0,
+    let denominator = match (options.reduction, options.class_weights) {
+        (Reduction::Mean, None) => counted as f64,
+        (Reduction::Mean, Some(_)) => weight_total,
+        (Reduction::Sum, _) => 1.0,
     };
     // No target weight to average over: loss 0 and a zero gradient, but the
     // per-row losses (PyTorch's reduction='none') are still each row's own.
@@ -820,20 +833,18 @@ fn batch<T: ClassIndex>(
         weight_sum,
     };
     if (is_short(classes) || is_medium(classes)) && epsilon == 0.0 {
-        let weights = options.class_weights;
-        // Validated classes: without an ignore index (the usual training
-        // call), each row's class as it is.
-        if ignore.is_none() {
-            let class_of = |r: usize| {
-                let class = targets.get(r).map(|&t| t.value())?;
-                usize::try_from(class).ok()
-            };
-            return Ok(short_batch(
-                logits, rows, class_of, weights, scale, grad, per_row,
-            ));
-        }
+        let targets = ClassTargets {
+            classes: targets,
+            ignore,
+        };
         return Ok(short_batch(
-            logits, rows, row_class, weights, scale, grad, per_row,
+            logits,
+            rows,
+            targets,
+            options.class_weights,
+            scale,
+            grad,
+            per_row,
         ));
     }
     let mut batch_loss = BatchLoss::new(per_row);
@@ -1092,10 +1103,10 @@ fn probs_batch(
 /// does; row r contributes w·L to the loss and f·w·g to the gradient, with
 /// class t = `class_of(r)` (`None`: ignored), w its class weight (1 without
 /// `class_weights`) and f = `scale`.
-fn short_batch(
+fn short_batch<T: ClassIndex>(
     logits: &[f32],
     rows: usize,
-    class_of: impl Fn(usize) -> Option<usize>,
+    targets: ClassTargets<T>,
     class_weights: Option<&[f32]>,
     scale: f64,
     grad: &mut [f32],
@@ -1113,7 +1124,7 @@ fn short_batch(
     short_cross_entropy::batch(
         logits,
         classes,
-        class_of,
+        targets,
         class_weights,
         scale,
         grad,

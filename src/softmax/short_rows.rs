@@ -849,11 +849,48 @@ pub(crate) fn row_value<V: Lane>(v: &[V; 2], n: usize, p: usize) -> f32 {
         .unwrap_or(f32::NAN)
 }
 
+/// A row length C: known when compiling ([`Classes`]), so that a group's
+/// loops over its classes unroll and its class vectors can stay in
+/// registers, or only when running (`usize`).
+pub(crate) trait ClassCount: Copy {
+    /// C.
+    fn get(self) -> usize;
+    /// The count brought into 1..=2W, the lengths a [`RowGroup`] holds.
+    fn short(self) -> Self;
+}
+
+impl ClassCount for usize {
+    #[inline(always)]
+    fn get(self) -> usize {
+        self
+    }
+    #[inline(always)]
+    fn short(self) -> Self {
+        self.clamp(1, SHORT_ROW_MAX)
+    }
+}
+
+/// The row length C as a constant, for C in 1..=2W (a copy of a kernel
+/// for a C past that is never called; its group would hold no class).
+#[derive(Clone, Copy)]
+pub(crate) struct Classes<const C: usize>;
+
+impl<const C: usize> ClassCount for Classes<C> {
+    #[inline(always)]
+    fn get(self) -> usize {
+        C
+    }
+    #[inline(always)]
+    fn short(self) -> Self {
+        self
+    }
+}
+
 /// Up to W rows of the same length C ≤ 2W, transposed: vector i holds
 /// class i of every row, one row per lane.
-pub(crate) struct RowGroup {
+pub(crate) struct RowGroup<K = usize> {
     x: [Simd; SHORT_ROW_MAX],
-    classes: usize,
+    classes: K,
     rows: usize,
 }
 
@@ -866,29 +903,35 @@ fn load_from(xs: &[f32], start: usize) -> Simd {
     }
 }
 
-impl RowGroup {
-    /// An empty group, to be filled by [`RowGroup::load`].
-    pub fn new() -> Self {
+impl<K: ClassCount> RowGroup<K> {
+    /// An empty group of rows of `classes`, to be filled by
+    /// [`RowGroup::load`].
+    pub fn new(classes: K) -> Self {
         Self {
             x: [<Simd as Lane>::splat(0.0); SHORT_ROW_MAX],
-            classes: 0,
+            classes: classes.short(),
             rows: 0,
         }
     }
 
-    /// Takes the first rows of `xs` (rows of `classes`), at most W of them.
+    /// C, within 1..=2W.
+    #[inline(always)]
+    fn classes(&self) -> usize {
+        self.classes.get()
+    }
+
+    /// Takes the first rows of `xs` (rows of C), at most W of them.
     /// Each row is read as two whole vectors where `xs` is long enough (the
     /// values past the row land in classes ≥ C, never read) and transposed
     /// in registers; lanes without a row hold 0.
     #[inline(always)]
-    pub fn load(&mut self, xs: &[f32], classes: usize) {
-        let classes = classes.clamp(1, SHORT_ROW_MAX);
-        self.classes = classes;
+    pub fn load(&mut self, xs: &[f32]) {
+        let classes = self.classes();
         // A division only for a batch's last group.
         self.rows = if xs.len() >= W * classes {
             W
         } else {
-            xs.len() / classes
+            xs.len().checked_div(classes).unwrap_or(0)
         };
         let zero = <Simd as Lane>::splat(0.0);
         let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
@@ -938,7 +981,7 @@ impl RowGroup {
     /// the input still to be read.
     #[inline(always)]
     pub fn store(&mut self, out: &mut [f32], spill: bool) {
-        let classes = self.classes;
+        let classes = self.classes();
         let (head, tail) = self.x.split_at_mut(W.min(SHORT_ROW_MAX));
         <Simd as Lane>::transpose(head);
         if classes > W {
@@ -981,13 +1024,14 @@ impl RowGroup {
     /// The held classes, class i of every row in vector i.
     #[inline(always)]
     pub fn rows_by_class(&self) -> &[Simd] {
-        self.x.get(..self.classes).unwrap_or(&[])
+        self.x.get(..self.classes()).unwrap_or(&[])
     }
 
     /// [`RowGroup::rows_by_class`], to overwrite.
     #[inline(always)]
     pub fn rows_by_class_mut(&mut self) -> &mut [Simd] {
-        self.x.get_mut(..self.classes).unwrap_or(&mut [])
+        let classes = self.classes();
+        self.x.get_mut(..classes).unwrap_or(&mut [])
     }
 
     /// Class `i` of every row.
@@ -1049,7 +1093,7 @@ impl RowGroup {
     pub fn analyze(&mut self, max: Simd, min: Simd, keep_exps: bool) -> ShortStats<Simd> {
         // The tree of the single row's vector (`row_vector_fits`), each
         // width a constant of its own copy.
-        if RW < W && row_vector_fits(self.classes) {
+        if RW < W && row_vector_fits(self.classes()) {
             self.analyze_in::<RW>(max, min, keep_exps)
         } else {
             self.analyze_in::<W>(max, min, keep_exps)
@@ -1098,19 +1142,20 @@ impl RowGroup {
         // the row holds an exact 0.
         let held = self.rows_by_class_mut();
         let (first, second) = held.split_at_mut(held.len().min(L));
-        // The second part's classes align to the end of the L positions,
-        // each paired as its position is reached.
-        let unpaired = L.saturating_sub(second.len());
-        let mut second = second.iter_mut();
-        for (j, ((h, l), x)) in hi.iter_mut().zip(lo.iter_mut()).zip(first).enumerate() {
+        // The second part's classes align to the end of the L positions.
+        // Two loops without a test per class: one loop with a test whether
+        // the position pairs cost 7 scalar instructions per class.
+        let unpaired = L.saturating_sub(second.len()).min(first.len());
+        let (alone, paired) = first.split_at_mut(unpaired);
+        for (h, x) in hi.iter_mut().zip(alone) {
             *h = term(x);
-            if j >= unpaired
-                && let Some(y) = second.next()
-            {
-                (*h, *l) = two_sum(*h, term(y));
-            }
         }
-        let classes = <Simd as Lane>::splat(self.classes as f32);
+        let pair_sums = hi.iter_mut().zip(lo.iter_mut()).skip(unpaired);
+        for (((h, l), x), y) in pair_sums.zip(paired).zip(second) {
+            let e = term(x);
+            (*h, *l) = two_sum(e, term(y));
+        }
+        let classes = <Simd as Lane>::splat(self.classes() as f32);
         ShortStats::new(max, tree_sum(hi, lo), classes - below)
     }
 }
@@ -1129,11 +1174,11 @@ pub(crate) fn map_groups(
     single: impl Fn(&[f32], &mut [f32]),
 ) {
     let group_len = W.saturating_mul(classes).max(1);
-    let mut group = RowGroup::new();
+    let mut group = RowGroup::new(classes);
     for (g, rows) in xs.chunks(group_len).enumerate() {
         let base = g * group_len;
         // The rest of the batch: whole-vector loads may read the next rows.
-        group.load(xs.get(base..).unwrap_or(rows), classes);
+        group.load(xs.get(base..).unwrap_or(rows));
         let (max, min) = group.max_min();
         let stats = group.analyze(max, min, keep_exps);
         finish(&mut group, &stats);
@@ -1168,12 +1213,12 @@ pub(crate) fn map_groups_in_place(
     single: impl Fn(&mut [f32]),
 ) {
     let group_len = W.saturating_mul(classes).max(1);
-    let mut group = RowGroup::new();
+    let mut group = RowGroup::new(classes);
     let mut start = 0;
     while start < xs.len() {
         // The rest of the batch: whole-vector loads may read the next rows,
         // which are still the input when this group is stored.
-        group.load(xs.get(start..).unwrap_or(&[]), classes);
+        group.load(xs.get(start..).unwrap_or(&[]));
         let end = start.saturating_add(group_len).min(xs.len());
         let rows = xs.get_mut(start..end).unwrap_or(&mut []);
         start = end;
@@ -1199,9 +1244,9 @@ pub(crate) fn reduce_groups(
     single: impl Fn(&[f32]) -> f32,
 ) {
     let group_len = W.saturating_mul(classes).max(1);
-    let mut group = RowGroup::new();
+    let mut group = RowGroup::new(classes);
     for (g, (rows, outs)) in xs.chunks(group_len).zip(out.chunks_mut(W)).enumerate() {
-        group.load(xs.get(g * group_len..).unwrap_or(rows), classes);
+        group.load(xs.get(g * group_len..).unwrap_or(rows));
         let (max, min) = group.max_min();
         let stats = group.analyze(max, min, false);
         let values = lanes(finish(&stats));
@@ -1266,8 +1311,8 @@ mod tests {
                 signed_zero_rows(classes - SHORT_ROW_MAX)
             };
             let classes = xs.len() / W;
-            let mut group = RowGroup::new();
-            group.load(&xs, classes);
+            let mut group = RowGroup::new(classes);
+            group.load(&xs);
             assert_eq!(group.rows(), W);
             let (max, min) = group.max_min();
             let stats = group.analyze(max, min, true);
