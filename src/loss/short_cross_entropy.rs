@@ -15,9 +15,8 @@ use super::options::ClassIndex;
 use crate::lane::{Lane, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
-    ClassCount, Classes, RowGroup, SHORT_ROW_MAX, ShortStats, W, analyze_medium_row, analyze_row,
-    finite_max, lanes, medium_stats_with_max, row_value, row_vector_fits, store_row,
-    tree_sum_lanes,
+    ClassCount, RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
+    medium_stats_with_max, row_value, row_vector_fits, store_row, tree_sum_lanes, with_class_count,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -265,19 +264,9 @@ pub(crate) fn batch<T: ClassIndex>(
         }
         return;
     }
-    // A copy per class count: known when compiling, the group's loops
-    // unroll and its class vectors stay in registers.
-    macro_rules! by_class_count {
-        ($($c:literal)*) => {
-            match classes {
-                $($c if $c <= SHORT_ROW_MAX => short_batch(
-                    logits, Classes::<$c>, targets, class_weights, scale, grad, loss,
-                ),)*
-                _ => short_batch(logits, classes, targets, class_weights, scale, grad, loss),
-            }
-        };
-    }
-    by_class_count!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
+    with_class_count!(classes, k => short_batch(
+        logits, k, targets, class_weights, scale, grad, loss,
+    ))
 }
 
 /// [`batch`] for rows of at most 2W, W rows at a time.
@@ -707,22 +696,40 @@ struct SmoothedRow {
 /// sum is not finite), or c > 1 or f·b beyond f32::MAX (large weights
 /// where a subnormal exponential's lost bits would be scaled up).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn smoothed_batch(
+pub(crate) fn smoothed_batch<T: ClassIndex>(
     logits: &[f32],
     classes: usize,
     smoothing: &Smoothing,
-    target: impl Fn(usize) -> Option<usize>,
+    targets: ClassTargets<T>,
+    scale: f64,
+    grad: &mut [f32],
+    fallback: impl Fn(usize, &[f32], usize, &mut [f32]) -> f64,
+    mut row_loss: impl FnMut(usize, f64),
+) {
+    with_class_count!(classes, k => smoothed_groups(
+        logits, k, smoothing, targets, scale, grad, &fallback, &mut row_loss,
+    ))
+}
+
+/// [`smoothed_batch`] with the class count `class_count`.
+#[allow(clippy::too_many_arguments)]
+fn smoothed_groups<T: ClassIndex>(
+    logits: &[f32],
+    class_count: impl ClassCount,
+    smoothing: &Smoothing,
+    targets: ClassTargets<T>,
     scale: f64,
     grad: &mut [f32],
     fallback: impl Fn(usize, &[f32], usize, &mut [f32]) -> f64,
     mut row_loss: impl FnMut(usize, f64),
 ) {
     let splat = <Simd as Lane>::splat;
+    let classes = class_count.get();
     let group_len = W.saturating_mul(classes).max(1);
     let b = smoothing.spread;
     let coef = scale * b;
     let coef_f32 = coef as f32;
-    let mut group = RowGroup::new(classes);
+    let mut group = RowGroup::new(class_count);
     for (g, rows) in logits.chunks(group_len).enumerate() {
         let first = g * W;
         let grad_rest = grad.get_mut(first * classes..).unwrap_or(&mut []);
@@ -733,25 +740,29 @@ pub(crate) fn smoothed_batch(
         let finite_max = max.abs().lt(splat(f32::INFINITY));
         let m = <Simd as Lane>::select(finite_max, max, splat(0.0));
         let (mut gaps, mut gaps_lo) = (splat(0.0), splat(0.0));
-        for i in 0..classes {
-            let w = smoothing.weight(i);
-            if w > 0.0 {
-                let term = weighted_gap(splat(w), m, group.class(i));
-                let (s, err) = two_sum(gaps, term);
-                gaps = s;
-                gaps_lo += err;
+        let mut add_gap = |w: f32, x: Simd| {
+            let (s, err) = two_sum(gaps, weighted_gap(splat(w), m, x));
+            gaps = s;
+            gaps_lo += err;
+        };
+        match smoothing.weights {
+            None => group.rows_by_class().iter().for_each(|&x| add_gap(1.0, x)),
+            Some(weights) => {
+                for (&x, &w) in group.rows_by_class().iter().zip(weights) {
+                    if w > 0.0 {
+                        add_gap(w, x);
+                    }
+                }
             }
         }
+        // The targets' logits from the class vectors, before the
+        // exponentials overwrite them (0 for an ignored row).
+        let class_lanes = targets.lanes(first);
+        let target_class = Simd::load(&class_lanes);
+        let target_logit = lanes(group.at_class(target_class));
         let stats = group.analyze(max, min, true);
         let (ln_hi, ln_lo) = stats.log_sum();
-        let mut target_logit = [0.0f32; W];
-        let mut targets = [None; W];
-        for (j, row) in rows.chunks_exact(classes.max(1)).enumerate().take(W) {
-            if let Some(t) = target(first + j).filter(|&t| t < classes) {
-                target_logit[j & (W - 1)] = row.get(t).map_or(0.0, |&z| z);
-                targets[j & (W - 1)] = Some(t);
-            }
-        }
+        let targets = class_lanes.map(|c| (c >= 0.0).then_some(c as usize));
         let target_exp = lanes(exp_shifted(Simd::load(&target_logit), -max));
         let [
             max_l,
@@ -819,12 +830,28 @@ pub(crate) fn smoothed_batch(
         if !grad_rest.is_empty() {
             let (c, target_grad) = (Simd::load(&c), Simd::load(&target_grad));
             let target_class = Simd::load(&target_class);
-            for i in 0..classes {
-                let g = group
-                    .class(i)
-                    .mul_add(c, -(splat(coef_f32) * splat(smoothing.weight(i))));
-                let own = target_class.eq(splat(i as f32));
-                group.set_class(i, <Simd as Lane>::select(own, target_grad, g));
+            // The class counted in a vector, as in `RowGroup::at_class`.
+            let mut i = splat(0.0);
+            let mut grad_of = |x: &mut Simd, shift: Simd| {
+                let own = target_class.eq(i);
+                *x = <Simd as Lane>::select(own, target_grad, x.mul_add(c, shift));
+                i += splat(1.0);
+            };
+            match smoothing.weights {
+                // f·b·1, the same bits as with a weight of 1.
+                None => {
+                    let shift = -splat(coef_f32);
+                    group
+                        .rows_by_class_mut()
+                        .iter_mut()
+                        .for_each(|x| grad_of(x, shift));
+                }
+                Some(weights) => {
+                    let weights = weights.iter().chain(core::iter::repeat(&0.0));
+                    for (x, &w) in group.rows_by_class_mut().iter_mut().zip(weights) {
+                        grad_of(x, -(splat(coef_f32) * splat(w)));
+                    }
+                }
             }
             group.store(grad_rest, true);
         }

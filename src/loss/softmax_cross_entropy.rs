@@ -832,15 +832,15 @@ fn batch<T: ClassIndex>(
         weights: options.class_weights,
         weight_sum,
     };
+    let class_targets = ClassTargets {
+        classes: targets,
+        ignore,
+    };
     if (is_short(classes) || is_medium(classes)) && epsilon == 0.0 {
-        let targets = ClassTargets {
-            classes: targets,
-            ignore,
-        };
         return Ok(short_batch(
             logits,
             rows,
-            targets,
+            class_targets,
             options.class_weights,
             scale,
             grad,
@@ -871,7 +871,7 @@ fn batch<T: ClassIndex>(
                 logits,
                 classes,
                 &smoothing,
-                row_class,
+                class_targets,
                 scale,
                 grad,
                 fallback,

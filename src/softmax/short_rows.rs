@@ -886,6 +886,33 @@ impl<const C: usize> ClassCount for Classes<C> {
     }
 }
 
+/// `$body` with `$k` bound to the class count `$classes` as a [`Classes`]
+/// constant where it is 2..=2W, else as the `usize` itself: one copy of
+/// `$body` per count, whose loops over the classes unroll and whose class
+/// vectors stay in registers (`docs/performance.md`, "A copy of the
+/// batch's group per class count").
+macro_rules! with_class_count {
+    ($classes:expr, $k:ident => $body:expr) => {
+        $crate::softmax::short_rows::with_class_count!(
+            @arms $classes, $k => $body;
+            2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
+        )
+    };
+    (@arms $classes:expr, $k:ident => $body:expr; $($c:literal)*) => {
+        match $classes {
+            $(c if c == $c && $c <= $crate::softmax::short_rows::SHORT_ROW_MAX => {
+                let $k = $crate::softmax::short_rows::Classes::<$c>;
+                $body
+            })*
+            c => {
+                let $k = c;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_class_count;
+
 /// Up to W rows of the same length C ≤ 2W, transposed: vector i holds
 /// class i of every row, one row per lane.
 pub(crate) struct RowGroup<K = usize> {
