@@ -5,7 +5,7 @@
 
 use super::backward::{log_softmax_backward, softmax_backward};
 use super::log_sum_exp::log_sum_exp;
-use super::short_rows::{self, RowGroup, ShortStats, is_short};
+use super::short_rows::{self, ClassCount, RowGroup, ShortStats, is_short, with_class_count};
 use super::softmax::{log_softmax, log_softmax_in_place, softmax, softmax_in_place};
 use crate::error::{Error, check_batch_len, whole_rows};
 use crate::lane::Simd;
@@ -74,7 +74,13 @@ fn shape(xs: usize, classes: usize, out: usize, per_row: usize) -> Result<usize,
 pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
     let rows = shape(xs.len(), classes, out.len(), 1)?;
     if is_short(classes) {
-        short_rows::reduce_groups(xs, classes, out, short_rows::log_sum_exp, log_sum_exp);
+        with_class_count!(classes, k => short_rows::reduce_groups(
+            xs,
+            k,
+            out,
+            short_rows::log_sum_exp,
+            log_sum_exp,
+        ));
     } else {
         each_row(xs, rows, classes, |r, row| {
             if let Some(o) = out.get_mut(r) {
@@ -107,7 +113,7 @@ pub fn log_sum_exp_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// # Ok::<(), logitkit::Error>(())
 /// ```
 pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    rows_into(xs, classes, out, true, softmax_group, softmax)
+    rows_into(xs, classes, out, true, SoftmaxGroup, softmax)
 }
 
 /// [`softmax_rows`] in place: the bits of [`softmax_in_place`] on each row.
@@ -116,24 +122,39 @@ pub fn softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), E
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
-    rows_in_place(xs, classes, true, softmax_group, softmax_in_place)
+    rows_in_place(xs, classes, true, SoftmaxGroup, softmax_in_place)
+}
+
+/// How a rows form turns a group's logits (or exponentials) into its
+/// outputs, for any class count (one copy per count, [`with_class_count`]).
+trait GroupForm: Copy {
+    fn finish<K: ClassCount>(self, group: &mut RowGroup<K>, stats: &ShortStats<Simd>);
 }
 
 /// The lanewise softmax of a group (its exponentials times 1/S), as the
 /// single-row form computes it.
-fn softmax_group(group: &mut RowGroup, stats: &ShortStats<Simd>, classes: usize) {
-    let inv = stats.inv_sum();
-    for i in 0..classes {
-        group.set_class(i, group.class(i) * inv);
+#[derive(Clone, Copy)]
+struct SoftmaxGroup;
+
+impl GroupForm for SoftmaxGroup {
+    #[inline(always)]
+    fn finish<K: ClassCount>(self, group: &mut RowGroup<K>, stats: &ShortStats<Simd>) {
+        let inv = stats.inv_sum();
+        group.rows_by_class_mut().iter_mut().for_each(|x| *x *= inv);
     }
 }
 
 /// The lanewise log_softmax of a group, as the single-row form computes it.
-fn log_softmax_group(group: &mut RowGroup, stats: &ShortStats<Simd>, classes: usize) {
-    let (ln_hi, ln_lo) = stats.log_sum();
-    for i in 0..classes {
-        let y = short_rows::log_softmax(group.class(i), stats.max, ln_hi, ln_lo);
-        group.set_class(i, y);
+#[derive(Clone, Copy)]
+struct LogSoftmaxGroup;
+
+impl GroupForm for LogSoftmaxGroup {
+    #[inline(always)]
+    fn finish<K: ClassCount>(self, group: &mut RowGroup<K>, stats: &ShortStats<Simd>) {
+        let (ln_hi, ln_lo) = stats.log_sum();
+        for x in group.rows_by_class_mut() {
+            *x = short_rows::log_softmax(*x, stats.max, ln_hi, ln_lo);
+        }
     }
 }
 
@@ -151,7 +172,7 @@ fn log_softmax_group(group: &mut RowGroup, stats: &ShortStats<Simd>, classes: us
 /// As [`log_softmax`] per row; short rows W at a time, as
 /// [`log_sum_exp_rows`].
 pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(), Error> {
-    rows_into(xs, classes, out, false, log_softmax_group, log_softmax)
+    rows_into(xs, classes, out, false, LogSoftmaxGroup, log_softmax)
 }
 
 /// [`log_softmax_rows`] in place: the bits of [`log_softmax_in_place`] on
@@ -161,7 +182,7 @@ pub fn log_softmax_rows(xs: &[f32], classes: usize, out: &mut [f32]) -> Result<(
 /// [`Error::RaggedRows`] if `xs.len()` is not a whole number of rows of
 /// `classes`; nothing is written then.
 pub fn log_softmax_rows_in_place(xs: &mut [f32], classes: usize) -> Result<(), Error> {
-    rows_in_place(xs, classes, false, log_softmax_group, log_softmax_in_place)
+    rows_in_place(xs, classes, false, LogSoftmaxGroup, log_softmax_in_place)
 }
 
 /// A rows form into `out`: rows of at most two vectors W at a time, the
@@ -176,15 +197,22 @@ fn rows_into(
     classes: usize,
     out: &mut [f32],
     keep_exps: bool,
-    group: impl Fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    form: impl GroupForm,
     single: impl Fn(&[f32], &mut [f32]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let rows = shape(xs.len(), classes, out.len(), classes)?;
     if is_short(classes) {
-        let finish = |g: &mut RowGroup, stats: &ShortStats<Simd>| group(g, stats, classes);
-        short_rows::map_groups(xs, classes, out, keep_exps, finish, |x, o| {
+        let single = |x: &[f32], o: &mut [f32]| {
             let _ = single(x, o);
-        });
+        };
+        with_class_count!(classes, k => short_rows::map_groups(
+            xs,
+            k,
+            out,
+            keep_exps,
+            |g, stats| form.finish(g, stats),
+            single,
+        ));
     } else {
         each_row(xs, rows, classes, |r, row| {
             let _ = single(row, row_of(out, r, classes));
@@ -199,13 +227,18 @@ fn rows_in_place(
     xs: &mut [f32],
     classes: usize,
     keep_exps: bool,
-    group: impl Fn(&mut RowGroup, &ShortStats<Simd>, usize),
+    form: impl GroupForm,
     single: impl Fn(&mut [f32]),
 ) -> Result<(), Error> {
     let rows = whole_rows(xs.len(), classes)?;
     if is_short(classes) {
-        let finish = |g: &mut RowGroup, stats: &ShortStats<Simd>| group(g, stats, classes);
-        short_rows::map_groups_in_place(xs, classes, keep_exps, finish, single);
+        with_class_count!(classes, k => short_rows::map_groups_in_place(
+            xs,
+            k,
+            keep_exps,
+            |g, stats| form.finish(g, stats),
+            &single,
+        ));
     } else {
         each_row_mut(xs, rows, classes, |_, row| single(row));
     }
