@@ -204,9 +204,9 @@ pub(crate) struct ClassTargets<'a, T> {
 }
 
 impl<T: ClassIndex> ClassTargets<'_, T> {
-    /// Row r's class, `None` for an ignored row.
+    /// Row r's class, `None` for an ignored row (or past the batch).
     #[inline(always)]
-    fn class(&self, r: usize) -> Option<usize> {
+    pub fn class(&self, r: usize) -> Option<usize> {
         let class = self.classes.get(r)?.value();
         (Some(class) != self.ignore).then_some(class as usize)
     }

@@ -796,11 +796,11 @@ fn batch<T: ClassIndex>(
             None => {}
         }
     }
-    // Validated: every class is in 0..C, so it fits a usize.
-    let row_class = |r: usize| {
-        let class = targets.get(r).and_then(|&t| class_of(t))?;
-        usize::try_from(class).ok()
+    let class_targets = ClassTargets {
+        classes: targets,
+        ignore,
     };
+    let row_class = |r: usize| class_targets.class(r);
     let grad = grad.unwrap_or(&mut []);
     if <Simd as Lane>::WIDTH == 1 {
         // Firmware: f32 pairs where this function uses f64 below.
@@ -831,10 +831,6 @@ fn batch<T: ClassIndex>(
         b: epsilon / classes as f64,
         weights: options.class_weights,
         weight_sum,
-    };
-    let class_targets = ClassTargets {
-        classes: targets,
-        ignore,
     };
     if (is_short(classes) || is_medium(classes)) && epsilon == 0.0 {
         return Ok(short_batch(
@@ -1101,8 +1097,8 @@ fn probs_batch(
 /// [`batch`] for short rows without label smoothing: the short-row kernel
 /// computes each row's plain loss L and gradient g as the single-row call
 /// does; row r contributes w·L to the loss and f·w·g to the gradient, with
-/// class t = `class_of(r)` (`None`: ignored), w its class weight (1 without
-/// `class_weights`) and f = `scale`.
+/// class t its target (an ignored row: loss and gradient 0), w its class
+/// weight (1 without `class_weights`) and f = `scale`.
 fn short_batch<T: ClassIndex>(
     logits: &[f32],
     rows: usize,
