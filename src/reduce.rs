@@ -7,7 +7,7 @@
 //! the f64 total adds ≤ n·2⁻⁵³, so any sum of n ≤ 2²⁴ non-negative terms has
 //! relative error ≤ 3u + 2⁻²⁹ < 2⁻²² (the summation bound of `docs/accuracy.md`) before its final rounding.
 
-use crate::lane::{Lane, Simd, load_partial};
+use crate::lane::{Lane, load_partial};
 
 /// Terms added into one f32 accumulator before it is flushed to f64.
 const FLUSH_EVERY: usize = 4;
@@ -181,12 +181,12 @@ pub(crate) const UP: f32 = f32::from_bits((127 + 64) << 23);
 /// The terms are formed scaled by 2⁻⁶⁴ so no lane sum can overflow, and the
 /// f64 total is scaled back; terms below 2⁻⁸⁵ underflow, at most 2⁻⁸⁰ of a
 /// total that had overflowed f32.
-pub(crate) fn rescaled_sum(
+pub(crate) fn rescaled_sum<V: Lane>(
     len: usize,
-    mut term: impl FnMut(usize, <Simd as Lane>::Mask, Simd) -> Simd,
+    mut term: impl FnMut(usize, V::Mask, V) -> V,
 ) -> f64 {
-    let down = <Simd as Lane>::splat(DOWN);
-    let [sum] = blocked_sum::<Simd, 1>(len, |k, valid| [term(k, valid, down)]);
+    let down = V::splat(DOWN);
+    let [sum] = blocked_sum::<V, 1>(len, |k, valid| [term(k, valid, down)]);
     sum * UP as f64
 }
 

@@ -190,6 +190,41 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
+/// The vector the sigmoid family's slice kernels run in (`sigmoid`,
+/// `softplus`, `log_sigmoid` over slices, BCE with logits and the focal
+/// loss): [`Simd`], except on 8-lane AVX2 builds (x86-64-v3, and native on
+/// an AVX2 machine), where it is `f32x16`, two 256-bit registers per
+/// operation. Each element there is a long dependent chain (the split
+/// exponential, a division, a degree-9 logarithm), and two independent
+/// vectors interleaved op by op keep more of them in flight than the
+/// core's scheduler finds in one: on a Zen 3 VM `sigmoid_into` ran 12 %,
+/// BCE + gradient 8 % and BCE with a `pos_weight` 17 % faster
+/// (`docs/performance.md`, "Two registers per operation for the sigmoid
+/// family"). `exp`, whose chain is short, ran 10 % slower that way and
+/// keeps [`Simd`]. Every lane computes the same operations either way, so
+/// elementwise results keep their bits; only a reduced loss's summation
+/// order changes, within its bound.
+#[cfg(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avx512f")
+))]
+pub(crate) type SigmoidSimd = wide::f32x16;
+
+/// See the other `cfg` branch.
+#[cfg(not(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avx512f")
+)))]
+pub(crate) type SigmoidSimd = Simd;
+
 /// The vector one short row is analysed in (`src/softmax/short_rows.rs`)
 /// when two of them hold it: half of [`Simd`] on vector builds, the
 /// 8-lane vector where [`Simd`] has 16 lanes and the 4-lane one where it

@@ -12,7 +12,7 @@
 
 use super::options::Reduction;
 use crate::error::{Error, check_len, check_optional_len};
-use crate::lane::{Lane, MAX_WIDTH, Simd, load_at, store_at};
+use crate::lane::{Lane, MAX_WIDTH, SigmoidSimd, load_at, store_at};
 use crate::math::exp::exp_fast_lanes;
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
@@ -202,9 +202,9 @@ fn bce_terms_on<V: Lane, const PLAIN: bool>(
 /// buffer a one-lane build (where every vector is one element) does not
 /// need on its stack.
 #[inline(always)]
-fn load(xs: &[f32], k: usize) -> Simd {
-    if <Simd as Lane>::WIDTH == 1 {
-        <Simd as Lane>::splat(xs.get(k).copied().unwrap_or(0.0))
+fn load(xs: &[f32], k: usize) -> SigmoidSimd {
+    if <SigmoidSimd as Lane>::WIDTH == 1 {
+        <SigmoidSimd as Lane>::splat(xs.get(k).copied().unwrap_or(0.0))
     } else {
         load_at(xs, k, 0.0)
     }
@@ -217,8 +217,8 @@ fn load(xs: &[f32], k: usize) -> Simd {
 /// vector wraps around the end of a row; a jump (the re-summing pass
 /// starts again at 0) recomputes it.
 #[inline(always)]
-fn broadcast_lanes(values: &[f32], k: usize, cursor: &mut (usize, usize)) -> Simd {
-    let width = <Simd as Lane>::WIDTH;
+fn broadcast_lanes(values: &[f32], k: usize, cursor: &mut (usize, usize)) -> SigmoidSimd {
+    let width = <SigmoidSimd as Lane>::WIDTH;
     let c = values.len();
     let offset = if cursor.0 == k {
         cursor.1
@@ -235,7 +235,7 @@ fn broadcast_lanes(values: &[f32], k: usize, cursor: &mut (usize, usize)) -> Sim
         },
     );
     match values.get(offset..next) {
-        Some(full) => <Simd as Lane>::load(full),
+        Some(full) => <SigmoidSimd as Lane>::load(full),
         None => {
             let mut buf = [0.0f32; MAX_WIDTH];
             let mut i = offset;
@@ -284,34 +284,34 @@ fn reduce_elements(
     reduction: Reduction,
     grad: &mut [f32],
     per_element: &mut [f32],
-    mut lane: impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+    mut lane: impl FnMut(usize, SigmoidSimd, SigmoidSimd) -> (SigmoidSimd, SigmoidSimd),
 ) -> f32 {
-    if <Simd as Lane>::WIDTH == 1 {
+    if <SigmoidSimd as Lane>::WIDTH == 1 {
         return one_lane_total(n, reduction, grad, per_element, lane);
     }
     let scale = match reduction {
         Reduction::Mean if n > 0 => 1.0 / n as f64,
         _ => 1.0,
     };
-    let s = <Simd as Lane>::splat(scale as f32);
-    let one = <Simd as Lane>::splat(1.0);
+    let s = <SigmoidSimd as Lane>::splat(scale as f32);
+    let one = <SigmoidSimd as Lane>::splat(1.0);
     // Inlined into the summing loop, with the element closure if that is
     // (BCE's default options): no call per vector, vectors in registers.
-    let [total] = blocked_sum::<Simd, 1>(
+    let [total] = blocked_sum::<SigmoidSimd, 1>(
         n,
         #[inline(always)]
         |k, valid| {
             let (loss, g) = lane(k, one, s);
             store_at(g, grad, k);
             store_at(loss, per_element, k);
-            [<Simd as Lane>::select_or_zero(valid, loss)]
+            [<SigmoidSimd as Lane>::select_or_zero(valid, loss)]
         },
     );
     let total = if total.is_finite() {
         total
     } else {
         rescaled_sum(n, |k, valid, down| {
-            <Simd as Lane>::select_or_zero(valid, lane(k, down, s).0)
+            <SigmoidSimd as Lane>::select_or_zero(valid, lane(k, down, s).0)
         })
     };
     (total * scale) as f32
@@ -333,7 +333,7 @@ fn one_lane_total(
     reduction: Reduction,
     grad: &mut [f32],
     per_element: &mut [f32],
-    mut lane: impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+    mut lane: impl FnMut(usize, SigmoidSimd, SigmoidSimd) -> (SigmoidSimd, SigmoidSimd),
 ) -> f32 {
     let count = n as f32;
     let mean = reduction == Reduction::Mean && n > 0;
@@ -353,7 +353,7 @@ fn one_lane_total(
 #[inline(always)]
 fn kahan_pass(
     n: usize,
-    lane: &mut impl FnMut(usize, Simd, Simd) -> (Simd, Simd),
+    lane: &mut impl FnMut(usize, SigmoidSimd, SigmoidSimd) -> (SigmoidSimd, SigmoidSimd),
     loss_scale: f32,
     grad_scale: f32,
     grad: &mut [f32],
@@ -363,8 +363,8 @@ fn kahan_pass(
     for k in 0..n {
         let (loss, g) = lane(
             k,
-            <Simd as Lane>::splat(loss_scale),
-            <Simd as Lane>::splat(grad_scale),
+            <SigmoidSimd as Lane>::splat(loss_scale),
+            <SigmoidSimd as Lane>::splat(grad_scale),
         );
         store_at(g, grad, k);
         store_at(loss, per_element, k);
@@ -537,17 +537,17 @@ fn bce_elements(
     // first and 1 − y′ from it cancelled: 4.17 ULP for y = 1, ε small.
     // Formed from ε where used rather than captured: the closure's
     // captures are a Cortex-M4F frame (docs/firmware.md).
-    let smooth = move |y: Simd| {
+    let smooth = move |y: SigmoidSimd| {
         let eps = options.label_smoothing;
         let (keep, keep_lo) = two_sum(1.0, -eps);
         let (keep, keep_lo, half) = (
-            <Simd as Lane>::splat(keep),
-            <Simd as Lane>::splat(keep_lo),
-            <Simd as Lane>::splat(0.5 * eps),
+            <SigmoidSimd as Lane>::splat(keep),
+            <SigmoidSimd as Lane>::splat(keep_lo),
+            <SigmoidSimd as Lane>::splat(0.5 * eps),
         );
         y.mul_add(keep, y.mul_add(keep_lo, half))
     };
-    if <Simd as Lane>::WIDTH > 1
+    if <SigmoidSimd as Lane>::WIDTH > 1
         && eps == 0.0
         && matches!(options.weights, ElementWeights::None)
         && matches!(options.pos_weight, PosWeight::None)
@@ -565,7 +565,7 @@ fn bce_elements(
             #[inline(always)]
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
-                let one = <Simd as Lane>::splat(1.0);
+                let one = <SigmoidSimd as Lane>::splat(1.0);
                 bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
             },
         ));
@@ -581,7 +581,7 @@ fn bce_elements(
             let (z, y) = (load(logits, k), load(labels, k));
             // Not captured: a constant, and the closure's captures are a
             // Cortex-M4F frame (docs/firmware.md).
-            let one = <Simd as Lane>::splat(1.0);
+            let one = <SigmoidSimd as Lane>::splat(1.0);
             let labels = if options.label_smoothing > 0.0 {
                 [smooth(y), smooth(one - y)]
             } else {
@@ -593,7 +593,7 @@ fn bce_elements(
                 ElementWeights::None => one,
             };
             let p = match options.pos_weight {
-                PosWeight::All(p) => <Simd as Lane>::splat(p),
+                PosWeight::All(p) => <SigmoidSimd as Lane>::splat(p),
                 PosWeight::PerOutput(ps) => broadcast_lanes(ps, k, &mut pos_cursor),
                 PosWeight::None => one,
             };

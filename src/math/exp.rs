@@ -324,7 +324,14 @@ pub fn exp(x: f32) -> f32 {
     exp_lane(x)
 }
 
-elementwise_slices_two_paths!(exp_lane, exp_fast, "exp", exp_in_place, exp_into);
+elementwise_slices_two_paths!(
+    exp_lane,
+    exp_fast,
+    "exp",
+    exp_in_place,
+    exp_into,
+    crate::lane::Simd
+);
 
 #[cfg(test)]
 mod tests {

@@ -199,9 +199,11 @@ pub(crate) use elementwise_slices;
 /// on vector builds the slice loop runs `$fast` (the kernel with that
 /// path, and without a NaN patch, as no lane there is NaN) and leaves the
 /// general path's call out of the loop ([`crate::lane::map_into_two_paths`]);
-/// the same bits as `$lane`. One-lane builds run `$lane` alone.
+/// the same bits as `$lane`. One-lane builds run `$lane` alone. The loops
+/// run in vectors of `$simd`: `lane::Simd`, or `lane::SigmoidSimd` for the
+/// sigmoid family.
 macro_rules! elementwise_slices_two_paths {
-    ($lane:path, $fast:path, $scalar:literal, $in_place:ident, $into:ident) => {
+    ($lane:path, $fast:path, $scalar:literal, $in_place:ident, $into:ident, $simd:ty) => {
         #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element, in place.")]
         ///
         /// Same accuracy and special values as the scalar function; every
@@ -212,11 +214,11 @@ macro_rules! elementwise_slices_two_paths {
         /// One read and one write pass.
         #[inline]
         pub fn $in_place(xs: &mut [f32]) {
-            use crate::lane::{Lane, Simd};
-            if <Simd as Lane>::WIDTH == 1 {
-                crate::lane::map_in_place::<Simd>(xs, $lane);
+            use crate::lane::Lane;
+            if <$simd as Lane>::WIDTH == 1 {
+                crate::lane::map_in_place::<$simd>(xs, $lane);
             } else {
-                crate::lane::map_in_place_two_paths::<Simd>(
+                crate::lane::map_in_place_two_paths::<$simd>(
                     xs,
                     crate::math::exp::exp_block_in_fast_range,
                     crate::math::exp::exp_fast_lanes,
@@ -236,12 +238,12 @@ macro_rules! elementwise_slices_two_paths {
         /// One read pass over `xs`, one write pass over `out`.
         #[inline]
         pub fn $into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
-            use crate::lane::{Lane, Simd};
+            use crate::lane::Lane;
             crate::error::check_len("out", xs.len(), out.len())?;
-            if <Simd as Lane>::WIDTH == 1 {
-                crate::lane::map_into::<Simd>(xs, out, $lane);
+            if <$simd as Lane>::WIDTH == 1 {
+                crate::lane::map_into::<$simd>(xs, out, $lane);
             } else {
-                crate::lane::map_into_two_paths::<Simd>(
+                crate::lane::map_into_two_paths::<$simd>(
                     xs,
                     out,
                     crate::math::exp::exp_block_in_fast_range,

@@ -58,7 +58,8 @@ elementwise_slices_two_paths!(
     sigmoid_fast,
     "sigmoid",
     sigmoid_in_place,
-    sigmoid_into
+    sigmoid_into,
+    crate::lane::SigmoidSimd
 );
 
 /// Backward of sigmoid: `grad_in = grad_out · σ(x)·σ(−x)` (the derivative

@@ -86,14 +86,16 @@ elementwise_slices_two_paths!(
     softplus_fast,
     "softplus",
     softplus_in_place,
-    softplus_into
+    softplus_into,
+    crate::lane::SigmoidSimd
 );
 elementwise_slices_two_paths!(
     log_sigmoid_lane,
     log_sigmoid_fast,
     "log_sigmoid",
     log_sigmoid_in_place,
-    log_sigmoid_into
+    log_sigmoid_into,
+    crate::lane::SigmoidSimd
 );
 
 /// Backward of softplus: `grad_in = grad_out · σ(x)` (softplus′ = σ), given
