@@ -7,7 +7,7 @@ pub(crate) mod sigmoid;
 pub(crate) mod softplus;
 
 use crate::error::{Error, check_len};
-use crate::lane::{Lane, Simd, horner, load_at, store_at};
+use crate::lane::{Lane, SigmoidSimd, horner, load_at, store_at};
 use crate::math::exp::{exp_split_fast, exp_split_lane};
 use crate::math::ln_1p_unit;
 
@@ -116,18 +116,19 @@ pub(crate) fn softplus_pair_on<V: Lane, const FAST: bool>(x: V) -> (V, V) {
     (x.max(zero) + l, (-x).max(zero) + l)
 }
 
-/// `grad_in = derivative(x) · grad_out`, elementwise, one pass.
+/// `grad_in = derivative(x) · grad_out`, elementwise, one pass, in the
+/// sigmoid family's vectors ([`SigmoidSimd`]).
 pub(crate) fn backward_with(
     xs: &[f32],
     grad_out: &[f32],
     grad_in: &mut [f32],
-    derivative: impl Fn(Simd) -> Simd,
+    derivative: impl Fn(SigmoidSimd) -> SigmoidSimd,
 ) -> Result<(), Error> {
     check_len("grad_out", xs.len(), grad_out.len())?;
     check_len("grad_in", xs.len(), grad_in.len())?;
-    for k in 0..xs.len().div_ceil(<Simd as Lane>::WIDTH) {
-        let d = derivative(load_at::<Simd>(xs, k, 0.0));
-        store_at(d * load_at::<Simd>(grad_out, k, 0.0), grad_in, k);
+    for k in 0..xs.len().div_ceil(<SigmoidSimd as Lane>::WIDTH) {
+        let d = derivative(load_at::<SigmoidSimd>(xs, k, 0.0));
+        store_at(d * load_at::<SigmoidSimd>(grad_out, k, 0.0), grad_in, k);
     }
     Ok(())
 }

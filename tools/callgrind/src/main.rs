@@ -158,6 +158,14 @@ fn main() {
                 "log_sigmoid" => {
                     logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
                 }
+                "sigmoid_backward" => {
+                    logitkit::sigmoid_backward(black_box(&z), &labels, &mut grad)
+                        .expect("same length")
+                }
+                "softplus_backward" => {
+                    logitkit::softplus_backward(black_box(&z), &labels, &mut grad)
+                        .expect("same length")
+                }
                 "exp_pass" => logitkit::exp_into(black_box(&z), &mut grad).expect("same length"),
                 // The logarithms, over `positive`.
                 "ln_pass" => {
