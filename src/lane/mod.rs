@@ -192,19 +192,18 @@ pub type Simd = f32;
 
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE
-/// with logits and the focal loss): [`Simd`], except on 8-lane AVX2 builds (x86-64-v3, and native on
-/// an AVX2 machine), where it is `f32x16`, two 256-bit registers per
-/// operation. Each element there is a long dependent chain (the split
-/// exponential, a division, a degree-9 logarithm), and two independent
-/// vectors interleaved op by op keep more of them in flight than the
-/// core's scheduler finds in one: on a Zen 3 VM `sigmoid_into` ran 12 %,
-/// BCE + gradient 8 %, BCE with a `pos_weight` 17 % and
-/// `sigmoid_backward` 28 % faster
-/// (`docs/performance.md`, "Two registers per operation for the sigmoid
-/// family"). `exp`, whose chain is short, ran 10 % slower that way and
-/// keeps [`Simd`]. Every lane computes the same operations either way, so
-/// elementwise results keep their bits; only a reduced loss's summation
-/// order changes, within its bound.
+/// with logits and the focal loss): [`Simd`], except on 8-lane AVX2 builds
+/// (x86-64-v3, and native on an AVX2 machine), where it is `f32x16`, two
+/// 256-bit registers per operation. Each element there is a long dependent
+/// chain (the split exponential, a division, a degree-9 logarithm), and two
+/// independent vectors interleaved op by op keep more of them in flight
+/// than the core's scheduler finds in one: on a Zen 3 VM `sigmoid_into` ran
+/// 12 %, BCE + gradient 8 %, BCE with a `pos_weight` 17 % and
+/// `sigmoid_backward` 28 % faster (`docs/performance.md`, "Two registers
+/// per operation for the sigmoid family"). `exp`, whose chain is short, ran
+/// 10 % slower that way and keeps [`Simd`]. Every lane computes the same
+/// operations either way, so elementwise results keep their bits; only a
+/// reduced loss's summation order changes, within its bound.
 #[cfg(all(
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
