@@ -1,7 +1,7 @@
 //! `ln`: x = 2^k·(1 + f) with 1 + f ∈ [√½, √2), then k·ln2 + ln(1 + f).
 
-use super::{elementwise_slices, ln_1p_reduced, split_sqrt2};
-use crate::lane::Lane;
+use super::{elementwise_slices_two_paths, ln_1p_reduced, split_sqrt2};
+use crate::lane::{BLOCK, Lane};
 
 /// 2²³, which lifts a subnormal into the normal range exactly.
 const SUBNORMAL_SCALE: f32 = 8_388_608.0;
@@ -52,4 +52,41 @@ pub fn ln(x: f32) -> f32 {
     ln_lane(x)
 }
 
-elementwise_slices!(ln_lane, "ln", ln_in_place, ln_into);
+/// The lanes where [`ln_lane`] needs none of its patches: positive, normal
+/// and finite (NaN fails both tests).
+#[inline(always)]
+fn ln_fast_lanes<V: Lane>(x: V) -> V::Mask {
+    x.gt(V::splat(LARGEST_SUBNORMAL)) & x.lt(V::splat(f32::INFINITY))
+}
+
+/// Whether every lane of a block takes [`ln_fast`].
+#[inline(always)]
+fn ln_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
+    let [a, b, c, d] = *block;
+    V::all(ln_fast_lanes(a) & ln_fast_lanes(b) & ln_fast_lanes(c) & ln_fast_lanes(d))
+}
+
+/// [`ln_lane`] where every lane is in [`ln_fast_lanes`]: without the
+/// subnormal scaling and the special values' selects, which leave such
+/// lanes as they are, so the same bits. The slice forms run it on blocks
+/// whose every lane allows it (`docs/performance.md`, "A fast path for
+/// the logarithms").
+#[inline(always)]
+fn ln_fast<V: Lane>(x: V) -> V {
+    let (k, f) = split_sqrt2(x);
+    ln_1p_reduced(k, f, V::splat(0.0))
+}
+
+/// The largest subnormal f32, just below `f32::MIN_POSITIVE`.
+const LARGEST_SUBNORMAL: f32 = f32::from_bits(0x007f_ffff);
+
+elementwise_slices_two_paths!(
+    ln_lane,
+    ln_fast,
+    "ln",
+    ln_in_place,
+    ln_into,
+    crate::lane::Simd,
+    ln_block_in_fast_range,
+    ln_fast_lanes
+);

@@ -1,7 +1,7 @@
 //! `ln_1p` (log1p): ln(1 + x) without losing the low bits of x.
 
-use super::{elementwise_slices, ln_1p_reduced, split_sqrt2};
-use crate::lane::Lane;
+use super::{elementwise_slices_two_paths, ln_1p_reduced, split_sqrt2};
+use crate::lane::{BLOCK, Lane};
 
 /// ln(1 + x) on every lane. The algorithm behind [`ln_1p`].
 ///
@@ -51,4 +51,40 @@ pub fn ln_1p(x: f32) -> f32 {
     ln_1p_lane(x)
 }
 
-elementwise_slices!(ln_1p_lane, "ln_1p", ln_1p_in_place, ln_1p_into);
+/// The lanes where [`ln_1p_lane`] needs none of its patches: −1 < x < +inf,
+/// x ≠ 0 (±0 keep their sign through a select; NaN fails the tests).
+#[inline(always)]
+fn ln_1p_fast_lanes<V: Lane>(x: V) -> V::Mask {
+    let zero = V::splat(0.0);
+    (x.gt(zero) & x.lt(V::splat(f32::INFINITY))) | (x.lt(zero) & x.gt(V::splat(-1.0)))
+}
+
+/// Whether every lane of a block takes [`ln_1p_fast`].
+#[inline(always)]
+fn ln_1p_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
+    let [a, b, c, d] = *block;
+    V::all(ln_1p_fast_lanes(a) & ln_1p_fast_lanes(b) & ln_1p_fast_lanes(c) & ln_1p_fast_lanes(d))
+}
+
+/// [`ln_1p_lane`] where every lane is in [`ln_1p_fast_lanes`]: without the
+/// special values' selects, which leave such lanes as they are, so the
+/// same bits (`docs/performance.md`, "A fast path for the logarithms").
+#[inline(always)]
+fn ln_1p_fast<V: Lane>(x: V) -> V {
+    let one = V::splat(1.0);
+    let u = one + x;
+    let (k, f) = split_sqrt2(u);
+    let c = (x - (u - one)) / u;
+    ln_1p_reduced(k, f, c)
+}
+
+elementwise_slices_two_paths!(
+    ln_1p_lane,
+    ln_1p_fast,
+    "ln_1p",
+    ln_1p_in_place,
+    ln_1p_into,
+    crate::lane::Simd,
+    ln_1p_block_in_fast_range,
+    ln_1p_fast_lanes
+);

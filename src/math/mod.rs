@@ -160,50 +160,41 @@ fn ln_tail<V: Lane>(f: V, f2: V) -> V {
     rest.mul_add(f, c(c1)).mul_add(f, c(c0))
 }
 
-/// Generates the slice forms of an elementwise kernel from its lane form.
-macro_rules! elementwise_slices {
-    ($lane:path, $scalar:literal, $in_place:ident, $into:ident) => {
-        #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element, in place.")]
-        ///
-        /// Same accuracy and special values as the scalar function; every
-        /// element gets the same bits it would get alone (the tail runs the
-        /// vector kernel padded).
-        ///
-        /// # Cost
-        /// One read and one write pass.
-        #[inline]
-        pub fn $in_place(xs: &mut [f32]) {
-            crate::lane::map_in_place::<crate::lane::Simd>(xs, $lane);
-        }
-
-        #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element of `xs`, written into `out`.")]
-        ///
-        /// # Errors
-        /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if
-        /// `out.len() != xs.len()`; `out` is then untouched.
-        ///
-        /// # Cost
-        /// One read pass over `xs`, one write pass over `out`.
-        #[inline]
-        pub fn $into(xs: &[f32], out: &mut [f32]) -> Result<(), crate::Error> {
-            crate::error::check_len("out", xs.len(), out.len())?;
-            crate::lane::map_into::<crate::lane::Simd>(xs, out, $lane);
-            Ok(())
-        }
-    };
-}
-pub(crate) use elementwise_slices;
-
-/// [`elementwise_slices`] for a kernel built on the exponential (`exp`, or
-/// the split exponential's users), whose fast path holds where every |x| < 87:
-/// on vector builds the slice loop runs `$fast` (the kernel with that
-/// path, and without a NaN patch, as no lane there is NaN) and leaves the
+/// Generates the slice forms of an elementwise kernel from its lane form
+/// `$lane` and its fast path `$fast`, which holds where every lane of a
+/// vector is in range: |x| < 87 for a kernel built on the exponential
+/// (`exp`, or the split exponential's users), no special value to patch
+/// for the logarithms. On vector builds the slice loop runs `$fast` (the
+/// kernel without the patches: no lane there needs one) and leaves the
 /// general path's call out of the loop ([`crate::lane::map_into_two_paths`]);
 /// the same bits as `$lane`. One-lane builds run `$lane` alone. The loops
 /// run in vectors of `$simd`: `lane::Simd`, or `lane::SigmoidSimd` for the
-/// sigmoid family.
+/// sigmoid family. The range tests are `$block_fast` and `$fast_lanes`, by
+/// default the exponential's (`exp::exp_block_in_fast_range`,
+/// `exp::exp_fast_lanes`).
 macro_rules! elementwise_slices_two_paths {
     ($lane:path, $fast:path, $scalar:literal, $in_place:ident, $into:ident, $simd:ty) => {
+        crate::math::elementwise_slices_two_paths!(
+            $lane,
+            $fast,
+            $scalar,
+            $in_place,
+            $into,
+            $simd,
+            crate::math::exp::exp_block_in_fast_range,
+            crate::math::exp::exp_fast_lanes
+        );
+    };
+    (
+        $lane:path,
+        $fast:path,
+        $scalar:literal,
+        $in_place:ident,
+        $into:ident,
+        $simd:ty,
+        $block_fast:path,
+        $fast_lanes:path
+    ) => {
         #[doc = concat!("[`", $scalar, "`](crate::", $scalar, ") of every element, in place.")]
         ///
         /// Same accuracy and special values as the scalar function; every
@@ -220,8 +211,8 @@ macro_rules! elementwise_slices_two_paths {
             } else {
                 crate::lane::map_in_place_two_paths::<$simd>(
                     xs,
-                    crate::math::exp::exp_block_in_fast_range,
-                    crate::math::exp::exp_fast_lanes,
+                    $block_fast,
+                    $fast_lanes,
                     $fast,
                     $lane,
                 );
@@ -246,8 +237,8 @@ macro_rules! elementwise_slices_two_paths {
                 crate::lane::map_into_two_paths::<$simd>(
                     xs,
                     out,
-                    crate::math::exp::exp_block_in_fast_range,
-                    crate::math::exp::exp_fast_lanes,
+                    $block_fast,
+                    $fast_lanes,
                     $fast,
                     $lane,
                 );
