@@ -192,24 +192,26 @@ pub type Simd = f32;
 
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE
-/// with logits and the focal loss): [`Simd`], except on 8-lane AVX2 builds
-/// (x86-64-v3, and native on an AVX2 machine), where it is `f32x16`, two
-/// 256-bit registers per operation. Each element there is a long dependent
-/// chain (the split exponential, a division, a degree-9 logarithm), and two
-/// independent vectors interleaved op by op keep more of them in flight
-/// than the core's scheduler finds in one: on a Zen 3 VM `sigmoid_into` ran
-/// 12 %, BCE + gradient 8 %, BCE with a `pos_weight` 17 % and
-/// `sigmoid_backward` 28 % faster (`docs/performance.md`, "Two registers
-/// per operation for the sigmoid family"). `exp`, whose chain is short, ran
-/// 10 % slower that way and keeps [`Simd`]. Every lane computes the same
+/// with logits and the focal loss): `f32x16` on x86 builds without
+/// AVX-512 (four 128-bit registers per operation on the default SSE2
+/// build, two 256-bit ones on x86-64-v3), [`Simd`] everywhere else. Each
+/// element is a long dependent chain (the split exponential, a division,
+/// a degree-9 logarithm), and independent vectors interleaved op by op
+/// keep more of them in flight than the core's scheduler finds in fewer:
+/// on a Zen 3 VM the default build's `sigmoid_into` ran 15 %, BCE +
+/// gradient 21 % and `sigmoid_backward` 22 % faster; x86-64-v3's 12 %, 8 %
+/// and 28 % (`docs/performance.md`, "More registers per operation for the
+/// sigmoid family"). `exp`, whose chain is short, ran 10 % slower that way
+/// on x86-64-v3 and keeps [`Simd`]. Every lane computes the same
 /// operations either way, so elementwise results keep their bits; only a
-/// reduced loss's summation order changes, within its bound.
+/// reduced loss's summation order changes, within its bound. NEON and
+/// simd128 (two 128-bit registers per `f32x8`) are not measured and keep
+/// [`Simd`].
 #[cfg(all(
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "avx2",
-    target_feature = "fma",
+    target_feature = "sse2",
     not(target_feature = "avx512f")
 ))]
 pub(crate) type SigmoidSimd = wide::f32x16;
@@ -219,8 +221,7 @@ pub(crate) type SigmoidSimd = wide::f32x16;
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "avx2",
-    target_feature = "fma",
+    target_feature = "sse2",
     not(target_feature = "avx512f")
 )))]
 pub(crate) type SigmoidSimd = Simd;
