@@ -190,6 +190,33 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
+/// The vector the lane math's slice kernels run in (`exp`, `ln`, `ln_1p`
+/// over slices): `f32x16` on the default x86 build (SSE2 without AVX:
+/// four 128-bit registers per operation, which keeps more of their
+/// dependent chains in flight), [`Simd`] everywhere else. On a Zen 3 VM
+/// the default build's `exp_into` ran 5 % and `ln_into` 8 % faster over
+/// 1024 elements (`docs/performance.md`, "More registers per operation for
+/// the sigmoid family"); on x86-64-v3 `exp_into` ran 10 % slower with
+/// `f32x16` and keeps [`Simd`]. The same bits either way.
+#[cfg(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx")
+))]
+pub(crate) type LaneMathSimd = wide::f32x16;
+
+/// See the other `cfg` branch.
+#[cfg(not(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx")
+)))]
+pub(crate) type LaneMathSimd = Simd;
+
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE
 /// with logits and the focal loss): `f32x16` on x86 builds without

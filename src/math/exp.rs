@@ -330,7 +330,7 @@ elementwise_slices_two_paths!(
     "exp",
     exp_in_place,
     exp_into,
-    crate::lane::Simd
+    crate::lane::LaneMathSimd
 );
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ elementwise_slices_two_paths!(
     "ln",
     ln_in_place,
     ln_into,
-    crate::lane::Simd,
+    crate::lane::LaneMathSimd,
     ln_block_in_fast_range,
     ln_fast_lanes
 );
