@@ -549,6 +549,14 @@ pub(crate) fn map_in_place_two_paths<V: Lane>(
 /// Vectors per block of the two-path drivers: one range test per block.
 pub(crate) const BLOCK: usize = 4;
 
+/// Whether `lanes` holds in every lane of every vector of a block: the
+/// range test of a two-path driver built from its per-vector test.
+#[inline(always)]
+pub(crate) fn block_all<V: Lane>(block: &[V; BLOCK], lanes: impl Fn(V) -> V::Mask) -> bool {
+    let [a, b, c, d] = *block;
+    V::all(lanes(a) & lanes(b) & lanes(c) & lanes(d))
+}
+
 /// One block of [`BLOCK`] vectors through the fast path, when
 /// `block_fast` says every lane is in its range (one test for the block);
 /// false, with nothing written, when some lane is not.

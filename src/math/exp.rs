@@ -7,7 +7,9 @@
 
 use super::exp_table::{Table, exp_table_8_fast, exp_table_parts, exp_table_rounded};
 use super::{LN2_HI, LN2_LO, elementwise_slices_two_paths};
-use crate::lane::{BLOCK, EXP_TABLE_LEN, FUSED_MUL_ADD, Lane, LaneBits, SPLIT_EXP_TABLE_LEN};
+use crate::lane::{
+    BLOCK, EXP_TABLE_LEN, FUSED_MUL_ADD, Lane, LaneBits, SPLIT_EXP_TABLE_LEN, block_all,
+};
 
 /// log2(e) rounded to f32.
 const LOG2_E: f32 = f32::from_bits(0x3fb8aa3b); // 1.442_695_021_629_333_5
@@ -81,7 +83,7 @@ pub(crate) fn exp_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
         let limit = V::Bits::splat((EXP_FAST_LIMIT.to_bits() << 1) - 1);
         largest.max(limit).all_eq(limit)
     } else {
-        V::all(exp_fast_lanes(a) & exp_fast_lanes(b) & exp_fast_lanes(c) & exp_fast_lanes(d))
+        block_all(block, exp_fast_lanes)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ln`: x = 2^k·(1 + f) with 1 + f ∈ [√½, √2), then k·ln2 + ln(1 + f).
 
 use super::{elementwise_slices_two_paths, ln_1p_reduced, split_sqrt2};
-use crate::lane::{BLOCK, Lane};
+use crate::lane::{BLOCK, Lane, block_all};
 
 /// 2²³, which lifts a subnormal into the normal range exactly.
 const SUBNORMAL_SCALE: f32 = 8_388_608.0;
@@ -62,8 +62,7 @@ fn ln_fast_lanes<V: Lane>(x: V) -> V::Mask {
 /// Whether every lane of a block takes [`ln_fast`].
 #[inline(always)]
 fn ln_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
-    let [a, b, c, d] = *block;
-    V::all(ln_fast_lanes(a) & ln_fast_lanes(b) & ln_fast_lanes(c) & ln_fast_lanes(d))
+    block_all(block, ln_fast_lanes)
 }
 
 /// [`ln_lane`] where every lane is in [`ln_fast_lanes`]: without the

@@ -1,7 +1,7 @@
 //! `ln_1p` (log1p): ln(1 + x) without losing the low bits of x.
 
 use super::{elementwise_slices_two_paths, ln_1p_reduced, split_sqrt2};
-use crate::lane::{BLOCK, Lane};
+use crate::lane::{BLOCK, Lane, block_all};
 
 /// ln(1 + x) on every lane. The algorithm behind [`ln_1p`].
 ///
@@ -62,8 +62,7 @@ fn ln_1p_fast_lanes<V: Lane>(x: V) -> V::Mask {
 /// Whether every lane of a block takes [`ln_1p_fast`].
 #[inline(always)]
 fn ln_1p_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
-    let [a, b, c, d] = *block;
-    V::all(ln_1p_fast_lanes(a) & ln_1p_fast_lanes(b) & ln_1p_fast_lanes(c) & ln_1p_fast_lanes(d))
+    block_all(block, ln_1p_fast_lanes)
 }
 
 /// [`ln_1p_lane`] where every lane is in [`ln_1p_fast_lanes`]: without the
