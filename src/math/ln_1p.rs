@@ -11,11 +11,7 @@ use crate::lane::{BLOCK, Lane, block_all};
 /// this gives exactly x.
 #[inline(always)]
 pub fn ln_1p_lane<V: Lane>(x: V) -> V {
-    let one = V::splat(1.0);
-    let u = one + x;
-    let (k, f) = split_sqrt2(u);
-    let c = (x - (u - one)) / u;
-    let y = ln_1p_reduced(k, f, c);
+    let y = ln_1p_fast(x);
     let y = V::select(x.eq(V::splat(-1.0)), V::splat(f32::NEG_INFINITY), y);
     // +inf is its own limit, and ±0 keep their sign (the sum above gives +0).
     let y = V::select(x.eq(V::splat(f32::INFINITY)) | x.eq(V::splat(0.0)), x, y);
@@ -65,9 +61,10 @@ fn ln_1p_block_in_fast_range<V: Lane>(block: &[V; BLOCK]) -> bool {
     block_all(block, ln_1p_fast_lanes)
 }
 
-/// [`ln_1p_lane`] where every lane is in [`ln_1p_fast_lanes`]: without the
-/// special values' selects, which leave such lanes as they are, so the
-/// same bits (`docs/performance.md`, "A fast path for the logarithms").
+/// [`ln_1p_lane`] before its special values' selects, which leave the
+/// lanes of [`ln_1p_fast_lanes`] as they are: the slice forms run it alone
+/// on blocks whose every lane is there (`docs/performance.md`, "A fast
+/// path for the logarithms").
 #[inline(always)]
 fn ln_1p_fast<V: Lane>(x: V) -> V {
     let one = V::splat(1.0);
