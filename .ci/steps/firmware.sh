@@ -18,12 +18,17 @@ unset RUSTFLAGS CARGO_BUILD_TARGET CARGO_ENCODED_RUSTFLAGS
 step "install: rustup targets"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi
 
-if ! command -v qemu-system-arm >/dev/null; then
-  step "install: qemu-system-arm (apt)"
+# qemu-system-arm runs the self-tests; llvm-size and llvm-nm (Debian's
+# `llvm`) read the code sizes in tools/code_size.sh.
+need=()
+command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+{ command -v llvm-size || command -v llvm-size-14; } >/dev/null || need+=(llvm)
+if ((${#need[@]})); then
+  step "install: ${need[*]} (apt)"
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq qemu-system-arm
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}"
 fi
 
 cd "$root/firmware/selftest"
