@@ -337,7 +337,7 @@ pub(crate) fn analyze_medium_row(
 /// ([`RowPass::of_row`]), instead of vector by vector: the row's finite
 /// maximum (else that maximum, NaN if any element is NaN) and its pass,
 /// `None` for shorter rows and on other builds. Both tests give the same bits. On
-/// a Zen 3 VM (x86-64-v3) this took 8–25 % off rows of 64 to 1000 logits;
+/// a Zen 3 VM (x86-64-v3) this took 4–29 % off rows of 64 to 4096 logits;
 /// the default build executed 12–22 % fewer instructions with it and ran
 /// no faster (up to 7 % slower at 64 and 100 logits); on AVX-512 an
 /// earlier form cost about 105 ns per call, for a reason not found
