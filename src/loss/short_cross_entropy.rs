@@ -15,8 +15,9 @@ use super::options::ClassIndex;
 use crate::lane::{Lane, Narrow, RowSimd, Simd, load_partial, store_partial};
 use crate::math::two_sum;
 use crate::softmax::short_rows::{
-    ClassCount, RowGroup, ShortStats, W, analyze_medium_row, analyze_row, finite_max, lanes,
-    medium_stats_with_max, row_value, row_vector_fits, store_row, tree_sum_lanes, with_class_count,
+    ClassCount, RowGroup, ShortStats, W, analyze_medium_row, analyze_row, lanes,
+    medium_max_and_pass, medium_stats_with_max, row_value, row_vector_fits, store_row,
+    tree_sum_lanes, with_class_count,
 };
 use crate::softmax::{exp_shifted, weighted_gap};
 
@@ -566,12 +567,12 @@ fn smoothed_row_in_order(
     coef_f32: f32,
     grad: &mut [f32],
 ) -> Option<f64> {
-    let max = finite_max(row).ok()?;
+    let (max, pass) = medium_max_and_pass(row).ok()?;
     let gaps = weighted_gaps_in_order(row, max, smoothing.weights);
     if !gaps.0.is_finite() {
         return None;
     }
-    let stats = medium_stats_with_max(max, row, grad);
+    let stats = medium_stats_with_max(max, pass, row, grad);
     let z_t = row.get(t).copied()?;
     // e^{z_t−m} as the gradient buffer holds it (the same bits).
     let target_exp = match grad.get(t) {

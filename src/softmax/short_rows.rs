@@ -386,10 +386,27 @@ fn row_tested_once(_: &[f32], _: bool) -> Option<Result<(f32, RowPass), f32>> {
     None
 }
 
-/// [`analyze_medium_row`] given the row's finite maximum.
+/// A medium row's finite maximum (else that maximum, NaN if any element
+/// is NaN) and the pass [`analyze_medium_row`] runs on it (split at the
+/// maximum), for [`medium_stats_with_max`].
 #[inline(always)]
-pub(crate) fn medium_stats_with_max(max: f32, xs: &[f32], exps: &mut [f32]) -> ShortStats<f32> {
-    let sums = medium_sums_with_max(max, RowPass::SPLIT, xs, exps);
+pub(crate) fn medium_max_and_pass(xs: &[f32]) -> Result<(f32, RowPass), f32> {
+    if let Some(once) = row_tested_once(xs, false) {
+        return once;
+    }
+    Ok((finite_max(xs)?, RowPass::SPLIT))
+}
+
+/// [`analyze_medium_row`] given the row's finite maximum and its pass
+/// ([`medium_max_and_pass`]).
+#[inline(always)]
+pub(crate) fn medium_stats_with_max(
+    max: f32,
+    pass: RowPass,
+    xs: &[f32],
+    exps: &mut [f32],
+) -> ShortStats<f32> {
+    let sums = medium_sums_with_max(max, pass, xs, exps);
     ShortStats::new(max, sums.others, sums.ties)
 }
 
