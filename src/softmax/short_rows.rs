@@ -1543,22 +1543,26 @@ mod tests {
         }
     }
 
-    /// An in-range pass's sums and stored exponentials over `xs`, x − m
-    /// split as `larger` says.
-    fn in_range_pass_bits(xs: &[f32], larger: Larger, total_only: bool) -> Vec<u32> {
+    /// A pass's sums and stored exponentials over `xs` as bits.
+    fn pass_bits(xs: &[f32], pass: RowPass) -> Vec<u32> {
         let max = row_max::<Simd>(xs);
         let mut exps = std::vec![0.0; xs.len()];
-        let pass = RowPass {
-            in_range: true,
-            larger,
-            total_only,
-        };
         let sums = medium_sums_with_max(max, pass, xs, &mut exps);
         let (hi, lo) = sums.others;
         exps.iter()
             .chain(&[hi, lo, sums.ties])
             .map(|v| v.to_bits())
             .collect()
+    }
+
+    /// [`pass_bits`] of an in-range pass, x − m split as `larger` says.
+    fn in_range_pass_bits(xs: &[f32], larger: Larger, total_only: bool) -> Vec<u32> {
+        let pass = RowPass {
+            in_range: true,
+            larger,
+            total_only,
+        };
+        pass_bits(xs, pass)
     }
 
     #[test]
@@ -1613,18 +1617,6 @@ mod tests {
             in_range_pass_bits(&mixed, Larger::Max, true),
             in_range_pass_bits(&mixed, Larger::Unordered, true),
         );
-    }
-
-    /// A pass's sums and stored exponentials over `xs` as bits.
-    fn pass_bits(xs: &[f32], pass: RowPass) -> Vec<u32> {
-        let max = row_max::<Simd>(xs);
-        let mut exps = std::vec![0.0; xs.len()];
-        let sums = medium_sums_with_max(max, pass, xs, &mut exps);
-        let (hi, lo) = sums.others;
-        exps.iter()
-            .chain(&[hi, lo, sums.ties])
-            .map(|v| v.to_bits())
-            .collect()
     }
 
     #[test]
