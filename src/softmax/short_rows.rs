@@ -322,6 +322,9 @@ pub(crate) fn analyze_medium_row(
     exps: &mut [f32],
     total_only: bool,
 ) -> Result<ShortStats<f32>, f32> {
+    // Two calls of the pass, so that the per-vector test stays a constant
+    // of its own copy: one call taking the pass as a value changed the
+    // default build's code (`.text` 3.8 KB larger, closures out of line).
     if let Some(once) = row_tested_once(xs, total_only) {
         let (max, pass) = once?;
         let sums = medium_sums_with_max(max, pass, xs, exps);
@@ -336,12 +339,13 @@ pub(crate) fn analyze_medium_row(
 /// for exp's range once, from their maximum and lanewise minima
 /// ([`RowPass::of_row`]), instead of vector by vector: the row's finite
 /// maximum (else that maximum, NaN if any element is NaN) and its pass,
-/// `None` for shorter rows and on other builds. Both tests give the same bits. On
-/// a Zen 3 VM (x86-64-v3) this took 4–29 % off rows of 64 to 4096 logits;
-/// the default build executed 12–22 % fewer instructions with it and ran
-/// no faster (up to 7 % slower at 64 and 100 logits); on AVX-512 an
-/// earlier form cost about 105 ns per call, for a reason not found
-/// (`docs/performance.md`, "One range test per medium row on x86-64-v3").
+/// `None` for shorter rows and on other builds. Both tests give the same
+/// bits. On a Zen 3 VM (x86-64-v3) this took 4–29 % off rows of 64 to
+/// 4096 logits; the default build executed 12–22 % fewer instructions
+/// with it and ran no faster (up to 7 % slower at 64 and 100 logits); on
+/// AVX-512 an earlier form cost about 105 ns per call, for a reason not
+/// found (`docs/performance.md`, "One range test per medium row on
+/// x86-64-v3").
 /// A `total_only` pass keeps TwoSum for x − m: with [`Larger`]'s Fast2Sum
 /// copies too, `softmax` of 64 to 1000 logits executed 4–25 % more
 /// instructions (three copies of the pass in one function).
