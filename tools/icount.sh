@@ -5,7 +5,8 @@
 # instruction with `-d exec,nochain -singlestep` (one instruction per
 # translation block, every block logged), the trace is cut at the calls to
 # `icount_mark`, and the counts for rows of 16 and 1040 logits are
-# differenced (a batch of 100 rows of 10 classes is counted whole). Debian's QEMU ships no TCG plugins (no libinsn.so), hence the
+# differenced (a batch of 100 rows of 10 classes is counted whole, with
+# default options and with label smoothing and class weights). Debian's QEMU ships no TCG plugins (no libinsn.so), hence the
 # trace. Takes a few seconds; not part of CI.
 #
 #   bash tools/icount.sh          # Cortex-M4F (mps2-an386)
@@ -44,7 +45,7 @@ with open(log) as f:
             n = 0
         elif n is not None:
             n += 1
-short, long, batch = counts[0], counts[1], counts[3]
+short, long, batch, smoothed = counts[0], counts[1], counts[3], counts[5]
 print(f"{sys.argv[3]}: executed instructions of softmax_cross_entropy_with_grad")
 print(f"| row length | instructions (call + return, marks excluded) |")
 print(f"|---|---|")
@@ -54,4 +55,6 @@ print(f"per element ((n1040 - n16) / 1024): {(long - short) / 1024:.2f} instruct
 print(f"fixed cost (n16 - 16 * per element): {short - 16 * (long - short) / 1024:.0f} instructions")
 print(f"softmax_cross_entropy_batch_with_grad, 100 rows of 10 classes, default options: "
       f"{batch} instructions, {batch / 1000:.1f} per logit")
+print(f"the same batch with label smoothing 0.1 and class weights: "
+      f"{smoothed} instructions, {smoothed / 1000:.1f} per logit")
 PY

@@ -21,6 +21,7 @@ use super::options::{CrossEntropyOptions, Reduction};
 use crate::lane::Lane;
 use crate::math::ln_1p::ln_1p_lane;
 use crate::math::pair::Pair;
+use crate::math::scaled::Scaled;
 use crate::math::two_sum;
 use crate::reduce::row_max;
 use crate::softmax::exp_shifted;
@@ -142,46 +143,17 @@ fn row_sums(logits: &[f32], max: f32, grad: &mut [f32]) -> RowSums {
 /// probabilities (all 1 for a class target) and wᵢ the class weights (all
 /// 1 without), and f the reduction's scale. A class target with smoothing
 /// ε is a = (1 − ε)·w_class, keep = ε/C, spread = 0; a probability target
-/// is keep = 1 − ε, spread = ε/C and no class. The f32 pairs hold what the
-/// vector kernels hold in f64.
+/// is keep = 1 − ε, spread = ε/C and no class. The factors are [`Scaled`]
+/// numbers, so qᵢ keeps every digit however far the factors spread
+/// (weights up to 2⁶⁰, subnormal probabilities, ε/C).
 struct Target<'a> {
     class: usize,
-    a: Pair,
+    a: Scaled,
     values: Option<&'a [f32]>,
     weights: Option<&'a [f32]>,
     keep: Scaled,
     spread: Scaled,
     scale: Pair,
-}
-
-/// m·2ᵉ with m a pair in [1, 2) (or 0): a factor kept apart from its power
-/// of two, so a subnormal ε or ε/C keeps all its digits.
-#[derive(Clone, Copy)]
-struct Scaled {
-    m: Pair,
-    e: i32,
-}
-
-impl Scaled {
-    const ZERO: Scaled = Scaled {
-        m: Pair::ZERO,
-        e: 0,
-    };
-
-    fn of(p: Pair) -> Scaled {
-        let (_, e) = split_exponent(p.hi);
-        Scaled {
-            m: scale_by_power_of_two(p, -e),
-            e,
-        }
-    }
-
-    /// x/c for x ≥ 0 and a count c ≥ 1, with x's power of two set aside.
-    fn quotient(x: f32, c: usize) -> Scaled {
-        let (m, e) = split_exponent(x);
-        let q = Scaled::of(Pair::new(m).div(Pair::new(c as f32)));
-        Scaled { m: q.m, e: q.e + e }
-    }
 }
 
 impl<'a> Target<'a> {
@@ -190,7 +162,7 @@ impl<'a> Target<'a> {
         let epsilon = options.label_smoothing;
         Target {
             class: usize::MAX,
-            a: Pair::ZERO,
+            a: Scaled::ZERO,
             values: Some(probs),
             weights: options.class_weights,
             keep: Scaled::of(Pair::sum(1.0, -epsilon)),
@@ -199,67 +171,67 @@ impl<'a> Target<'a> {
         }
     }
 
-    /// Whether qᵢ > 0, from its factors (the rounded pair may underflow).
-    fn positive(&self, i: usize) -> bool {
-        let (v, w) = self.factors(i);
-        (i == self.class && self.a.hi > 0.0)
-            || (w > 0.0 && ((self.keep.m.hi > 0.0 && v > 0.0) || self.spread.m.hi > 0.0))
+    /// qᵢ into `q`, within a few u² (u = 2⁻²⁴): 0 only where a factor of
+    /// every part is 0, NaN where vᵢ or wᵢ is.
+    #[inline(never)]
+    fn q_into(&self, i: usize, q: &mut Scaled) {
+        *q = self.keep;
+        if let Some(values) = self.values {
+            let mut v = factor(values, i);
+            v *= &self.keep;
+            *q = v;
+        }
+        if !self.spread.is_zero() {
+            *q += &self.spread;
+        }
+        if let Some(weights) = self.weights {
+            let mut w = factor(weights, i);
+            w *= q;
+            *q = w;
+        }
+        if i == self.class {
+            *q += &self.a;
+        }
     }
 
-    /// vᵢ and wᵢ.
-    fn factors(&self, i: usize) -> (f32, f32) {
-        let v = self.values.map_or(1.0, |v| v.get(i).map_or(0.0, |&x| x));
-        let w = self.weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&x| x));
-        (v, w)
+    /// qᵢ·2ᵏ as a pair (see [`Scaled::to_pair`]).
+    fn q_pair(&self, i: usize, k: i32) -> Pair {
+        let mut q = Scaled::ZERO;
+        self.q_into(i, &mut q);
+        q.to_pair(k)
     }
 
-    /// qᵢ·d·2ᵏ for a d ≥ 0, with the powers of two of d, of wᵢ and of vᵢ
-    /// (or, with smoothing, of keep·vᵢ + spread) set aside and applied
-    /// last, so the result rounds once and overflows or underflows only
-    /// where qᵢ·d·2ᵏ does: qᵢ = wᵢ·(keep·vᵢ + spread) formed first can be
-    /// subnormal (and lose its low bits) or overflow where the term is a
-    /// normal f32, since the factors span more than f32's exponent range.
-    /// keep and spread carry their powers of two apart too ([`Scaled`]), so
-    /// a subnormal ε keeps its digits. Factors that are 0 contribute 0 even
-    /// against an infinite d.
-    fn times(&self, i: usize, d: Pair, k: i32) -> Pair {
-        let (v, w) = self.factors(i);
-        let (_, d_exp) = split_exponent(d.hi);
-        let d = scale_by_power_of_two(d, -d_exp);
-        let k = k + d_exp;
-        let own = if i == self.class {
-            let (_, a_exp) = split_exponent(self.a.hi);
-            let a = scale_by_power_of_two(self.a, -a_exp);
-            scale_by_power_of_two(times(a, d), a_exp + k)
-        } else {
-            Pair::ZERO
-        };
-        let (v, v_exp) = split_exponent(v);
-        let kept = self.keep.m.mul_f32(v);
-        let kept_exp = v_exp + self.keep.e;
-        let (inner, inner_exp) = if self.spread.m.hi > 0.0 {
-            // keep·vᵢ + spread in the larger one's power of two.
-            let e = if kept.hi == 0.0 {
-                self.spread.e
-            } else {
-                kept_exp.max(self.spread.e)
-            };
-            let sum = scale_by_power_of_two(kept, kept_exp - e)
-                .add(scale_by_power_of_two(self.spread.m, self.spread.e - e));
-            let sum = Scaled::of(sum);
-            (sum.m, sum.e + e)
-        } else {
-            (kept, kept_exp)
-        };
-        let (w, w_exp) = split_exponent(w);
-        let scaled = times(inner.mul_f32(w), d);
-        own.add(scale_by_power_of_two(scaled, inner_exp + w_exp + k))
+    /// Q = Σ qᵢ over a row of `n` classes.
+    fn total(&self, n: usize) -> Scaled {
+        let (mut total, mut q) = (Scaled::ZERO, Scaled::ZERO);
+        for i in 0..n {
+            self.q_into(i, &mut q);
+            total += &q;
+        }
+        total
     }
 
-    /// qᵢ·`unit` for a power of two `unit` (see [`Target::times`]).
-    fn q(&self, i: usize, unit: f32) -> Pair {
-        self.times(i, Pair::new(1.0), split_exponent(unit).1)
+    /// f·2⁻ᵏ, the scale of a gradient whose target mass is in units of 2ᵏ.
+    fn scale_for(&self, k: i32) -> f32 {
+        let unit = if k == 0 { 1.0 } else { HUGE_SCALE };
+        finite(self.scale.scale(unit)).value()
     }
+}
+
+/// vᵢ or wᵢ: entry i of `factors` (0 past their end). The f32 is read
+/// here, not in the caller, which then holds no floating-point value (not
+/// even the constant 0) across its calls.
+#[inline(never)]
+fn factor(factors: &[f32], i: usize) -> Scaled {
+    Scaled::new(factors.get(i).map_or(0.0, |&x| x))
+}
+
+/// Q as a pair in the unit 2ᵏ the gradient takes it in, and k: 0, or −64
+/// where Q is beyond f32 (a NaN Q stays in units of 1: every gradient
+/// element it reaches is NaN).
+fn gradient_units(total: &Scaled) -> (Pair, i32) {
+    let k = if total.overflows(0) { HUGE_EXPONENT } else { 0 };
+    (total.to_pair(k), k)
 }
 
 /// A row's loss, in units of [`HUGE_UNIT`] when `huge`.
@@ -270,6 +242,16 @@ struct RowLoss {
 }
 
 impl RowLoss {
+    /// A loss in [`Scaled`] form: in units of 1 where it is within f32,
+    /// else of 2⁻⁶⁴.
+    fn of(loss: Scaled) -> RowLoss {
+        let huge = loss.is_finite() && loss.overflows(0);
+        RowLoss {
+            loss: loss.to_pair(if huge { HUGE_EXPONENT } else { 0 }),
+            huge,
+        }
+    }
+
     /// The loss rounded to f32 (+inf beyond f32's range).
     fn value(self) -> f32 {
         let v = self.loss.value();
@@ -281,116 +263,84 @@ impl RowLoss {
 /// to 2⁶⁰ times gaps m − zᵢ up to 2·f32::MAX), which the reduction's mean
 /// may bring back into it.
 const HUGE_UNIT: f32 = f32::from_bits(0x1f80_0000);
+/// The exponent of [`HUGE_UNIT`].
+const HUGE_EXPONENT: i32 = -64;
 /// 2⁶⁴ = 1 / [`HUGE_UNIT`].
 const HUGE_SCALE: f32 = f32::from_bits(0x5f80_0000);
 
 /// Loss of one row against `t`, writing f·(softmax·Q − q) into `grad`
 /// unless it is empty: the forms of the vector kernels, with their f64
-/// quantities as f32 pairs.
+/// quantities as f32 pairs and [`Scaled`] numbers.
 ///
 /// loss = Σ qᵢ·(m − zᵢ + ln S) (0·inf = 0), the vector kernels'
 /// Σ qᵢ·(m − zᵢ) + Q·ln S with Q's rounding gone. Each gap m − zᵢ is exact
-/// and ln S carries the 6u + n·u² of [`class_row`]'s derivation (u = 2⁻²⁴),
-/// so each dᵢ = m − zᵢ + ln S is within 6u; the products qᵢ·dᵢ
-/// ([`Target::times`]) and their sum, as pairs, add a few u², and the
-/// final rounding u: within 7u + n·u², which the documented bound of
-/// 4 ULP (> 4u) plus 2⁻²² (4u) covers. A loss beyond f32 whose row is
-/// finite is recomputed in units of 2⁻⁶⁴ (from half gaps, exact), so a
-/// mean can still bring it back. The gradient is
-/// (eᵢ·(Q/S) − qᵢ)·f, f applied last so that no product overflows unless
-/// the gradient does and none is inf − inf, and at a unique argmax
-/// ((Q − qᵢ)/S − qᵢ·(s′/S))·f, which does not cancel.
+/// (from halves, exact for m and zᵢ above 2⁻¹²⁵, so none overflows) and
+/// ln S carries the 6u + n·u² of [`class_row`]'s derivation (u = 2⁻²⁴),
+/// so each dᵢ = m − zᵢ + ln S is within 6u; the products qᵢ·dᵢ and their
+/// sum, as [`Scaled`] numbers, add a few u², and the final rounding u:
+/// within 7u + n·u², which the documented bound of 4 ULP (> 4u) plus 2⁻²²
+/// (4u) covers. A loss beyond f32 is kept in units of 2⁻⁶⁴, so a mean can
+/// still bring it back. The gradient is (eᵢ·(Q/S) − qᵢ)·f, f applied last
+/// so that no product overflows unless the gradient does and none is
+/// inf − inf, and at a unique argmax ((Q − qᵢ)/S − qᵢ·(s′/S))·f, which does
+/// not cancel.
 fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
     let max = row_max::<f32>(logits);
     if !max.is_finite() {
         return special_row(logits, max, t, grad);
     }
     let sums = row_sums(logits, max, grad);
-    let ln_sum = Pair::sum(ln_1p_lane(sums.excess), sums.excess_lo / sums.sum);
-    // +inf is the loss where a masked logit (−inf) carries target weight;
-    // a loss beyond f32 is taken in units of 2⁻⁶⁴, and so is the gradient
-    // where Q is beyond f32: a second round of the same sums, from one call
-    // site (`loss_sums` is inlined into this frame: its own frame and saved
-    // registers cost 104 bytes of stack on a Cortex-M4F).
-    let mut loss = RowLoss {
-        loss: Pair::ZERO,
-        huge: false,
-    };
-    let (mut total, mut huge_total, mut huge_loss) = (Pair::ZERO, false, false);
-    for unit in [1.0, HUGE_UNIT] {
-        let (unit_loss, unit_total, masked) = loss_sums(logits, max, ln_sum, t, unit);
-        if unit == 1.0 {
-            loss.loss = unit_loss;
-            total = unit_total;
-            huge_loss = !masked && !unit_loss.hi.is_finite();
-            huge_total = !unit_total.hi.is_finite();
-            if !huge_loss && !huge_total {
-                break;
-            }
-        } else {
-            if huge_loss {
-                loss = RowLoss {
-                    loss: unit_loss,
-                    huge: true,
-                };
-            }
-            if huge_total {
-                total = unit_total;
-            }
-        }
-    }
-    let unit = if huge_total { HUGE_UNIT } else { 1.0 };
-    if !grad.is_empty() {
-        let sum = Pair::sum(sums.sum, sums.sum_lo);
-        let total = finite(total);
-        let c = total.div(sum).value();
-        let f = finite(t.scale.scale(if huge_total { HUGE_SCALE } else { 1.0 })).value();
-        for (i, g) in grad.iter_mut().enumerate() {
-            *g = Lane::mul_add(*g, c, -t.q(i, unit).value()) * f;
-        }
-        if sums.ties == 1 {
-            let q = t.q(sums.argmax, unit);
-            let excess = Pair::sum(sums.excess, sums.excess_lo);
-            // (Q − q)/S − q·(s′/S): q·s′ alone can pass f32::MAX where the
-            // gradient does not (s′/S < 1).
-            let precise = total.sub(q).div(sum).sub(times(q, excess.div(sum)));
-            if let Some(g) = grad.get_mut(sums.argmax) {
-                *g = precise.value() * f;
-            }
-        }
-    }
-    loss
-}
-
-/// The loss Σ_{qᵢ>0} qᵢ·(m − zᵢ + ln S) and Q = Σ qᵢ in units of `unit`
-/// (1 or [`HUGE_UNIT`]), and whether a −inf logit carries target weight
-/// (then the loss is +inf). Each term is a chain of pair products ordered
-/// so that it stays normal wherever the term is ([`Target::times`]), and
-/// gaps come from halves, exact for m and zᵢ above 2⁻¹²⁵, so none
-/// overflows before it is scaled. A NaN target makes both NaN.
-#[inline(always)]
-fn loss_sums(logits: &[f32], max: f32, ln_sum: Pair, t: &Target, unit: f32) -> (Pair, Pair, bool) {
-    let (mut loss, mut total, mut masked) = (Pair::ZERO, Pair::ZERO, false);
-    let half_ln_sum = ln_sum.scale(0.5);
+    let half_ln_sum = Pair::sum(ln_1p_lane(sums.excess), sums.excess_lo / sums.sum).scale(0.5);
+    let (mut loss, mut total, mut masked) = (Scaled::ZERO, Scaled::ZERO, false);
+    let mut q = Scaled::ZERO;
     for (i, &z) in logits.iter().enumerate() {
-        let q = t.q(i, unit);
-        total = total.add(q);
-        if q.hi.is_nan() {
+        t.q_into(i, &mut q);
+        total += &q;
+        if q.is_nan() {
             loss = q;
-        } else if t.positive(i) {
+        } else if !q.is_zero() {
             // A class with qᵢ = 0 adds nothing, even at zᵢ = −inf.
             if z == f32::NEG_INFINITY {
                 masked = true;
             } else {
-                let half = Pair::sum(0.5 * max, -0.5 * z).add(half_ln_sum);
-                loss = loss.add(t.times(i, half, 1 + split_exponent(unit).1));
+                let mut term = Scaled::of(Pair::sum(0.5 * max, -0.5 * z).add(half_ln_sum));
+                term *= &q;
+                loss += &term;
             }
         }
     }
-    if masked && !loss.hi.is_nan() {
-        loss = Pair::new(f32::INFINITY);
+    // +inf where a masked logit (−inf) carries target weight.
+    if masked && !loss.is_nan() {
+        loss = Scaled::INFINITY;
     }
-    (loss, total, masked)
+    if !grad.is_empty() {
+        target_grad(&sums, t, &total, grad);
+    }
+    // The sum of half gaps, doubled.
+    loss *= &Scaled::new(2.0);
+    RowLoss::of(loss)
+}
+
+/// The gradient of [`target_row`] from the exponentials e^{zᵢ−m} in `grad`.
+fn target_grad(sums: &RowSums, t: &Target, total: &Scaled, grad: &mut [f32]) {
+    let (total, k) = gradient_units(total);
+    let sum = Pair::sum(sums.sum, sums.sum_lo);
+    let total = finite(total);
+    let c = total.div(sum).value();
+    let f = t.scale_for(k);
+    for (i, g) in grad.iter_mut().enumerate() {
+        *g = Lane::mul_add(*g, c, -t.q_pair(i, k).value()) * f;
+    }
+    if sums.ties == 1 {
+        let q = t.q_pair(sums.argmax, k);
+        let excess = Pair::sum(sums.excess, sums.excess_lo);
+        // (Q − q)/S − q·(s′/S): q·s′ alone can pass f32::MAX where the
+        // gradient does not (s′/S < 1).
+        let precise = total.sub(q).div(sum).sub(times(q, excess.div(sum)));
+        if let Some(g) = grad.get_mut(sums.argmax) {
+            *g = precise.value() * f;
+        }
+    }
 }
 
 /// A row whose maximum is NaN, −inf or +inf: the special values of the
@@ -409,35 +359,29 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> RowLos
     // k entries at +inf share the softmax (1/k each); none if every
     // entry is −inf.
     let count = logits.iter().filter(|&&z| z == f32::INFINITY).count();
-    let total_in = |unit| (0..logits.len()).fold(Pair::ZERO, |s, i| s.add(t.q(i, unit)));
-    let mut total = total_in(1.0);
-    let huge = total.hi == f32::INFINITY;
-    let unit = if huge {
-        total = total_in(HUGE_UNIT);
-        HUGE_UNIT
-    } else {
-        1.0
-    };
+    let (total, k) = gradient_units(&t.total(logits.len()));
     let share = if count > 0 {
         finite(total).div(Pair::new(count as f32))
     } else {
         Pair::ZERO
     };
-    let f = finite(t.scale.scale(if huge { HUGE_SCALE } else { 1.0 })).value();
+    let f = t.scale_for(k);
     let (mut at_inf, mut elsewhere) = (Pair::ZERO, false);
+    let mut q = Scaled::ZERO;
     for (i, &z) in logits.iter().enumerate() {
-        let q = t.q(i, unit);
+        t.q_into(i, &mut q);
+        let q_unit = q.to_pair(k);
         let own = if z == f32::INFINITY {
             share
         } else {
             Pair::ZERO
         };
         if let Some(g) = grad.get_mut(i) {
-            *g = own.sub(q).value() * f;
+            *g = own.sub(q_unit).value() * f;
         }
-        if t.positive(i) {
+        if !q.is_zero() {
             if z == f32::INFINITY {
-                at_inf = at_inf.add(q);
+                at_inf = at_inf.add(q_unit);
             } else {
                 elsewhere = true;
             }
@@ -456,7 +400,7 @@ fn special_row(logits: &[f32], max: f32, t: &Target, grad: &mut [f32]) -> RowLos
             Pair::new(ln_1p_lane(count.saturating_sub(1) as f32)),
         )
     };
-    RowLoss { loss, huge }
+    RowLoss { loss, huge: k != 0 }
 }
 
 /// A class-target row of a batch without label smoothing: the single-row
@@ -486,7 +430,7 @@ fn plain_weighted_row(logits: &[f32], class: usize, w: f32, f: Pair, grad: &mut 
     if loss == f32::INFINITY && finite_target {
         let target = Target {
             class,
-            a: Pair::new(w),
+            a: Scaled::new(w),
             values: None,
             weights: None,
             keep: Scaled::ZERO,
@@ -516,43 +460,6 @@ fn times(q: Pair, x: Pair) -> Pair {
     } else {
         q.mul(x)
     }
-}
-
-/// x ≥ 0 as m·2ᵉ with m in [1, 2) (x = 0, NaN, inf: x itself and e = 0).
-fn split_exponent(x: f32) -> (f32, i32) {
-    if x == 0.0 || !x.is_finite() {
-        return (x, 0);
-    }
-    // Subnormals: 2⁶⁴·x is normal.
-    let (x, offset) = if x < f32::MIN_POSITIVE {
-        (x * HUGE_SCALE, -64)
-    } else {
-        (x, 0)
-    };
-    let bits = x.to_bits();
-    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
-    (
-        f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000),
-        exponent + offset,
-    )
-}
-
-/// p·2ᵉ for e in [−600, 600], in steps that stay in f32's range: rounded
-/// only where the result is subnormal, ±inf only where it overflows.
-fn scale_by_power_of_two(mut p: Pair, mut e: i32) -> Pair {
-    let step = f32::from_bits((127 + 100) << 23); // 2¹⁰⁰
-    let step_down = f32::from_bits((127 - 100) << 23); // 2⁻¹⁰⁰
-    for _ in 0..6 {
-        if e > 100 {
-            p = p.scale(step);
-            e -= 100;
-        } else if e < -100 {
-            p = p.scale(step_down);
-            e += 100;
-        }
-    }
-    let e = e.clamp(-126, 127);
-    p.scale(f32::from_bits(((e + 127) as u32) << 23))
 }
 
 /// `p`, or f32::MAX where it overflowed to +inf: Q and 1/Σw_t beyond f32
@@ -669,7 +576,7 @@ pub(crate) fn batch(
         grad
     };
     let epsilon = options.label_smoothing;
-    let keep = Pair::sum(1.0, -epsilon);
+    let keep = Scaled::of(Pair::sum(1.0, -epsilon));
     let spread = Scaled::quotient(epsilon, classes);
     let mut totals = Totals::ZERO;
     for r in 0..rows {
@@ -688,7 +595,11 @@ pub(crate) fn batch(
             Some(t) => {
                 let target = Target {
                     class: t,
-                    a: keep.mul_f32(weight(t)),
+                    a: {
+                        let mut a = Scaled::new(weight(t));
+                        a *= &keep;
+                        a
+                    },
                     values: None,
                     weights: options.class_weights,
                     keep: spread,

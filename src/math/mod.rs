@@ -8,6 +8,7 @@ mod exp_table;
 pub(crate) mod ln;
 pub(crate) mod ln_1p;
 pub(crate) mod pair;
+pub(crate) mod scaled;
 
 use crate::lane::{FUSED_MUL_ADD, Lane, LaneBits, estrin_9, horner};
 

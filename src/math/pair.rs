@@ -89,6 +89,14 @@ impl Pair {
 
     #[inline(never)]
     pub fn add(self, other: Pair) -> Pair {
+        self.add_inlined(other)
+    }
+
+    /// [`Pair::add`] in the caller's body: for leaf functions on
+    /// one-lane builds, where a call makes the caller save its
+    /// callee-saved floating-point registers (`docs/firmware.md`, "Stack").
+    #[inline(always)]
+    pub fn add_inlined(self, other: Pair) -> Pair {
         let (s, e) = two_sum(self.hi, other.hi);
         if !s.is_finite() {
             return Pair::new(s);
@@ -106,6 +114,12 @@ impl Pair {
 
     #[inline(never)]
     pub fn mul(self, other: Pair) -> Pair {
+        self.mul_inlined(other)
+    }
+
+    /// [`Pair::mul`] in the caller's body (see [`Pair::add_inlined`]).
+    #[inline(always)]
+    pub fn mul_inlined(self, other: Pair) -> Pair {
         let p = Pair::product(self.hi, other.hi);
         if !p.hi.is_finite() {
             return Pair::new(p.hi);
@@ -127,7 +141,14 @@ impl Pair {
         if !(q.is_finite() && other.hi.is_finite()) {
             return Pair::new(q);
         }
-        let r = self.sub(other.mul_f32(q));
+        // q·other can round past f32::MAX where q itself is finite (a
+        // quotient near f32::MAX): then the remainder would be −inf, so q
+        // goes uncorrected.
+        let back = other.mul_f32(q);
+        if !back.hi.is_finite() {
+            return Pair::new(q);
+        }
+        let r = self.sub(back);
         finite_lo(fast_two_sum(q, r.hi / other.hi))
     }
 
@@ -269,6 +290,15 @@ mod tests {
             f32::INFINITY
         );
         assert!(!Pair::new(1.0).div(Pair::new(0.0)).lo.is_nan());
+        // A quotient near f32::MAX whose product with the divisor rounds
+        // past it: the uncorrected quotient, not −inf.
+        let (x, d) = (Pair::sum(f32::MAX, 5.0e24), Pair::sum(3.0, 1e-7));
+        let q = x.div(d);
+        let want = (f32::MAX as f64 + 5.0e24) / (3.0 + 1e-7f32 as f64);
+        assert!(
+            ((q.hi as f64 + q.lo as f64) / want - 1.0).abs() < 1e-7,
+            "{q:?}"
+        );
     }
 
     /// The pair exponential against f64's (within 2⁻⁵² here) over its whole

@@ -1,6 +1,7 @@
 //! Executed instructions of the fused softmax cross-entropy with gradient,
 //! for `tools/icount.sh`: the row of 16, the row of 1040 logits and a batch
-//! of 100 rows of 10 classes run between calls to `icount_mark`, whose
+//! of 100 rows of 10 classes (default options, then label smoothing and
+//! class weights) run between calls to `icount_mark`, whose
 //! address the script finds in the ELF and uses to cut QEMU's
 //! one-instruction-per-block execution trace.
 #![no_std]
@@ -57,10 +58,27 @@ fn main() -> ! {
         None,
     );
     icount_mark(4);
-    println!(
-        "n={} loss={:?}; n={} loss={:?}; {}x{} batch loss={:?}",
-        SHORT, short, LONG, long, ROWS, CLASSES, batch
+    // The same batch with label smoothing and class weights: on one-lane
+    // builds every row runs the kernel for targets other than a plain class.
+    let weights = [0.5f32, 1.0, 2.0, 1.0, 0.25, 1.0, 3.0, 1.0, 1.0, 0.75];
+    let smoothed = logitkit::CrossEntropyOptions {
+        label_smoothing: 0.1,
+        class_weights: Some(&weights),
+        ..Default::default()
+    };
+    icount_mark(5);
+    let smoothed_batch = logitkit::softmax_cross_entropy_batch_with_grad(
+        black_box(logits),
+        black_box(&targets[..]),
+        &smoothed,
+        &mut grad[..ROWS * CLASSES],
+        None,
     );
-    let ok = short.is_ok() && long.is_ok() && batch.is_ok();
+    icount_mark(6);
+    println!(
+        "n={} loss={:?}; n={} loss={:?}; {}x{} batch loss={:?}, smoothed and weighted {:?}",
+        SHORT, short, LONG, long, ROWS, CLASSES, batch, smoothed_batch
+    );
+    let ok = short.is_ok() && long.is_ok() && batch.is_ok() && smoothed_batch.is_ok();
     process::exit(if ok { 0 } else { 1 })
 }
