@@ -24,7 +24,7 @@ use crate::math::pair::Pair;
 use crate::math::scaled::Scaled;
 use crate::math::two_sum;
 use crate::reduce::row_max;
-use crate::softmax::exp_shifted;
+use crate::softmax::{exp_shifted, weighted_gap};
 
 /// Loss of one row against `class` (< `logits.len()`), writing the gradient
 /// softmax − onehot into `grad` unless it is empty (else it is as long as
@@ -102,14 +102,36 @@ struct RowSums {
     argmax: usize,
 }
 
+impl RowSums {
+    /// ln S = ln_1p(s′) + s′_lo/S as a pair. Inline: as a call, it made
+    /// [`target_row`] save more registers (its frame 184 → 208 bytes on
+    /// a Cortex-M4F).
+    #[inline(always)]
+    fn ln_sum(&self) -> Pair {
+        Pair::sum(ln_1p_lane(self.excess), self.excess_lo / self.sum)
+    }
+}
+
 /// Writes e^{zᵢ−m} into `grad` (unless it is empty) and sums the terms
 /// below m with TwoSum, the errors added in f32 (the compensated sum of
 /// [`class_row`]'s bound).
 #[inline(always)]
 fn row_sums(logits: &[f32], max: f32, grad: &mut [f32]) -> RowSums {
+    row_sums_with(logits, max, grad, |_, _| {})
+}
+
+/// [`row_sums`], calling `each(i, zᵢ)` in the same loop.
+#[inline(always)]
+fn row_sums_with(
+    logits: &[f32],
+    max: f32,
+    grad: &mut [f32],
+    mut each: impl FnMut(usize, f32),
+) -> RowSums {
     let neg_m = -max;
     let (mut others, mut others_lo, mut ties, mut argmax) = (0.0f32, 0.0f32, 0u32, 0);
     for (i, &x) in logits.iter().enumerate() {
+        each(i, x);
         let e = exp_shifted::<f32>(x, neg_m);
         if let Some(g) = grad.get_mut(i) {
             *g = e;
@@ -290,7 +312,7 @@ fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
         return special_row(logits, max, t, grad);
     }
     let sums = row_sums(logits, max, grad);
-    let half_ln_sum = Pair::sum(ln_1p_lane(sums.excess), sums.excess_lo / sums.sum).scale(0.5);
+    let half_ln_sum = sums.ln_sum().scale(0.5);
     let (mut loss, mut total, mut masked) = (Scaled::ZERO, Scaled::ZERO, false);
     let mut q = Scaled::ZERO;
     for (i, &z) in logits.iter().enumerate() {
@@ -534,6 +556,152 @@ fn keep_row_loss(per_row: &mut Option<&mut [f32]>, r: usize, loss: RowLoss) {
     }
 }
 
+/// The largest magnitude [`SmoothedClasses::row`] takes for its operands
+/// and its loss (2¹⁰⁰): their pair products then neither overflow nor
+/// lose Dekker's split (exact below 2¹¹⁵).
+const SMOOTHED_LIMIT: f32 = f32::from_bits(0x7180_0000);
+/// The smallest loss [`SmoothedClasses::row`] returns (2⁻⁶⁰): an error term
+/// of a pair product that left the normal range (at most a few 2⁻¹⁴⁹) is
+/// then below 2⁻⁸⁰ of it.
+const SMOOTHED_MIN: f32 = f32::from_bits(0x2180_0000);
+
+/// Label smoothing ε > 0 on a batch of class targets, with the target
+/// mass known per row: qᵢ = a·[i = t] + b·wᵢ with a = (1 − ε)·w_t,
+/// b = ε/C, so Q = Σ qᵢ = a + b·Σw with Σw once per batch. The loss is
+/// then a·(m − z_t) + b·Σ wᵢ·(m − zᵢ) + Q·ln S and the gradient
+/// f·(eᵢ·Q/S − qᵢ), both from the exponentials' pass: three passes over
+/// the row (maximum; exponentials, S and the weighted gaps; gradient), as
+/// for a plain class, where [`target_row`] forms every qᵢ twice in
+/// [`Scaled`] arithmetic.
+///
+/// The forms and roundings are the vector builds' smoothed batch with
+/// f32 pairs for its f64 (`src/loss/short_cross_entropy.rs`): each
+/// weighted gap wᵢ·(m − zᵢ) an f32 product (2u, u = 2⁻²⁴) summed with
+/// TwoSum (2u + C·u²), the three terms of the loss non-negative pairs (a
+/// few u² each) beside ln S's 6u, rounded once; each gradient element
+/// eᵢ·c − f·b·wᵢ with c = f·Q/S ≤ 1, and the target's element from
+/// f·(e_t·Q/S − q_t), or f·((Q − q_t) − q_t·s′)/S at a unique argmax, which
+/// does not cancel. Where those bounds need what a pair does not give (a
+/// loss outside [2⁻⁶⁰, 2¹⁰⁰] or an operand past 2¹⁰⁰, a weighted gap
+/// beyond f32 such as a masked logit with weight, c > 1, a maximum that
+/// is not finite) the row returns `None`, and the caller takes
+/// [`target_row`], which has every limit.
+struct SmoothedClasses<'a> {
+    epsilon: f32,
+    /// 1 − ε.
+    keep: Pair,
+    /// b = ε/C.
+    spread: Pair,
+    /// b·Σw.
+    spread_total: Pair,
+    weights: Option<&'a [f32]>,
+}
+
+impl<'a> SmoothedClasses<'a> {
+    #[inline(never)]
+    fn new(epsilon: f32, classes: usize, weights: Option<&'a [f32]>) -> Self {
+        let spread = Pair::new(epsilon).div(Pair::new(classes as f32));
+        let weight_sum = match weights {
+            Some(w) => pair_sum(classes, |i| w.get(i).map_or(0.0, |&v| v)),
+            None => Pair::new(classes as f32),
+        };
+        SmoothedClasses {
+            epsilon,
+            keep: Pair::sum(1.0, -epsilon),
+            spread,
+            spread_total: spread.mul(weight_sum),
+            weights,
+        }
+    }
+
+    /// The row as [`target_row`] takes it (the rare rows that
+    /// [`SmoothedClasses::row`] leaves), out of line: the target's 64
+    /// bytes then live in this frame, not in the batch's.
+    #[inline(never)]
+    fn general_row(&self, logits: &[f32], class: usize, f: Pair, grad: &mut [f32]) -> RowLoss {
+        let mut a = Scaled::new(self.weight(class));
+        a *= &Scaled::of(Pair::sum(1.0, -self.epsilon));
+        let target = Target {
+            class,
+            a,
+            values: None,
+            weights: self.weights,
+            keep: Scaled::quotient(self.epsilon, logits.len()),
+            spread: Scaled::ZERO,
+            scale: f,
+        };
+        target_row(logits, &target, grad)
+    }
+
+    /// wᵢ: 1 without class weights.
+    #[inline(always)]
+    fn weight(&self, i: usize) -> f32 {
+        self.weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
+    }
+
+    /// Row `logits` against `class` (validated) with the reduction's scale
+    /// f: its loss, and f·(softmax·Q − q) into `grad` unless it is empty;
+    /// `None` (with `grad` holding anything) where the row needs
+    /// [`target_row`].
+    #[inline(never)]
+    fn row(&self, logits: &[f32], class: usize, f: Pair, grad: &mut [f32]) -> Option<RowLoss> {
+        let max = row_max::<f32>(logits);
+        let target = *logits.get(class)?;
+        if !max.is_finite() {
+            return None;
+        }
+        // Σ wᵢ·(m − zᵢ) over the classes with weight (a zero weight adds
+        // nothing, even at a masked logit), beside the exponentials.
+        let (mut gaps, mut gaps_lo) = (0.0f32, 0.0f32);
+        let sums = row_sums_with(logits, max, grad, |i, z| {
+            let w = self.weight(i);
+            if w > 0.0 {
+                let (s, err) = two_sum(gaps, weighted_gap(w, max, z));
+                gaps = s;
+                gaps_lo += err;
+            }
+        });
+        let w_t = self.weight(class);
+        let a = self.keep.mul_f32(w_t);
+        let total = a.add(self.spread_total);
+        let (gap_t, gap_t_lo) = two_sum(max, -target);
+        let within = |x: f32| x <= SMOOTHED_LIMIT;
+        if !(within(gaps) && within(total.hi) && within(gap_t) && within(a.hi)) {
+            return None;
+        }
+        let sum = Pair::sum(sums.sum, sums.sum_lo);
+        let own = if a.hi > 0.0 {
+            a.mul(Pair::sum(gap_t, gap_t_lo))
+        } else {
+            Pair::ZERO
+        };
+        let spread_gaps = self.spread.mul(Pair::sum(gaps, gaps_lo));
+        let loss = own.add(spread_gaps).add(total.mul(sums.ln_sum()));
+        let c = f.mul(total).div(sum).value();
+        let coef = f.mul(self.spread).value();
+        if !((SMOOTHED_MIN..=SMOOTHED_LIMIT).contains(&loss.value()) && c <= 1.0 && within(coef)) {
+            return None;
+        }
+        let target_exp = grad.get(class).copied();
+        for (i, g) in grad.iter_mut().enumerate() {
+            *g = Lane::mul_add(*g, c, -(coef * self.weight(i)));
+        }
+        if let Some(e_t) = target_exp {
+            let q_t = a.add(self.spread.mul_f32(w_t));
+            let g_t = if target == max && sums.ties == 1 {
+                let excess = Pair::sum(sums.excess, sums.excess_lo);
+                total.sub(q_t).sub(q_t.mul(excess)).div(sum)
+            } else {
+                Pair::new(e_t).mul(total).div(sum).sub(q_t)
+            };
+            if let Some(g) = grad.get_mut(class) {
+                *g = g_t.mul(f).value();
+            }
+        }
+        Some(RowLoss { loss, huge: false })
+    }
+}
+
 /// The class-target batch on one-lane builds, every option included:
 /// `rows` rows of logits, row r against `row_class(r)` (`None`: ignored),
 /// returning the reduced loss, writing its gradient into `grad` (unless
@@ -576,38 +744,26 @@ pub(crate) fn batch(
         grad
     };
     let epsilon = options.label_smoothing;
-    let keep = Scaled::of(Pair::sum(1.0, -epsilon));
-    let spread = Scaled::quotient(epsilon, classes);
+    let smoothed =
+        (epsilon != 0.0).then(|| SmoothedClasses::new(epsilon, classes, options.class_weights));
     let mut totals = Totals::ZERO;
     for r in 0..rows {
         let span = r * classes..(r + 1) * classes;
         let row = logits.get(span.clone()).unwrap_or(&[]);
         let g = grad.get_mut(span).unwrap_or(&mut []);
-        let loss = match row_class(r) {
-            None => {
+        let loss = match (row_class(r), &smoothed) {
+            (None, _) => {
                 g.fill(0.0);
                 RowLoss {
                     loss: Pair::ZERO,
                     huge: false,
                 }
             }
-            Some(t) if epsilon == 0.0 => plain_weighted_row(row, t, weight(t), scale, g),
-            Some(t) => {
-                let target = Target {
-                    class: t,
-                    a: {
-                        let mut a = Scaled::new(weight(t));
-                        a *= &keep;
-                        a
-                    },
-                    values: None,
-                    weights: options.class_weights,
-                    keep: spread,
-                    spread: Scaled::ZERO,
-                    scale,
-                };
-                target_row(row, &target, g)
-            }
+            (Some(t), None) => plain_weighted_row(row, t, weight(t), scale, g),
+            (Some(t), Some(smoothed)) => match smoothed.row(row, t, scale, g) {
+                Some(loss) => loss,
+                None => smoothed.general_row(row, t, scale, g),
+            },
         };
         keep_row_loss(&mut per_row, r, loss);
         totals.add(loss);
@@ -739,5 +895,116 @@ mod tests {
         assert!(grad.iter().all(|g| g.is_finite()));
         assert_eq!(class_row(&[f32::MAX, -f32::MAX], 1, &mut grad[..2]), inf);
         assert_eq!(grad[..2], [1.0, -1.0]);
+    }
+
+    /// f32's ULP at |x| (the subnormal spacing below the normal range).
+    fn ulp(x: f64) -> f64 {
+        let binade = x.abs().max(f64::from(f32::MIN_POSITIVE)).log2().floor();
+        2f64.powi(binade as i32 - 23)
+    }
+
+    /// The smoothed class row in f64 from the definition: qᵢ =
+    /// a·[i = t] + b·wᵢ, loss Σ qᵢ·(lse − zᵢ), gradient f·(pᵢ·Q − qᵢ);
+    /// with pᵢ·Q and qᵢ for the gradient's bound.
+    fn smoothed_reference(
+        z: &[f32],
+        t: usize,
+        epsilon: f64,
+        w: &[f64],
+        f: f64,
+    ) -> (f64, Vec<(f64, f64, f64)>) {
+        let m = z.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+        let s: f64 = z.iter().map(|&x| (x as f64 - m).exp()).sum();
+        let lse = m + s.ln();
+        let b = epsilon / z.len() as f64;
+        let q: Vec<f64> = (0..z.len())
+            .map(|i| b * w[i] + if i == t { (1.0 - epsilon) * w[t] } else { 0.0 })
+            .collect();
+        let total: f64 = q.iter().sum();
+        let loss = z.iter().zip(&q).map(|(&x, &q)| q * (lse - x as f64)).sum();
+        let grad = z
+            .iter()
+            .zip(&q)
+            .map(|(&x, &q)| {
+                let pq = (x as f64 - lse).exp() * total;
+                (f * (pq - q), f * pq, f * q)
+            })
+            .collect();
+        (loss, grad)
+    }
+
+    #[test]
+    fn smoothed_class_rows_take_three_passes_within_the_bounds() {
+        let mut next = crate::xorshift32(0x51ed_270b);
+        let mut uniform = move || next() as f64 / u32::MAX as f64;
+        let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
+        for n in [2usize, 3, 10, 64] {
+            for spread in [0.1f64, 3.0, 30.0] {
+                for epsilon in [0.1f32, 0.3, 0.9] {
+                    for weighted in [false, true] {
+                        let z: Vec<f32> = (0..n)
+                            .map(|_| ((uniform() - 0.5) * spread) as f32)
+                            .collect();
+                        let w: Vec<f32> = (0..n)
+                            .map(|_| {
+                                if weighted {
+                                    (0.1 + 4.0 * uniform()) as f32
+                                } else {
+                                    1.0
+                                }
+                            })
+                            .collect();
+                        let t = (uniform() * n as f64) as usize % n;
+                        let f = if weighted { 1.0 / 7.0 } else { 1.0 };
+                        let smoothed = SmoothedClasses::new(epsilon, n, weighted.then_some(&w[..]));
+                        let mut grad = std::vec![0.0f32; n];
+                        let f_pair = Pair::new(1.0).div(Pair::new(1.0 / f as f32));
+                        let Some(loss) = smoothed.row(&z, t, f_pair, &mut grad) else {
+                            panic!("an ordinary row left the three-pass kernel: {z:?}");
+                        };
+                        let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+                        let f64_scale = f_pair.hi as f64 + f_pair.lo as f64;
+                        let (want, want_grad) =
+                            smoothed_reference(&z, t, epsilon as f64, &w64, f64_scale);
+                        let got = loss.value() as f64;
+                        let loss_bound = 4.0 * ulp(want) + want / 4_194_304.0;
+                        assert!((got - want).abs() <= loss_bound, "loss {got} vs {want}");
+                        worst_loss = worst_loss.max((got - want).abs() / loss_bound);
+                        for (&g, &(want, pq, q)) in grad.iter().zip(&want_grad) {
+                            let bound = 4.0 * ulp(want.abs().max(pq).max(q)) + pq / 1_048_576.0;
+                            let err = (g as f64 - want).abs();
+                            assert!(err <= bound, "grad {g} vs {want}, n = {n}");
+                            worst_grad = worst_grad.max(err / bound);
+                        }
+                    }
+                }
+            }
+        }
+        std::println!(
+            "smoothed class rows: loss {worst_loss:.3}, gradient {worst_grad:.3} of the bounds"
+        );
+    }
+
+    #[test]
+    fn smoothed_class_rows_leave_the_limits_to_the_general_kernel() {
+        let inf = f32::INFINITY;
+        let f = Pair::new(1.0);
+        let mut grad = [0.0f32; 3];
+        let plain = SmoothedClasses::new(0.1, 3, None);
+        assert!(plain.row(&[0.0, 1.0, 2.0], 1, f, &mut grad).is_some());
+        // A masked logit with target weight, a maximum that is not finite.
+        assert!(plain.row(&[0.0, -inf, 2.0], 1, f, &mut grad).is_none());
+        assert!(plain.row(&[0.0, inf, 2.0], 1, f, &mut grad).is_none());
+        assert!(plain.row(&[0.0, f32::NAN, 2.0], 1, f, &mut grad).is_none());
+        // Gaps and weights past the pairs' range.
+        assert!(plain.row(&[0.0, -1e35, 2.0], 1, f, &mut grad).is_none());
+        let heavy = [1e35f32, 1.0, 1.0];
+        let weighted = SmoothedClasses::new(0.1, 3, Some(&heavy));
+        assert!(weighted.row(&[0.0, 1.0, 2.0], 0, f, &mut grad).is_none());
+        // A zero weight on the masked logit: it adds nothing.
+        let masked_free = [1.0f32, 0.0, 1.0];
+        let weighted = SmoothedClasses::new(0.1, 3, Some(&masked_free));
+        assert!(weighted.row(&[0.0, -inf, 2.0], 2, f, &mut grad).is_some());
+        assert_eq!(grad[1], 0.0);
     }
 }
