@@ -6,7 +6,8 @@
 # translation block, every block logged), the trace is cut at the calls to
 # `icount_mark`, and the counts for rows of 16 and 1040 logits are
 # differenced (a batch of 100 rows of 10 classes is counted whole, with
-# default options and with label smoothing and class weights). Debian's QEMU ships no TCG plugins (no libinsn.so), hence the
+# default options and with label smoothing and class weights, and a
+# probability-target row of 256 logits). Debian's QEMU ships no TCG plugins (no libinsn.so), hence the
 # trace. Takes a few seconds; not part of CI.
 #
 #   bash tools/icount.sh          # Cortex-M4F (mps2-an386)
@@ -45,7 +46,7 @@ with open(log) as f:
             n = 0
         elif n is not None:
             n += 1
-short, long, batch, smoothed = counts[0], counts[1], counts[3], counts[5]
+short, long, batch, smoothed, probs = counts[0], counts[1], counts[3], counts[5], counts[7]
 print(f"{sys.argv[3]}: executed instructions of softmax_cross_entropy_with_grad")
 print(f"| row length | instructions (call + return, marks excluded) |")
 print(f"|---|---|")
@@ -57,4 +58,6 @@ print(f"softmax_cross_entropy_batch_with_grad, 100 rows of 10 classes, default o
       f"{batch} instructions, {batch / 1000:.1f} per logit")
 print(f"the same batch with label smoothing 0.1 and class weights: "
       f"{smoothed} instructions, {smoothed / 1000:.1f} per logit")
+print(f"softmax_cross_entropy_probs_with_grad, one row of 256 logits: "
+      f"{probs} instructions, {probs / 256:.1f} per logit")
 PY

@@ -779,10 +779,77 @@ pub(crate) fn batch(
 }
 
 /// Softmax cross-entropy of one row against the probabilities `probs`
-/// (validated, as long as `logits`) on one-lane builds.
+/// (validated, as long as `logits`) on one-lane builds: [`plain_probs_row`]
+/// where its ranges hold, else [`target_row`].
 pub(crate) fn probs_row(logits: &[f32], probs: &[f32], grad: &mut [f32]) -> f32 {
+    match plain_probs_row(logits, probs, 1.0, grad) {
+        Some(loss) => loss.value(),
+        None => general_probs_row(logits, probs, grad),
+    }
+}
+
+/// [`target_row`] for a probability target without options, out of line:
+/// the target's 64 bytes then live in this frame only.
+#[inline(never)]
+fn general_probs_row(logits: &[f32], probs: &[f32], grad: &mut [f32]) -> f32 {
     let target = Target::probs(probs, &CrossEntropyOptions::default(), Pair::new(1.0));
     target_row(logits, &target, grad).value()
+}
+
+/// A probability target q = v without options in three passes, as
+/// [`SmoothedClasses::row`] takes a smoothed class: loss Σ vᵢ·(m − zᵢ) +
+/// Q·ln S with Q = Σ vᵢ, both sums (TwoSum, each weighted gap an f32
+/// product) beside the exponentials, and the gradient eᵢ·(Q/S) − vᵢ, at
+/// a unique argmax (Q − v)/S − v·(s′/S), which does not cancel, each
+/// times the reduction's scale `f` (1 for a single row): the
+/// gradient's forms of [`target_row`], its loss within the same 7u
+/// (u = 2⁻²⁴; the gaps' 2u, ln S's 6u, the final rounding). `None`, with
+/// `grad` holding anything, where those need what a pair does not give
+/// (as for [`SmoothedClasses::row`]: a loss outside [2⁻⁶⁰, 2¹⁰⁰], a sum
+/// past 2¹⁰⁰, a masked logit with probability, Q/S > 1, a maximum or a
+/// probability that is NaN or not finite).
+#[inline(never)]
+fn plain_probs_row(logits: &[f32], probs: &[f32], f: f32, grad: &mut [f32]) -> Option<RowLoss> {
+    let max = row_max::<f32>(logits);
+    if !max.is_finite() {
+        return None;
+    }
+    let (mut gaps, mut gaps_lo, mut total, mut total_lo) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    let mut nan = false;
+    let sums = row_sums_with(logits, max, grad, |i, z| {
+        let v = probs.get(i).map_or(0.0, |&v| v);
+        nan |= v.is_nan();
+        if v > 0.0 {
+            let (s, err) = two_sum(gaps, weighted_gap(v, max, z));
+            gaps = s;
+            gaps_lo += err;
+            let (s, err) = two_sum(total, v);
+            total = s;
+            total_lo += err;
+        }
+    });
+    if nan || !(gaps <= SMOOTHED_LIMIT && total <= SMOOTHED_LIMIT) {
+        return None;
+    }
+    let total = Pair::sum(total, total_lo);
+    let sum = Pair::sum(sums.sum, sums.sum_lo);
+    let loss = Pair::sum(gaps, gaps_lo).add(total.mul(sums.ln_sum()));
+    let c = total.div(sum).value();
+    if !((SMOOTHED_MIN..=SMOOTHED_LIMIT).contains(&loss.value()) && c <= 1.0) {
+        return None;
+    }
+    for (g, &v) in grad.iter_mut().zip(probs) {
+        *g = Lane::mul_add(*g, c, -v) * f;
+    }
+    if sums.ties == 1 {
+        let v = Pair::new(probs.get(sums.argmax).map_or(0.0, |&v| v));
+        let excess = Pair::sum(sums.excess, sums.excess_lo);
+        let precise = total.sub(v).div(sum).sub(v.mul(excess.div(sum)));
+        if let Some(g) = grad.get_mut(sums.argmax) {
+            *g = precise.value() * f;
+        }
+    }
+    Some(RowLoss { loss, huge: false })
 }
 
 /// The probability-target batch on one-lane builds: rows of `classes`
@@ -808,7 +875,15 @@ pub(crate) fn probs_batch(
         let row = logits.get(span.clone()).unwrap_or(&[]);
         let q = probs.get(span.clone()).unwrap_or(&[]);
         let g = grad.get_mut(span).unwrap_or(&mut []);
-        let loss = target_row(row, &Target::probs(q, options, scale), g);
+        let plain = if options.label_smoothing == 0.0 && options.class_weights.is_none() {
+            plain_probs_row(row, q, finite(scale).value(), g)
+        } else {
+            None
+        };
+        let loss = match plain {
+            Some(loss) => loss,
+            None => target_row(row, &Target::probs(q, options, scale), g),
+        };
         keep_row_loss(&mut per_row, r, loss);
         totals.add(loss);
     }
@@ -1008,6 +1083,69 @@ mod tests {
         let masked_free = [1.0f32, 0.0, 1.0];
         let weighted = SmoothedClasses::new(0.1, 3, Some(&masked_free));
         assert!(weighted.row(&[0.0, -inf, 2.0], 2, f, &mut grad).is_some());
+        assert_eq!(grad[1], 0.0);
+    }
+
+    #[test]
+    fn plain_probability_rows_take_three_passes_within_the_bounds() {
+        let mut next = crate::xorshift32(0x2545_f491);
+        let mut uniform = move || next() as f64 / u32::MAX as f64;
+        let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
+        for n in [2usize, 3, 10, 64] {
+            for spread in [0.1f64, 3.0, 30.0] {
+                for sharp in [false, true] {
+                    let z: Vec<f32> = (0..n)
+                        .map(|_| ((uniform() - 0.5) * spread) as f32)
+                        .collect();
+                    // Soft targets, or one class nearly certain.
+                    let raw: Vec<f64> = (0..n)
+                        .map(|i| {
+                            if sharp && i > 0 {
+                                1e-6 * uniform()
+                            } else {
+                                uniform()
+                            }
+                        })
+                        .collect();
+                    let total: f64 = raw.iter().sum();
+                    let v: Vec<f32> = raw.iter().map(|&r| (r / total) as f32).collect();
+                    let mut grad = std::vec![0.0f32; n];
+                    let Some(loss) = plain_probs_row(&z, &v, 1.0, &mut grad) else {
+                        panic!("an ordinary row left the three-pass kernel: {z:?}");
+                    };
+                    let m = z.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+                    let s: f64 = z.iter().map(|&x| (x as f64 - m).exp()).sum();
+                    let lse = m + s.ln();
+                    let q: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+                    let q_total: f64 = q.iter().sum();
+                    let want: f64 = z.iter().zip(&q).map(|(&x, &q)| q * (lse - x as f64)).sum();
+                    let got = loss.value() as f64;
+                    let loss_bound = 4.0 * ulp(want) + want / 4_194_304.0;
+                    assert!((got - want).abs() <= loss_bound, "loss {got} vs {want}");
+                    worst_loss = worst_loss.max((got - want).abs() / loss_bound);
+                    for ((&g, &x), &q) in grad.iter().zip(&z).zip(&q) {
+                        let pq = (x as f64 - lse).exp() * q_total;
+                        let want = pq - q;
+                        let bound = 4.0 * ulp(want.abs().max(pq).max(q)) + pq / 1_048_576.0;
+                        let err = (g as f64 - want).abs();
+                        assert!(err <= bound, "grad {g} vs {want}, n = {n}");
+                        worst_grad = worst_grad.max(err / bound);
+                    }
+                }
+            }
+        }
+        std::println!(
+            "plain probability rows: loss {worst_loss:.3}, gradient {worst_grad:.3} of the bounds"
+        );
+        let inf = f32::INFINITY;
+        let mut grad = [0.0f32; 3];
+        let v = [0.25f32, 0.25, 0.5];
+        assert!(plain_probs_row(&[0.0, -inf, 2.0], &v, 1.0, &mut grad).is_none());
+        assert!(plain_probs_row(&[0.0, inf, 2.0], &v, 1.0, &mut grad).is_none());
+        assert!(plain_probs_row(&[0.0, 1.0, 2.0], &[0.5, f32::NAN, 0.5], 1.0, &mut grad).is_none());
+        assert!(plain_probs_row(&[0.0, 1.0, 2.0], &[0.0, 1e35, 0.5], 1.0, &mut grad).is_none());
+        // A masked logit without probability adds nothing.
+        assert!(plain_probs_row(&[0.0, -inf, 2.0], &[0.5, 0.0, 0.5], 1.0, &mut grad).is_some());
         assert_eq!(grad[1], 0.0);
     }
 }

@@ -16,6 +16,8 @@ const SHORT: usize = 16;
 /// The batch: rows of a 10-class head.
 const CLASSES: usize = 10;
 const ROWS: usize = 100;
+/// The probability-target row's length.
+const PROBS: usize = 256;
 
 /// A boundary in the trace; never inlined, so it has one address.
 #[unsafe(no_mangle)]
@@ -75,10 +77,27 @@ fn main() -> ! {
         None,
     );
     icount_mark(6);
-    println!(
-        "n={} loss={:?}; n={} loss={:?}; {}x{} batch loss={:?}, smoothed and weighted {:?}",
-        SHORT, short, LONG, long, ROWS, CLASSES, batch, smoothed_batch
+    // A probability target over a row of PROBS logits: the logits'
+    // neighbours' weights 1..=4, normalized.
+    let mut probs = [0.0f32; PROBS];
+    for (i, p) in probs.iter_mut().enumerate() {
+        *p = (i % 4 + 1) as f32 / (2.5 * PROBS as f32);
+    }
+    icount_mark(7);
+    let probs_row = logitkit::softmax_cross_entropy_probs_with_grad(
+        black_box(&logits[..PROBS]),
+        black_box(&probs[..]),
+        &mut grad[..PROBS],
     );
-    let ok = short.is_ok() && long.is_ok() && batch.is_ok() && smoothed_batch.is_ok();
+    icount_mark(8);
+    println!(
+        "n={} loss={:?}; n={} loss={:?}; {}x{} batch loss={:?}, smoothed and weighted {:?}; probability row {:?}",
+        SHORT, short, LONG, long, ROWS, CLASSES, batch, smoothed_batch, probs_row
+    );
+    let ok = short.is_ok()
+        && long.is_ok()
+        && batch.is_ok()
+        && smoothed_batch.is_ok()
+        && probs_row.is_ok();
     process::exit(if ok { 0 } else { 1 })
 }
