@@ -12,8 +12,9 @@
 //! has the single-row bits), and [`target_row`] for every other target (a
 //! class with label smoothing, probabilities, class weights); a batch's
 //! label-smoothed class rows first try [`SmoothedClasses::row`], three
-//! passes from the target mass known per row, which leaves the rows
-//! beyond its ranges to [`target_row`]. The pairs
+//! passes from the target mass known per row, and probability targets
+//! without options [`plain_probs_row`]; both leave the rows beyond their
+//! ranges to [`target_row`]. The pairs
 //! cost a few extra additions per element, which the vector kernels avoid
 //! by flushing f32 lane sums into f64; for one lane on a Cortex-M the f32
 //! pair is the cheaper of the two as well. Vector builds use [`class_row`]
