@@ -982,28 +982,18 @@ mod tests {
         2f64.powi(binade as i32 - 23)
     }
 
-    /// The smoothed class row in f64 from the definition: qᵢ =
-    /// a·[i = t] + b·wᵢ, loss Σ qᵢ·(lse − zᵢ), gradient f·(pᵢ·Q − qᵢ);
-    /// with pᵢ·Q and qᵢ for the gradient's bound.
-    fn smoothed_reference(
-        z: &[f32],
-        t: usize,
-        epsilon: f64,
-        w: &[f64],
-        f: f64,
-    ) -> (f64, Vec<(f64, f64, f64)>) {
+    /// A row against the target q in f64 from the definition: loss
+    /// Σ qᵢ·(lse − zᵢ), gradient f·(pᵢ·Q − qᵢ), with f·pᵢ·Q and f·qᵢ for
+    /// the gradient's bound.
+    fn target_reference(z: &[f32], q: &[f64], f: f64) -> (f64, Vec<(f64, f64, f64)>) {
         let m = z.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
         let s: f64 = z.iter().map(|&x| (x as f64 - m).exp()).sum();
         let lse = m + s.ln();
-        let b = epsilon / z.len() as f64;
-        let q: Vec<f64> = (0..z.len())
-            .map(|i| b * w[i] + if i == t { (1.0 - epsilon) * w[t] } else { 0.0 })
-            .collect();
         let total: f64 = q.iter().sum();
-        let loss = z.iter().zip(&q).map(|(&x, &q)| q * (lse - x as f64)).sum();
+        let loss = z.iter().zip(q).map(|(&x, &q)| q * (lse - x as f64)).sum();
         let grad = z
             .iter()
-            .zip(&q)
+            .zip(q)
             .map(|(&x, &q)| {
                 let pq = (x as f64 - lse).exp() * total;
                 (f * (pq - q), f * pq, f * q)
@@ -1012,11 +1002,32 @@ mod tests {
         (loss, grad)
     }
 
+    /// Asserts a row's loss and gradient within the documented bounds of
+    /// [`target_reference`]'s values (loss 4 ULP + 2⁻²² relative; each
+    /// gradient element 4 ULP of max(|gᵢ|, pᵢ·Q, qᵢ) + 2⁻²⁰·pᵢ·Q, times f),
+    /// keeping the largest fractions of them in `worst`.
+    fn assert_within_bounds(
+        (loss, grad): (f32, &[f32]),
+        (want, want_grad): (f64, &[(f64, f64, f64)]),
+        worst: &mut (f64, f64),
+    ) {
+        let got = loss as f64;
+        let loss_bound = 4.0 * ulp(want) + want / 4_194_304.0;
+        assert!((got - want).abs() <= loss_bound, "loss {got} vs {want}");
+        worst.0 = worst.0.max((got - want).abs() / loss_bound);
+        for (&g, &(want, pq, q)) in grad.iter().zip(want_grad) {
+            let bound = 4.0 * ulp(want.abs().max(pq).max(q)) + pq / 1_048_576.0;
+            let err = (g as f64 - want).abs();
+            assert!(err <= bound, "grad {g} vs {want} of {want_grad:?}");
+            worst.1 = worst.1.max(err / bound);
+        }
+    }
+
     #[test]
     fn smoothed_class_rows_take_three_passes_within_the_bounds() {
         let mut next = crate::xorshift32(0x51ed_270b);
         let mut uniform = move || next() as f64 / u32::MAX as f64;
-        let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
+        let mut worst = (0.0f64, 0.0f64);
         for n in [2usize, 3, 10, 64] {
             for spread in [0.1f64, 3.0, 30.0] {
                 for epsilon in [0.1f32, 0.3, 0.9] {
@@ -1034,33 +1045,34 @@ mod tests {
                             })
                             .collect();
                         let t = (uniform() * n as f64) as usize % n;
-                        let f = if weighted { 1.0 / 7.0 } else { 1.0 };
+                        let f = Pair::new(1.0).div(Pair::new(if weighted { 7.0 } else { 1.0 }));
                         let smoothed = SmoothedClasses::new(epsilon, n, weighted.then_some(&w[..]));
                         let mut grad = std::vec![0.0f32; n];
-                        let f_pair = Pair::new(1.0).div(Pair::new(1.0 / f as f32));
-                        let Some(loss) = smoothed.row(&z, t, f_pair, &mut grad) else {
+                        let Some(loss) = smoothed.row(&z, t, f, &mut grad) else {
                             panic!("an ordinary row left the three-pass kernel: {z:?}");
                         };
-                        let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-                        let f64_scale = f_pair.hi as f64 + f_pair.lo as f64;
-                        let (want, want_grad) =
-                            smoothed_reference(&z, t, epsilon as f64, &w64, f64_scale);
-                        let got = loss.value() as f64;
-                        let loss_bound = 4.0 * ulp(want) + want / 4_194_304.0;
-                        assert!((got - want).abs() <= loss_bound, "loss {got} vs {want}");
-                        worst_loss = worst_loss.max((got - want).abs() / loss_bound);
-                        for (&g, &(want, pq, q)) in grad.iter().zip(&want_grad) {
-                            let bound = 4.0 * ulp(want.abs().max(pq).max(q)) + pq / 1_048_576.0;
-                            let err = (g as f64 - want).abs();
-                            assert!(err <= bound, "grad {g} vs {want}, n = {n}");
-                            worst_grad = worst_grad.max(err / bound);
-                        }
+                        // qᵢ = (1 − ε)·w_t·[i = t] + (ε/C)·wᵢ.
+                        let eps = epsilon as f64;
+                        let q: Vec<f64> = (0..n)
+                            .map(|i| {
+                                let own = if i == t {
+                                    (1.0 - eps) * w[t] as f64
+                                } else {
+                                    0.0
+                                };
+                                own + eps / n as f64 * w[i] as f64
+                            })
+                            .collect();
+                        let (want, want_grad) = target_reference(&z, &q, f.hi as f64 + f.lo as f64);
+                        assert_within_bounds((loss.value(), &grad), (want, &want_grad), &mut worst);
                     }
                 }
             }
         }
         std::println!(
-            "smoothed class rows: loss {worst_loss:.3}, gradient {worst_grad:.3} of the bounds"
+            "smoothed class rows: loss {:.3}, gradient {:.3} of the bounds",
+            worst.0,
+            worst.1
         );
     }
 
@@ -1091,7 +1103,7 @@ mod tests {
     fn plain_probability_rows_take_three_passes_within_the_bounds() {
         let mut next = crate::xorshift32(0x2545_f491);
         let mut uniform = move || next() as f64 / u32::MAX as f64;
-        let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
+        let mut worst = (0.0f64, 0.0f64);
         for n in [2usize, 3, 10, 64] {
             for spread in [0.1f64, 3.0, 30.0] {
                 for sharp in [false, true] {
@@ -1114,29 +1126,16 @@ mod tests {
                     let Some(loss) = plain_probs_row(&z, &v, 1.0, &mut grad) else {
                         panic!("an ordinary row left the three-pass kernel: {z:?}");
                     };
-                    let m = z.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
-                    let s: f64 = z.iter().map(|&x| (x as f64 - m).exp()).sum();
-                    let lse = m + s.ln();
                     let q: Vec<f64> = v.iter().map(|&x| x as f64).collect();
-                    let q_total: f64 = q.iter().sum();
-                    let want: f64 = z.iter().zip(&q).map(|(&x, &q)| q * (lse - x as f64)).sum();
-                    let got = loss.value() as f64;
-                    let loss_bound = 4.0 * ulp(want) + want / 4_194_304.0;
-                    assert!((got - want).abs() <= loss_bound, "loss {got} vs {want}");
-                    worst_loss = worst_loss.max((got - want).abs() / loss_bound);
-                    for ((&g, &x), &q) in grad.iter().zip(&z).zip(&q) {
-                        let pq = (x as f64 - lse).exp() * q_total;
-                        let want = pq - q;
-                        let bound = 4.0 * ulp(want.abs().max(pq).max(q)) + pq / 1_048_576.0;
-                        let err = (g as f64 - want).abs();
-                        assert!(err <= bound, "grad {g} vs {want}, n = {n}");
-                        worst_grad = worst_grad.max(err / bound);
-                    }
+                    let (want, want_grad) = target_reference(&z, &q, 1.0);
+                    assert_within_bounds((loss.value(), &grad), (want, &want_grad), &mut worst);
                 }
             }
         }
         std::println!(
-            "plain probability rows: loss {worst_loss:.3}, gradient {worst_grad:.3} of the bounds"
+            "plain probability rows: loss {:.3}, gradient {:.3} of the bounds",
+            worst.0,
+            worst.1
         );
         let inf = f32::INFINITY;
         let mut grad = [0.0f32; 3];
