@@ -114,6 +114,47 @@ impl RowSums {
     fn ln_sum(&self) -> Pair {
         Pair::sum(ln_1p_lane(self.excess), self.excess_lo / self.sum)
     }
+
+    /// S as a pair.
+    #[inline(always)]
+    fn sum_pair(&self) -> Pair {
+        Pair::sum(self.sum, self.sum_lo)
+    }
+
+    /// The gradient at the unique argmax for a target q of total Q, before
+    /// the scale: (Q − q)/S − q·(s′/S), where e·Q/S − q would cancel and
+    /// q·s′ alone can pass f32::MAX where the gradient does not (s′/S < 1).
+    #[inline(always)]
+    fn argmax_gradient(&self, total: Pair, q: Pair) -> Pair {
+        let sum = self.sum_pair();
+        let excess = Pair::sum(self.excess, self.excess_lo);
+        total.sub(q).div(sum).sub(times(q, excess.div(sum)))
+    }
+}
+
+/// Σ wᵢ·(m − zᵢ) over the classes with wᵢ > 0 (a zero weight adds
+/// nothing, even at a masked logit): each term an f32 product
+/// ([`weighted_gap`], 2u), summed with TwoSum, the errors added in f32.
+#[derive(Default)]
+struct WeightedGaps {
+    hi: f32,
+    lo: f32,
+}
+
+impl WeightedGaps {
+    #[inline(always)]
+    fn add(&mut self, w: f32, max: f32, z: f32) {
+        if w > 0.0 {
+            let (s, err) = two_sum(self.hi, weighted_gap(w, max, z));
+            self.hi = s;
+            self.lo += err;
+        }
+    }
+
+    #[inline(always)]
+    fn pair(&self) -> Pair {
+        Pair::sum(self.hi, self.lo)
+    }
 }
 
 /// Writes e^{zᵢ−m} into `grad` (unless it is empty) and sums the terms
@@ -350,19 +391,14 @@ fn target_row(logits: &[f32], t: &Target, grad: &mut [f32]) -> RowLoss {
 /// The gradient of [`target_row`] from the exponentials e^{zᵢ−m} in `grad`.
 fn target_grad(sums: &RowSums, t: &Target, total: &Scaled, grad: &mut [f32]) {
     let (total, k) = gradient_units(total);
-    let sum = Pair::sum(sums.sum, sums.sum_lo);
     let total = finite(total);
-    let c = total.div(sum).value();
+    let c = total.div(sums.sum_pair()).value();
     let f = t.scale_for(k);
     for (i, g) in grad.iter_mut().enumerate() {
         *g = Lane::mul_add(*g, c, -t.q_pair(i, k).value()) * f;
     }
     if sums.ties == 1 {
-        let q = t.q_pair(sums.argmax, k);
-        let excess = Pair::sum(sums.excess, sums.excess_lo);
-        // (Q − q)/S − q·(s′/S): q·s′ alone can pass f32::MAX where the
-        // gradient does not (s′/S < 1).
-        let precise = total.sub(q).div(sum).sub(times(q, excess.div(sum)));
+        let precise = sums.argmax_gradient(total, t.q_pair(sums.argmax, k));
         if let Some(g) = grad.get_mut(sums.argmax) {
             *g = precise.value() * f;
         }
@@ -654,32 +690,23 @@ impl<'a> SmoothedClasses<'a> {
         if !max.is_finite() {
             return None;
         }
-        // Σ wᵢ·(m − zᵢ) over the classes with weight (a zero weight adds
-        // nothing, even at a masked logit), beside the exponentials.
-        let (mut gaps, mut gaps_lo) = (0.0f32, 0.0f32);
-        let sums = row_sums_with(logits, max, grad, |i, z| {
-            let w = self.weight(i);
-            if w > 0.0 {
-                let (s, err) = two_sum(gaps, weighted_gap(w, max, z));
-                gaps = s;
-                gaps_lo += err;
-            }
-        });
+        let mut gaps = WeightedGaps::default();
+        let sums = row_sums_with(logits, max, grad, |i, z| gaps.add(self.weight(i), max, z));
         let w_t = self.weight(class);
         let a = self.keep.mul_f32(w_t);
         let total = a.add(self.spread_total);
         let (gap_t, gap_t_lo) = two_sum(max, -target);
         let within = |x: f32| x <= SMOOTHED_LIMIT;
-        if !(within(gaps) && within(total.hi) && within(gap_t) && within(a.hi)) {
+        if !(within(gaps.hi) && within(total.hi) && within(gap_t) && within(a.hi)) {
             return None;
         }
-        let sum = Pair::sum(sums.sum, sums.sum_lo);
+        let sum = sums.sum_pair();
         let own = if a.hi > 0.0 {
             a.mul(Pair::sum(gap_t, gap_t_lo))
         } else {
             Pair::ZERO
         };
-        let spread_gaps = self.spread.mul(Pair::sum(gaps, gaps_lo));
+        let spread_gaps = self.spread.mul(gaps.pair());
         let loss = own.add(spread_gaps).add(total.mul(sums.ln_sum()));
         let c = f.mul(total).div(sum).value();
         let coef = f.mul(self.spread).value();
@@ -693,8 +720,7 @@ impl<'a> SmoothedClasses<'a> {
         if let Some(e_t) = target_exp {
             let q_t = a.add(self.spread.mul_f32(w_t));
             let g_t = if target == max && sums.ties == 1 {
-                let excess = Pair::sum(sums.excess, sums.excess_lo);
-                total.sub(q_t).sub(q_t.mul(excess)).div(sum)
+                sums.argmax_gradient(total, q_t)
             } else {
                 Pair::new(e_t).mul(total).div(sum).sub(q_t)
             };
@@ -815,27 +841,22 @@ fn plain_probs_row(logits: &[f32], probs: &[f32], f: f32, grad: &mut [f32]) -> O
     if !max.is_finite() {
         return None;
     }
-    let (mut gaps, mut gaps_lo, mut total, mut total_lo) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-    let mut nan = false;
+    let mut gaps = WeightedGaps::default();
+    let (mut total, mut total_lo, mut nan) = (0.0f32, 0.0f32, false);
     let sums = row_sums_with(logits, max, grad, |i, z| {
         let v = probs.get(i).map_or(0.0, |&v| v);
         nan |= v.is_nan();
-        if v > 0.0 {
-            let (s, err) = two_sum(gaps, weighted_gap(v, max, z));
-            gaps = s;
-            gaps_lo += err;
-            let (s, err) = two_sum(total, v);
-            total = s;
-            total_lo += err;
-        }
+        gaps.add(v, max, z);
+        let (s, err) = two_sum(total, v);
+        total = s;
+        total_lo += err;
     });
-    if nan || !(gaps <= SMOOTHED_LIMIT && total <= SMOOTHED_LIMIT) {
+    if nan || !(gaps.hi <= SMOOTHED_LIMIT && total <= SMOOTHED_LIMIT) {
         return None;
     }
     let total = Pair::sum(total, total_lo);
-    let sum = Pair::sum(sums.sum, sums.sum_lo);
-    let loss = Pair::sum(gaps, gaps_lo).add(total.mul(sums.ln_sum()));
-    let c = total.div(sum).value();
+    let loss = gaps.pair().add(total.mul(sums.ln_sum()));
+    let c = total.div(sums.sum_pair()).value();
     if !((SMOOTHED_MIN..=SMOOTHED_LIMIT).contains(&loss.value()) && c <= 1.0) {
         return None;
     }
@@ -844,8 +865,7 @@ fn plain_probs_row(logits: &[f32], probs: &[f32], f: f32, grad: &mut [f32]) -> O
     }
     if sums.ties == 1 {
         let v = Pair::new(probs.get(sums.argmax).map_or(0.0, |&v| v));
-        let excess = Pair::sum(sums.excess, sums.excess_lo);
-        let precise = total.sub(v).div(sum).sub(v.mul(excess.div(sum)));
+        let precise = sums.argmax_gradient(total, v);
         if let Some(g) = grad.get_mut(sums.argmax) {
             *g = precise.value() * f;
         }
