@@ -596,6 +596,13 @@ fn keep_row_loss(per_row: &mut Option<&mut [f32]>, r: usize, loss: RowLoss) {
     }
 }
 
+/// wᵢ: 1 without class weights, 0 past them (validated away by the
+/// callers).
+#[inline(always)]
+fn class_weight(weights: Option<&[f32]>, i: usize) -> f32 {
+    weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
+}
+
 /// The largest magnitude [`SmoothedClasses::row`] takes for its operands
 /// and its loss (2¹⁰⁰): their pair products then neither overflow nor
 /// lose Dekker's split (exact below 2¹¹⁵).
@@ -642,7 +649,7 @@ impl<'a> SmoothedClasses<'a> {
     fn new(epsilon: f32, classes: usize, weights: Option<&'a [f32]>) -> Self {
         let spread = Pair::new(epsilon).div(Pair::new(classes as f32));
         let weight_sum = match weights {
-            Some(w) => pair_sum(classes, |i| w.get(i).map_or(0.0, |&v| v)),
+            Some(_) => pair_sum(classes, |i| class_weight(weights, i)),
             None => Pair::new(classes as f32),
         };
         SmoothedClasses {
@@ -673,10 +680,9 @@ impl<'a> SmoothedClasses<'a> {
         target_row(logits, &target, grad)
     }
 
-    /// wᵢ: 1 without class weights.
     #[inline(always)]
     fn weight(&self, i: usize) -> f32 {
-        self.weights.map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
+        class_weight(self.weights, i)
     }
 
     /// Row `logits` against `class` (validated) with the reduction's scale
@@ -747,11 +753,7 @@ pub(crate) fn batch(
     mut per_row: Option<&mut [f32]>,
 ) -> f32 {
     let classes = logits.len().checked_div(rows).unwrap_or(0);
-    let weight = |i: usize| {
-        options
-            .class_weights
-            .map_or(1.0, |w| w.get(i).map_or(0.0, |&v| v))
-    };
+    let weight = |i: usize| class_weight(options.class_weights, i);
     let scale = match options.reduction {
         Reduction::Sum => Pair::new(1.0),
         Reduction::Mean => {
