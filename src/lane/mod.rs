@@ -296,6 +296,15 @@ pub(crate) const FUSED_MUL_ADD: bool = <Simd as Lane>::WIDTH > 1
         target_arch = "aarch64"
     ));
 
+/// Whether the sigmoid family keeps its intermediate products out of the
+/// subnormal range (`ESTRIN_SQUARE_FLOOR`, `math::SQUARE_UNDERFLOW`): on
+/// vector builds, where an x86 core takes a microcode assist for each
+/// subnormal product (σ, softplus and BCE over logits in [−60, 60] ran
+/// 1.7–2.4× their time over [−8, 8] on the default build,
+/// `docs/performance.md`). The bits are the same either way, so one-lane
+/// (firmware) builds skip the extra operations and keep their `.text`.
+pub(crate) const AVOID_SUBNORMAL_PRODUCTS: bool = <Simd as Lane>::WIDTH > 1;
+
 /// Entries in `exp`'s table of 2^(j/N) (`src/math/exp_table.rs`): 8 where
 /// the lanes permute an 8-entry table held in one register (AVX2 with FMA,
 /// which the table's range reduction needs; AVX-512F builds too), and 1
@@ -386,6 +395,9 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     }
 }
 
+/// The least x² [`estrin_9`] uses for its powers: 2⁻³⁰, so x⁸ ≥ 2⁻¹²⁰ is normal.
+const ESTRIN_SQUARE_FLOOR: f32 = f32::from_bits(0x3080_0000); // 9.313_226e-10
+
 /// c₀ + c₁x + … + c₉x⁹ by Estrin's scheme: pairs cᵢ + cᵢ₊₁x, joined by
 /// x², x⁴ and x⁸ (`x2` is x², which the callers already have). Four
 /// dependent multiply-adds deep instead of Horner's nine: the logarithm of
@@ -394,9 +406,23 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
 /// overlapping (`docs/performance.md`). Three more multiplies; a different
 /// rounding order, so the bits differ from Horner's (the bounds are proved
 /// on it).
+///
+/// On vector builds ([`AVOID_SUBNORMAL_PRODUCTS`]) x² is taken as at
+/// least 2⁻³⁰ ([`ESTRIN_SQUARE_FLOOR`]): x⁸ of |x| < 2⁻¹⁵·⁷⁵ is subnormal,
+/// and a subnormal product costs an x86 core a microcode assist per vector
+/// (`softplus_into` over logits in [−20, 20] ran 1.5× its time over
+/// [−8, 8], `docs/performance.md`). Where the floor applies (|x| < 2⁻¹⁵)
+/// the terms from x² on sum to below 2⁻³¹, under half an ULP of c₀ + c₁x
+/// whenever |c₀| ≥ 2⁻⁵ (the callers' c₀ is −½), so they add nothing to
+/// that rounded pair either way: the bits are those of the exact powers.
 #[inline(always)]
 pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
     let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c.map(V::splat);
+    let x2 = if AVOID_SUBNORMAL_PRODUCTS {
+        x2.max(V::splat(ESTRIN_SQUARE_FLOOR))
+    } else {
+        x2
+    };
     let x4 = x2 * x2;
     let x8 = x4 * x4;
     let low = c3.mul_add(x, c2).mul_add(x2, c1.mul_add(x, c0));
@@ -696,6 +722,37 @@ mod tests {
             assert_eq!(estrin_9::<f32>(x, x * x, c), want, "x = {x}");
             let v = <Simd as Lane>::splat(x);
             assert_eq!(estrin_9::<Simd>(v, v * v, c).first(), want, "x = {x}");
+        }
+    }
+
+    /// Estrin's scheme with the exact powers, x² unfloored.
+    fn estrin_9_exact_powers<V: Lane>(x: V, c: [f32; 10]) -> V {
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c.map(V::splat);
+        let (x2, x4) = (x * x, x * x * (x * x));
+        let low = c3.mul_add(x, c2).mul_add(x2, c1.mul_add(x, c0));
+        let high = c7.mul_add(x, c6).mul_add(x2, c5.mul_add(x, c4));
+        c9.mul_add(x, c8).mul_add(x4 * x4, high.mul_add(x4, low))
+    }
+
+    #[test]
+    fn estrin_square_floor_leaves_the_bits_of_small_arguments() {
+        // A leading −½ like the logarithm tails', the rest of either sign.
+        let c = [
+            -0.5f32, 0.33, -0.25, 0.2, -0.17, 0.14, -0.13, 0.12, -0.09, 0.04,
+        ];
+        for k in 14..=80 {
+            for j in 0..8 {
+                for sign in [1.0f32, -1.0] {
+                    let x = sign * (1.0 + j as f32 / 8.0) * 2f32.powi(-k);
+                    let want = estrin_9_exact_powers::<f32>(x, c);
+                    let got = estrin_9::<f32>(x, x * x, c);
+                    assert_eq!(got.to_bits(), want.to_bits(), "x = {x:e}");
+                    let v = <Simd as Lane>::splat(x);
+                    let want = estrin_9_exact_powers::<Simd>(v, c).first();
+                    let got = estrin_9::<Simd>(v, v * v, c).first();
+                    assert_eq!(got.to_bits(), want.to_bits(), "x = {x:e}");
+                }
+            }
         }
     }
 

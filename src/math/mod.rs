@@ -10,13 +10,20 @@ pub(crate) mod ln_1p;
 pub(crate) mod pair;
 pub(crate) mod scaled;
 
-use crate::lane::{FUSED_MUL_ADD, Lane, LaneBits, estrin_9, horner};
+use crate::lane::{AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, LaneBits, estrin_9, horner};
 
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` keeps 16 significant bits so
 /// `k * LN2_HI` is exact for every |k| < 2⁸ the reductions produce.
 pub(crate) const LN2_HI: f32 = f32::from_bits(0x3f317200); // 0.693_145_751_953_125
 /// ln 2 − `LN2_HI`, rounded to f32.
 pub(crate) const LN2_LO: f32 = f32::from_bits(0x35bfbe8e); // 1.428_606_765_330_187e-6
+
+/// 2⁻⁶³: below it t² < 2⁻¹²⁶ is subnormal, and the sigmoid family leaves
+/// such squares out of its sums (they lie below 2⁻⁶³·t, far under half an
+/// ULP of the terms they would join). A subnormal product costs an x86
+/// core a microcode assist per vector: σ over logits in [−60, 60] took
+/// 2.4× its time over [−20, 20] on the default build (`docs/performance.md`).
+pub(crate) const SQUARE_UNDERFLOW: f32 = f32::from_bits(0x2000_0000); // 5.421_011e-20
 
 /// Bits of √½ rounded to f32, the lower end of the reduced mantissa range.
 const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
@@ -60,7 +67,9 @@ const LN_UNIT_TAIL: [f32; 10] = [
 /// the rounding of 1 + t never enters. Then as [`ln_1p_reduced`]: k·ln 2 + f
 /// by Fast2Sum (|ln 2| > ¼ ≥ |f| where k = 1; exact where k = 0), the
 /// polynomial (Estrin's scheme, [`estrin_9`]) and the small terms in the
-/// low part, one final rounding.
+/// low part, one final rounding. On vector builds f² is taken as 0 where
+/// t < 2⁻⁶³ ([`SQUARE_UNDERFLOW`]): there f²/2 < 2⁻⁶⁴·f, which the final
+/// rounding of f + lo does not see.
 /// NaN in, NaN out; t must not exceed 1 (f would leave the fitted range).
 #[inline(always)]
 pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
@@ -71,7 +80,12 @@ pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
     let a_lo = V::select(low, zero, V::splat(LN2_LO));
     let hi = a + f;
     let hi_err = (a - hi) + f;
-    let f2 = f * f;
+    let f_squared = if AVOID_SUBNORMAL_PRODUCTS {
+        V::select(t.lt(V::splat(SQUARE_UNDERFLOW)), zero, f)
+    } else {
+        f
+    };
+    let f2 = f_squared * f_squared;
     let lo = f2.mul_add(estrin_9(f, f2, LN_UNIT_TAIL), a_lo + tail);
     hi + (lo + hi_err)
 }
