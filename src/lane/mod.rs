@@ -417,7 +417,26 @@ const ESTRIN_SQUARE_FLOOR: f32 = f32::from_bits(0x3080_0000); // 9.313_226e-10
 /// that rounded pair either way: the bits are those of the exact powers.
 #[inline(always)]
 pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
-    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c.map(V::splat);
+    // Ten splats written out: `c.map(V::splat)` was a call to an out-of-line
+    // `array::map` per vector wherever the build put that instance in
+    // another codegen unit (a downstream `cdylib`, x86, every target-cpu:
+    // σ 1.5-1.8x slower, with a `vzeroupper` and the live vectors spilled
+    // on AVX). Splatting at each use instead reordered the single-unit
+    // build's schedule (softplus +18 %); this keeps its order
+    // (`docs/performance.md`, "Out-of-line calls in a downstream build").
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c;
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = [
+        V::splat(c0),
+        V::splat(c1),
+        V::splat(c2),
+        V::splat(c3),
+        V::splat(c4),
+        V::splat(c5),
+        V::splat(c6),
+        V::splat(c7),
+        V::splat(c8),
+        V::splat(c9),
+    ];
     let x2 = if AVOID_SUBNORMAL_PRODUCTS {
         x2.max(V::splat(ESTRIN_SQUARE_FLOOR))
     } else {
