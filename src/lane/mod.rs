@@ -395,7 +395,8 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     }
 }
 
-/// The least x² [`estrin_9`] uses for its powers: 2⁻³⁰, so x⁸ ≥ 2⁻¹²⁰ is normal.
+/// The least x² [`estrin_9`] uses for its powers on vector builds
+/// ([`AVOID_SUBNORMAL_PRODUCTS`]): 2⁻³⁰, so x⁸ ≥ 2⁻¹²⁰ is normal.
 const ESTRIN_SQUARE_FLOOR: f32 = f32::from_bits(0x3080_0000); // 9.313_226e-10
 
 /// c₀ + c₁x + … + c₉x⁹ by Estrin's scheme: pairs cᵢ + cᵢ₊₁x, joined by
@@ -457,8 +458,29 @@ pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
         // From lane values, not copied through a buffer: a vector load of
         // values just stored one by one waits for the stores (a failed
         // store-to-load forward), which cost a short row's tail about a
-        // third of its time (docs/performance.md).
-        core::array::from_fn(|i| rest.get(i).copied().unwrap_or(pad))
+        // third of its time (docs/performance.md). Written out, not
+        // `core::array::from_fn`: some builds left that out of line, an
+        // array returned through memory (docs/performance.md, "Out-of-line
+        // calls in a downstream build").
+        let lane = |i: usize| rest.get(i).copied().unwrap_or(pad);
+        [
+            lane(0),
+            lane(1),
+            lane(2),
+            lane(3),
+            lane(4),
+            lane(5),
+            lane(6),
+            lane(7),
+            lane(8),
+            lane(9),
+            lane(10),
+            lane(11),
+            lane(12),
+            lane(13),
+            lane(14),
+            lane(15),
+        ]
     } else {
         // One lane (firmware): the copy, which folds to one load; the form
         // above took `LogSumExp`'s Cortex-M4F stack from 296 to 352 bytes.
@@ -709,7 +731,9 @@ fn map_in_place_by_vector<V: Lane>(
 #[inline(always)]
 fn load_block<V: Lane>(x: &[f32]) -> [V; BLOCK] {
     let w = V::WIDTH;
-    core::array::from_fn(|i| x.get(i * w..(i + 1) * w).map_or(V::splat(0.0), V::load))
+    let part = |i: usize| x.get(i * w..(i + 1) * w).map_or(V::splat(0.0), V::load);
+    // Written out, not `core::array::from_fn`, as in `load_partial`.
+    [part(0), part(1), part(2), part(3)]
 }
 
 /// One vector through the path it belongs to.

@@ -312,13 +312,17 @@ fn short_batch<T: ClassIndex>(
         // The gradient's factor f·w per lane, 0 for an ignored row.
         let grad_scale = match class_weights {
             None => <Simd as Lane>::select_or_zero(has_target, splat(scale as f32)),
-            Some(_) => Simd::load(&class_lanes.map(|c| {
-                if c < 0.0 {
-                    0.0
-                } else {
-                    (scale * class_weight(class_weights, c as usize)) as f32
+            Some(_) => {
+                // A loop, not `class_lanes.map(..)`: that stayed an
+                // out-of-line call per group (see `lane_target`).
+                let mut factor = [0.0f32; W];
+                for (f, &c) in factor.iter_mut().zip(&class_lanes) {
+                    if c >= 0.0 {
+                        *f = (scale * class_weight(class_weights, c as usize)) as f32;
+                    }
                 }
-            })),
+                Simd::load(&factor)
+            }
         };
         if !grad_rest.is_empty() {
             // The class counted in a vector, as in `RowGroup::at_class`.
@@ -763,7 +767,10 @@ fn smoothed_groups<T: ClassIndex>(
         let target_logit = lanes(group.at_class(target_class));
         let stats = group.analyze(max, min, true);
         let (ln_hi, ln_lo) = stats.log_sum();
-        let targets = class_lanes.map(|c| (c >= 0.0).then_some(c as usize));
+        let mut targets = [None; W];
+        for (t, &class) in targets.iter_mut().zip(&class_lanes) {
+            *t = lane_target(class);
+        }
         let target_exp = lanes(exp_shifted(Simd::load(&target_logit), -max));
         let [
             max_l,
@@ -871,4 +878,13 @@ fn smoothed_groups<T: ClassIndex>(
             row_loss(first + j, loss);
         }
     }
+}
+
+/// A lane's target class from its `class_lanes` entry (−1: none), filled
+/// in by a loop: `class_lanes.map(..)` into `[Option<usize>; W]` stayed an
+/// out-of-line `array::map` call per group of rows in some builds
+/// (`docs/performance.md`, "Out-of-line calls in a downstream build").
+#[inline(always)]
+fn lane_target(class: f32) -> Option<usize> {
+    (class >= 0.0).then_some(class as usize)
 }

@@ -25,6 +25,13 @@ pub(crate) const LN2_LO: f32 = f32::from_bits(0x35bfbe8e); // 1.428_606_765_330_
 /// 2.4× its time over [−20, 20] on the default build (`docs/performance.md`).
 pub(crate) const SQUARE_UNDERFLOW: f32 = f32::from_bits(0x2000_0000); // 5.421_011e-20
 
+/// `x`, or 0 in the lanes where t < [`SQUARE_UNDERFLOW`]: for a factor of
+/// a product that would be of the order of t² there.
+#[inline(always)]
+pub(crate) fn zero_where_square_underflows<V: Lane>(t: V, x: V) -> V {
+    V::select(t.lt(V::splat(SQUARE_UNDERFLOW)), V::splat(0.0), x)
+}
+
 /// Bits of √½ rounded to f32, the lower end of the reduced mantissa range.
 const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
 
@@ -81,7 +88,7 @@ pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
     let hi = a + f;
     let hi_err = (a - hi) + f;
     let f_squared = if AVOID_SUBNORMAL_PRODUCTS {
-        V::select(t.lt(V::splat(SQUARE_UNDERFLOW)), zero, f)
+        zero_where_square_underflows(t, f)
     } else {
         f
     };

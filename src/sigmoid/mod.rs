@@ -11,7 +11,7 @@ use crate::lane::{
     AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, SigmoidSimd, horner, load_at, store_at,
 };
 use crate::math::exp::{exp_split_fast, exp_split_lane};
-use crate::math::{SQUARE_UNDERFLOW, ln_1p_unit};
+use crate::math::{ln_1p_unit, zero_where_square_underflows};
 
 /// σ(±z) and softplus(±z) of a lane, from one exponential t = e^{−|z|},
 /// one division q = t/(1 + t) and one logarithm.
@@ -43,7 +43,7 @@ pub(crate) struct Logistic<V> {
 /// both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
 /// with ln(1 + t) from [`ln_1p_unit`] (an exact reduction of t itself, so
 /// the rounding of d never enters) and t_lo/(1 + t) as its tail, t_lo·(1 − q).
-/// Below t = 2⁻⁶³ ([`SQUARE_UNDERFLOW`]) d_lo is taken as 0 where
+/// Below t = 2⁻⁶³ ([`SQUARE_UNDERFLOW`](crate::math::SQUARE_UNDERFLOW)) d_lo is taken as 0 where
 /// multiply-adds do not fuse: the rounded product q·d_lo ≈ t² would be
 /// subnormal, and it lies under 2⁻⁶³·t, which the rounding of q + c does
 /// not see (a fused multiply-add rounds only its normal sum; there the
@@ -72,7 +72,7 @@ pub(crate) fn logistic_on<V: Lane, const FAST: bool>(z: V) -> Logistic<V> {
     let d = one + t;
     let d_lo = ((one - d) + t) + t_lo;
     let d_lo = if AVOID_SUBNORMAL_PRODUCTS && !FUSED_MUL_ADD {
-        V::select(t.lt(V::splat(SQUARE_UNDERFLOW)), zero, d_lo)
+        zero_where_square_underflows(t, d_lo)
     } else {
         d_lo
     };

@@ -321,11 +321,17 @@ fn short_row<V: Lane + Narrow, const LOG: bool>(xs: &[f32]) -> Option<[V; 2]> {
     let row = short_rows::analyze_row::<V>(xs).ok()?;
     if !LOG {
         let inv = V::splat(row.stats.inv_sum());
-        return Some(row.exps.map(|e| e * inv));
+        let [a, b] = row.exps;
+        return Some([a * inv, b * inv]);
     }
     let (ln_hi, ln_lo) = row.stats.log_sum();
     let (m, ln_hi, ln_lo) = (V::splat(row.stats.max), V::splat(ln_hi), V::splat(ln_lo));
-    Some(short_rows::row_vectors::<V>(xs, 0.0).map(|x| short_rows::log_softmax(x, m, ln_hi, ln_lo)))
+    // Both vectors written out, not `.map(..)`, which some builds left out
+    // of line (`docs/performance.md`, "Out-of-line calls in a downstream
+    // build").
+    let [a, b] = short_rows::row_vectors::<V>(xs, 0.0);
+    let log_p = |x| short_rows::log_softmax(x, m, ln_hi, ln_lo);
+    Some([log_p(a), log_p(b)])
 }
 
 /// The output of a non-finite row (`docs/contract.md`): NaN everywhere, or one value at

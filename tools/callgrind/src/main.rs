@@ -55,6 +55,13 @@ fn main() {
         label_smoothing: 0.1,
         ..Default::default()
     };
+    // Class weights 1, 1.5, 2, 1, ...: the weighted batch's per-group
+    // lookups.
+    let class_weights: Vec<f32> = (0..classes).map(|c| 1.0 + (c % 3) as f32 * 0.5).collect();
+    let weighted = logitkit::CrossEntropyOptions {
+        class_weights: Some(&class_weights),
+        ..Default::default()
+    };
     let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
     let rows = || z.chunks(classes).zip(&targets);
     // Positive inputs for the logarithms: e^{x} of the logits.
@@ -74,6 +81,16 @@ fn main() {
                         black_box(&z),
                         &targets,
                         &plain,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("valid batch")
+                }
+                "batch_weighted" => {
+                    acc += logitkit::softmax_cross_entropy_batch_with_grad(
+                        black_box(&z),
+                        &targets,
+                        &weighted,
                         &mut grad,
                         None,
                     )
