@@ -43,11 +43,12 @@ pub(crate) struct Logistic<V> {
 /// both. softplus(±z) = max(±z, 0) + ln(1 + t + t_lo),
 /// with ln(1 + t) from [`ln_1p_unit`] (an exact reduction of t itself, so
 /// the rounding of d never enters) and t_lo/(1 + t) as its tail, t_lo·(1 − q).
-/// Below t = 2⁻⁶³ ([`SQUARE_UNDERFLOW`](crate::math::SQUARE_UNDERFLOW)) d_lo is taken as 0 where
-/// multiply-adds do not fuse: the rounded product q·d_lo ≈ t² would be
-/// subnormal, and it lies under 2⁻⁶³·t, which the rounding of q + c does
-/// not see (a fused multiply-add rounds only its normal sum; there the
-/// select measured 11 % on AVX-512 and saved nothing).
+/// Below t = 2⁻⁶³ ([`SQUARE_UNDERFLOW`](crate::math::SQUARE_UNDERFLOW))
+/// d_lo is taken as 0 where multiply-adds do not fuse: the rounded product
+/// q·d_lo ≈ t² would be subnormal, and it lies under 2⁻⁶³·t, which the
+/// rounding of q + c does not see (a fused multiply-add rounds only its
+/// normal sum; there the select measured 11 % on AVX-512 and saved
+/// nothing).
 /// NaN in, NaN out in every field (the public functions then return the
 /// input's payload); t ∈ [0, 1] otherwise, so no special-value patching is
 /// needed.
