@@ -2,11 +2,65 @@
 
 use super::{Lane, LaneBits};
 
+/// An array of N copies of a value, with no loop in the code it becomes.
+///
+/// `wide`'s `splat` builds the repeat expression `[x; N]`, and rustc turns
+/// an array literal of five or more identical elements into one too; each
+/// reaches LLVM as a small loop of stores, one per constant, between the
+/// operations that use them. Before those loops are unrolled, InstCombine
+/// sinks each operation into the block after the next loop, where its one
+/// user is, and so strings a vector's registers into one chain after
+/// another where a vector is several of them, which the core overlaps less:
+/// `exp_into` on the default x86-64 build took 0.79 ns per element that way
+/// and takes 0.64 now (`docs/performance.md`, "One register's chain after
+/// another"). So the last element is written as `x.copysign(x)`
+/// (`rotate_left(0)` for integers): the same bits for every x, NaN
+/// included, a different expression to rustc, and folded back to x by
+/// LLVM. If rustc ever folds it first, the loops and the slower order
+/// return, with the same results.
+macro_rules! repeated {
+    ($name:ident($x:ident: $t:ty) -> [$n:literal]: [$($same:ident)*, $last:expr]) => {
+        #[inline(always)]
+        fn $name($x: $t) -> [$t; $n] {
+            [$($same,)* $last]
+        }
+    };
+}
+
+repeated!(f32s_8(x: f32) -> [8]: [x x x x x x x, x.copysign(x)]);
+repeated!(f32s_16(x: f32) -> [16]: [x x x x x x x x x x x x x x x, x.copysign(x)]);
+repeated!(u32s_8(x: u32) -> [8]: [x x x x x x x, x.rotate_left(0)]);
+repeated!(u32s_16(x: u32) -> [16]: [x x x x x x x x x x x x x x x, x.rotate_left(0)]);
+
+/// Whether an `f32x8` is more than one register: everywhere but x86 with
+/// AVX (SSE2, NEON and simd128 hold it as two 128-bit halves). Only such
+/// vectors take the written-out splat: where a vector is one register there
+/// is no order of parts to lose, and on x86-64-v3 the written-out `f32x8`
+/// made the 10-class batch cross-entropy and `log_sum_exp_rows` 15 % slower
+/// (measured; why was not examined).
+const SEVERAL_REGISTERS_8: bool = !cfg!(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx"
+));
+
+/// Whether an `f32x16` is more than one register: everywhere but x86 with
+/// AVX-512F.
+const SEVERAL_REGISTERS_16: bool = !cfg!(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f"
+));
+
 macro_rules! wide_lane {
-    ($float:ident, $bits:ident, $width:literal, $transpose:path, $lookup:ident) => {
+    (
+        $float:ident, $bits:ident, $width:literal, $transpose:path, $lookup:ident
+        $(, written out where $several:expr => $f32s:ident, $u32s:ident)?
+    ) => {
         impl LaneBits for wide::$bits {
             #[inline(always)]
             fn splat(x: u32) -> Self {
+                $(if $several {
+                    return wide::$bits::new($u32s(x));
+                })?
                 wide::$bits::splat(x)
             }
             #[inline(always)]
@@ -31,6 +85,9 @@ macro_rules! wide_lane {
 
             #[inline(always)]
             fn splat(x: f32) -> Self {
+                $(if $several {
+                    return wide::$float::new($f32s(x));
+                })?
                 wide::$float::splat(x)
             }
             #[inline(always)]
@@ -142,8 +199,14 @@ macro_rules! wide_lane {
 }
 
 wide_lane!(f32x4, u32x4, 4, wide::f32x4::transpose, lookup_f32x4);
-wide_lane!(f32x8, u32x8, 8, transpose_f32x8, lookup_f32x8);
-wide_lane!(f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16);
+wide_lane!(
+    f32x8, u32x8, 8, transpose_f32x8, lookup_f32x8,
+    written out where SEVERAL_REGISTERS_8 => f32s_8, u32s_8
+);
+wide_lane!(
+    f32x16, u32x16, 16, transpose_f32x16, lookup_f32x16,
+    written out where SEVERAL_REGISTERS_16 => f32s_16, u32s_16
+);
 
 /// Rows of up to 8 logits on 8-lane builds take two 4-lane vectors: on
 /// SSE2, NEON and simd128 an `f32x8` is two registers, and a row of 8 in
@@ -348,7 +411,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::Lane;
+    use super::{Lane, LaneBits};
 
     /// Transposes a square of distinct values and compares element by
     /// element with the index swap, for each vector width.
@@ -394,5 +457,46 @@ mod tests {
         transposes_square::<wide::f32x4, 4>(|v| v.to_array());
         transposes_square::<wide::f32x8, 8>(|v| v.to_array());
         transposes_square::<wide::f32x16, 16>(|v| v.to_array());
+    }
+
+    /// The splats written out element by element keep every bit of the
+    /// value in every lane: signed zeros, subnormals, infinities and NaN
+    /// payloads, signalling ones included.
+    #[test]
+    fn splat_keeps_every_bit_in_every_lane() {
+        let floats = [
+            0x0000_0000u32,
+            0x8000_0000,
+            0x3f80_0000,
+            0x0000_0001,
+            0x8040_0000,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7fc0_1234,
+            0xffc0_0001,
+            0x7f80_0001,
+            0xff80_4321,
+        ];
+        use wide::{f32x4, f32x8, f32x16, u32x4, u32x8, u32x16};
+        for bits in floats {
+            let x = f32::from_bits(bits);
+            let lanes = [
+                <f32x4 as Lane>::splat(x).to_array().to_vec(),
+                <f32x8 as Lane>::splat(x).to_array().to_vec(),
+                <f32x16 as Lane>::splat(x).to_array().to_vec(),
+            ];
+            assert!(
+                lanes.iter().flatten().all(|y| y.to_bits() == bits),
+                "{bits:#x}"
+            );
+        }
+        for n in [0u32, 1, 0x8000_0000, 0xdead_beef, u32::MAX] {
+            let lanes = [
+                <u32x4 as LaneBits>::splat(n).to_array().to_vec(),
+                <u32x8 as LaneBits>::splat(n).to_array().to_vec(),
+                <u32x16 as LaneBits>::splat(n).to_array().to_vec(),
+            ];
+            assert!(lanes.iter().flatten().all(|&m| m == n), "{n:#x}");
+        }
     }
 }
