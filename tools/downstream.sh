@@ -4,8 +4,14 @@
 # fails if any of its functions or logitkit's calls an out-of-line
 # `core::array` function (`map`, `from_fn`): `[V; N]::map` of vectors was such a call per vector
 # in this shape of build, 1.5-1.8x the time of sigmoid (docs/performance.md,
-# "Out-of-line calls in a downstream build"). Prints each build's library
-# path for tools/downstream_time.py. Needs objdump (binutils).
+# "Out-of-line calls in a downstream build"). On the default build it also
+# fails if `exp_slice` runs a vector's four 128-bit parts one chain after
+# another: the shifts that form each part's 2^n (`pslld $0x17`) come four to
+# a vector, within a few instructions of each other when the parts go
+# operation by operation, and about 30 apart when they go chain by chain,
+# the order that cost `exp_into` a fifth of its speed (docs/performance.md,
+# "The trigger: splats as loops"). Prints each build's library path for
+# tools/downstream_time.py. Needs objdump (binutils).
 #
 #   bash tools/downstream.sh
 set -euo pipefail
@@ -27,6 +33,17 @@ for build in default x86-64-v3 native; do
     echo "$build: out-of-line core::array calls in" >&2
     echo "$found" >&2
     status=1
+  fi
+  if [[ $build == default ]]; then
+    spans=$(objdump -d --no-show-raw-insn "$lib" |
+      awk '/^[0-9a-f]+ <exp_slice>:$/ { on = 1; next } on && /^$/ { on = 0 }
+           on { i++ } on && /pslld +\$0x17,/ { at[k++] = i }
+           END { for (j = 0; j + 3 < k; j += 4) print at[j + 3] - at[j] }')
+    widest=$(sort -n <<<"$spans" | tail -1)
+    if [[ -z $spans || $widest -gt 24 ]]; then
+      echo "default: exp_slice's parts run chain after chain (spans of its 2^n shifts: $(tr '\n' ' ' <<<"$spans"))" >&2
+      status=1
+    fi
   fi
   echo "$build: $(realpath "$lib")"
 done
