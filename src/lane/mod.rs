@@ -217,21 +217,6 @@ pub(crate) type LaneMathSimd = wide::f32x16;
 )))]
 pub(crate) type LaneMathSimd = Simd;
 
-/// The vector the row-order pass sums rows longer than
-/// `softmax::short_rows::MEDIUM_ROW_MAX` in (their stretches of that
-/// length: `softmax`, `log_softmax`, `log_sum_exp` and the cross-entropy
-/// of long rows): the lane math's [`LaneMathSimd`], so `f32x16` on the
-/// default x86 build, four 128-bit chains of e^(x−m) side by side, and
-/// [`Simd`] everywhere else. On an AVX-512 VM's default build, rows of
-/// 4352 to 2²⁰ logits ran 10–12 % faster that way (`docs/performance.md`,
-/// "Long rows in four registers on the default build"); rows of 1000 ran
-/// 15–19 % slower with 16 lanes throughout, so medium rows keep [`Simd`],
-/// and x86-64-v3 gained too little (`softmax` −8 %, the cross-entropy
-/// +1 %) to leave its 8 lanes. The lanes hold other partial sums, so a
-/// long row's statistics differ from the 8-lane layout's in their last
-/// bits, within the same bounds (the AVX-512 build sums in 16 lanes too).
-pub(crate) type LongRowSimd = LaneMathSimd;
-
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE
 /// with logits and the focal loss): `f32x16` on x86 builds without

@@ -16,7 +16,7 @@ pub(crate) mod softmax;
 
 use core::ops::Range;
 
-use crate::lane::{Lane, LongRowSimd, Simd, load_at, store_at};
+use crate::lane::{Lane, Simd, load_at, store_at};
 use crate::math::exp::{exp_fast, exp_lane};
 use crate::math::two_sum;
 use crate::reduce::row_max_min;
@@ -224,7 +224,7 @@ impl RowIo for SeparateIo<'_> {
     fn row_order_sums(&mut self, max: f32, pass: RowPass, range: Range<usize>) -> RowOrderSums {
         let xs = self.xs.get(range.clone()).unwrap_or_default();
         let exps = self.exps.get_mut(range).unwrap_or_default();
-        medium_sums_with_max::<LongRowSimd>(max, pass, xs, exps)
+        medium_sums_with_max(max, pass, xs, exps)
     }
 }
 
@@ -245,7 +245,7 @@ impl RowIo for InPlaceIo<'_> {
     }
     #[inline(always)]
     fn row_order_sums(&mut self, max: f32, pass: RowPass, range: Range<usize>) -> RowOrderSums {
-        medium_sums_in_place::<LongRowSimd>(max, pass, self.0.get_mut(range).unwrap_or_default())
+        medium_sums_in_place(max, pass, self.0.get_mut(range).unwrap_or_default())
     }
 }
 

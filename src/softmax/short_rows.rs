@@ -327,11 +327,11 @@ pub(crate) fn analyze_medium_row(
     // default build's code (`.text` 3.8 KB larger, closures out of line).
     if let Some(once) = row_tested_once(xs, total_only) {
         let (max, pass) = once?;
-        let sums = medium_sums_with_max::<Simd>(max, pass, xs, exps);
+        let sums = medium_sums_with_max(max, pass, xs, exps);
         return Ok(ShortStats::new(max, sums.others, sums.ties));
     }
     let max = finite_max(xs)?;
-    let sums = medium_sums_with_max::<Simd>(max, RowPass::tested(total_only), xs, exps);
+    let sums = medium_sums_with_max(max, RowPass::tested(total_only), xs, exps);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
 
@@ -410,7 +410,7 @@ pub(crate) fn medium_stats_with_max(
     xs: &[f32],
     exps: &mut [f32],
 ) -> ShortStats<f32> {
-    let sums = medium_sums_with_max::<Simd>(max, pass, xs, exps);
+    let sums = medium_sums_with_max(max, pass, xs, exps);
     ShortStats::new(max, sums.others, sums.ties)
 }
 
@@ -420,19 +420,19 @@ pub(crate) fn medium_stats_with_max(
 /// [`MEDIUM_ROW_MAX`] are tested once only where [`row_tested_once`]
 /// takes them.
 #[inline(always)]
-pub(crate) fn medium_sums_with_max<V: Lane>(
+pub(crate) fn medium_sums_with_max(
     max: f32,
     pass: RowPass,
     xs: &[f32],
     exps: &mut [f32],
 ) -> RowOrderSums {
-    let last = || LastVector::<V>::of(xs, max);
-    let body = xs.get(..xs.len() - xs.len() % V::WIDTH).unwrap_or_default();
-    let vectors = body.chunks_exact(V::WIDTH).map(V::load);
+    let last = || LastVector::of(xs, max);
+    let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
+    let vectors = body.chunks_exact(W).map(Simd::load);
     let (sums, tail) = if exps.is_empty() {
         row_order_sums(max, pass, vectors.map(|x| (x, &mut [][..])), last, xs.len())
     } else {
-        let vectors = vectors.zip(exps.chunks_exact_mut(V::WIDTH));
+        let vectors = vectors.zip(exps.chunks_exact_mut(W));
         row_order_sums(max, pass, vectors, last, xs.len())
     };
     if let Some(tail) = tail {
@@ -451,26 +451,22 @@ pub(crate) fn analyze_medium_row_in_place(
 ) -> Result<ShortStats<f32>, f32> {
     if let Some(once) = row_tested_once(xs, total_only) {
         let (max, pass) = once?;
-        let sums = medium_sums_in_place::<Simd>(max, pass, xs);
+        let sums = medium_sums_in_place(max, pass, xs);
         return Ok(ShortStats::new(max, sums.others, sums.ties));
     }
     let max = finite_max(xs)?;
-    let sums = medium_sums_in_place::<Simd>(max, RowPass::tested(total_only), xs);
+    let sums = medium_sums_in_place(max, RowPass::tested(total_only), xs);
     Ok(ShortStats::new(max, sums.others, sums.ties))
 }
 
 /// [`medium_sums_with_max`] writing the exponentials over the logits.
 #[inline(always)]
-pub(crate) fn medium_sums_in_place<V: Lane>(
-    max: f32,
-    pass: RowPass,
-    xs: &mut [f32],
-) -> RowOrderSums {
+pub(crate) fn medium_sums_in_place(max: f32, pass: RowPass, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
-    let last = LastVector::<V>::of(xs, max);
-    let (positions, whole) = (xs.len(), xs.len() - xs.len() % V::WIDTH);
+    let last = LastVector::of(xs, max);
+    let (positions, whole) = (xs.len(), xs.len() - xs.len() % W);
     let body = xs.get_mut(..whole).unwrap_or_default();
-    let vectors = body.chunks_exact_mut(V::WIDTH).map(|x| (V::load(x), x));
+    let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
     let (sums, tail) = row_order_sums(max, pass, vectors, || last, positions);
     if let Some(tail) = tail {
         store_last(tail, xs);
@@ -493,29 +489,30 @@ pub(crate) fn finite_max(xs: &[f32]) -> Result<f32, f32> {
 /// are stored over the same positions): a partial copy through memory
 /// makes the load wait for the copy's stores (see [`row_vectors`]).
 /// A shorter row is padded with m past its end (`valid`).
-struct LastVector<V: Lane> {
-    x: V,
-    repeats: V::Mask,
-    valid: V::Mask,
+struct LastVector {
+    x: Simd,
+    repeats: <Simd as Lane>::Mask,
+    valid: <Simd as Lane>::Mask,
 }
 
-impl<V: Lane> LastVector<V> {
+impl LastVector {
     #[inline(always)]
     fn of(xs: &[f32], max: f32) -> Option<Self> {
-        let (l, r) = (V::WIDTH, xs.len() % V::WIDTH);
+        let r = xs.len() % W;
         if r == 0 {
             return None;
         }
-        Some(match xs.len().checked_sub(l).and_then(|s| xs.get(s..)) {
+        let all = <Simd as Lane>::first_lanes(W);
+        Some(match xs.last_chunk::<W>() {
             Some(last) => Self {
-                x: V::load(last),
-                repeats: V::first_lanes(l - r),
-                valid: V::first_lanes(l),
+                x: Simd::load(last),
+                repeats: <Simd as Lane>::first_lanes(W - r),
+                valid: all,
             },
             None => Self {
                 x: load_partial(xs, max),
-                repeats: V::first_lanes(0),
-                valid: V::first_lanes(r),
+                repeats: <Simd as Lane>::first_lanes(0),
+                valid: <Simd as Lane>::first_lanes(r),
             },
         })
     }
@@ -524,9 +521,9 @@ impl<V: Lane> LastVector<V> {
 /// Stores the exponentials of a [`LastVector`] into `out` (the row's
 /// length): the row's last W values, or its first values if it is shorter.
 #[inline(always)]
-fn store_last<V: Lane>(tail: V, out: &mut [f32]) {
-    match out.len().checked_sub(V::WIDTH) {
-        Some(s) => tail.store(out.get_mut(s..).unwrap_or_default()),
+fn store_last(tail: Simd, out: &mut [f32]) {
+    match out.last_chunk_mut::<W>() {
+        Some(last) => tail.store(last),
         None => store_partial(tail, out),
     }
 }
@@ -545,13 +542,13 @@ const ROW_ORDER_BLOCK: usize = 4;
 /// the in-place form, whose loop overwrites the logits it repeats and
 /// which loads it first.
 #[inline(always)]
-fn row_order_sums<'a, V: Lane>(
+fn row_order_sums<'a>(
     max: f32,
     pass: RowPass,
-    vectors: impl Iterator<Item = (V, &'a mut [f32])>,
-    last: impl FnOnce() -> Option<LastVector<V>>,
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    last: impl FnOnce() -> Option<LastVector>,
     positions: usize,
-) -> (RowOrderSums, Option<V>) {
+) -> (RowOrderSums, Option<Simd>) {
     let (others, third, tail) = match (pass.in_range, pass.larger) {
         (true, Larger::Max) => {
             in_range_pass(max, pass, vectors, last, |x, neg_m| fast_two_sum(neg_m, x))
@@ -577,13 +574,13 @@ fn row_order_sums<'a, V: Lane>(
 /// path ([`all_exp_fast`]), with x − m split into d + δ by `gap` (given x
 /// and −m), exact: the same bits as the tested pass.
 #[inline(always)]
-fn in_range_pass<'a, V: Lane>(
+fn in_range_pass<'a>(
     max: f32,
     pass: RowPass,
-    vectors: impl Iterator<Item = (V, &'a mut [f32])>,
-    last: impl FnOnce() -> Option<LastVector<V>>,
-    gap: impl Fn(V, V) -> (V, V),
-) -> ((f32, f32), f32, Option<V>) {
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    last: impl FnOnce() -> Option<LastVector>,
+    gap: impl Fn(Simd, Simd) -> (Simd, Simd),
+) -> ((f32, f32), f32, Option<Simd>) {
     if pass.total_only {
         row_order_pass(max, vectors, last, |x, m, valid| {
             total_term(valid, exp_of_gap_in_range(gap(x, -m)))
@@ -673,28 +670,33 @@ impl RowPass {
 /// The terms of a [`RowPass::total_only`] pass: e in the `valid` lanes as
 /// the term, no tie.
 #[inline(always)]
-fn total_term<V: Lane>(valid: V::Mask, e: V) -> (V, V, V) {
-    (e, V::select_or_zero(valid, e), V::splat(0.0))
+fn total_term(valid: <Simd as Lane>::Mask, e: Simd) -> (Simd, Simd, Simd) {
+    (
+        e,
+        <Simd as Lane>::select_or_zero(valid, e),
+        <Simd as Lane>::splat(0.0),
+    )
 }
 
 /// [`row_order_sums`] with the per-position work `terms`: the compensated
 /// sum of the second terms, the total of the third (the count below m for
 /// a split pass) and the last vector's exponentials.
 #[inline(always)]
-fn row_order_pass<'a, V: Lane>(
+fn row_order_pass<'a>(
     max: f32,
-    vectors: impl Iterator<Item = (V, &'a mut [f32])>,
-    last: impl FnOnce() -> Option<LastVector<V>>,
-    terms: impl Fn(V, V, V::Mask) -> (V, V, V),
-) -> ((f32, f32), f32, Option<V>) {
-    let (m, zero) = (V::splat(max), V::splat(0.0));
+    vectors: impl Iterator<Item = (Simd, &'a mut [f32])>,
+    last: impl FnOnce() -> Option<LastVector>,
+    terms: impl Fn(Simd, Simd, <Simd as Lane>::Mask) -> (Simd, Simd, Simd),
+) -> ((f32, f32), f32, Option<Simd>) {
+    let splat = <Simd as Lane>::splat;
+    let (m, zero) = (splat(max), splat(0.0));
     let (mut hi, mut lo, mut third) = (zero, zero, zero);
-    let mut flush = |block: V| {
+    let mut flush = |block: Simd| {
         let (s, err) = two_sum(hi, block);
         hi = s;
-        lo = lo + err;
+        lo += err;
     };
-    let all = V::first_lanes(V::WIDTH);
+    let all = <Simd as Lane>::first_lanes(W);
     let mut vectors = vectors;
     'row: loop {
         let mut block = zero;
@@ -705,15 +707,16 @@ fn row_order_pass<'a, V: Lane>(
             };
             let (e, o, t) = terms(x, m, all);
             e.store(out);
-            block = block + o;
-            third = third + t;
+            block += o;
+            third += t;
         }
         flush(block);
     }
     let tail = last().map(|last| {
         let (e, o, t) = terms(last.x, m, last.valid);
-        flush(V::select(last.repeats, zero, o));
-        third = third + V::select(last.repeats, zero, t);
+        let select = <Simd as Lane>::select;
+        flush(select(last.repeats, zero, o));
+        third += select(last.repeats, zero, t);
         e
     });
     (tree_sum_lanes(hi, lo), lane_total(third), tail)
@@ -1548,20 +1551,11 @@ mod tests {
         }
     }
 
-    /// A pass's sums and stored exponentials over `xs` as bits, in the
-    /// medium rows' vectors and then in the long rows' stretches'
-    /// ([`crate::lane::LongRowSimd`]).
+    /// A pass's sums and stored exponentials over `xs` as bits.
     fn pass_bits(xs: &[f32], pass: RowPass) -> Vec<u32> {
-        let mut bits = pass_bits_in::<Simd>(xs, pass);
-        bits.extend(pass_bits_in::<crate::lane::LongRowSimd>(xs, pass));
-        bits
-    }
-
-    /// [`pass_bits`] in vectors of `V`.
-    fn pass_bits_in<V: Lane>(xs: &[f32], pass: RowPass) -> Vec<u32> {
         let max = row_max::<Simd>(xs);
         let mut exps = std::vec![0.0; xs.len()];
-        let sums = medium_sums_with_max::<V>(max, pass, xs, &mut exps);
+        let sums = medium_sums_with_max(max, pass, xs, &mut exps);
         let (hi, lo) = sums.others;
         exps.iter()
             .chain(&[hi, lo, sums.ties])
