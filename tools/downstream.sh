@@ -7,8 +7,8 @@
 # "Out-of-line calls in a downstream build"). On the default build it also
 # fails if `exp_slice` runs a vector's four 128-bit parts one chain after
 # another: the shifts that form each part's 2^n (`pslld $0x17`) come four to
-# a vector, within a few instructions of each other when the parts go
-# operation by operation, and about 30 apart when they go chain by chain,
+# a vector, within 7-10 instructions when the parts go operation by
+# operation, spread over 96-133 when they go chain by chain,
 # the order that cost `exp_into` a fifth of its speed (docs/performance.md,
 # "The trigger: splats as loops"). Prints each build's library path for
 # tools/downstream_time.py. Needs objdump (binutils).

@@ -12,8 +12,8 @@ use super::{Lane, LaneBits};
 /// user is, and so strings a vector's registers into one chain after
 /// another where a vector is several of them, which the core overlaps less:
 /// `exp_into` on the default x86-64 build took 0.79 ns per element that way
-/// and takes 0.64 now (`docs/performance.md`, "One register's chain after
-/// another"). So the last element is written as `x.copysign(x)`
+/// and takes 0.64 now (`docs/performance.md`, "The trigger: splats as
+/// loops"). So the last element is written as `x.copysign(x)`
 /// (`rotate_left(0)` for integers): the same bits for every x, NaN
 /// included, a different expression to rustc, and folded back to x by
 /// LLVM. If rustc ever folds it first, the loops and the slower order
