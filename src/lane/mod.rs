@@ -308,7 +308,7 @@ pub(crate) const AVOID_SUBNORMAL_PRODUCTS: bool = <Simd as Lane>::WIDTH > 1;
 /// Entries in `exp`'s table of 2^(j/N) (`src/math/exp_table.rs`): 8 where
 /// the lanes permute an 8-entry table held in one register (AVX2 with FMA,
 /// which the table's range reduction needs; AVX-512F builds too), and 1
-/// (no table: a degree-7 polynomial, `src/math/exp.rs`) everywhere else.
+/// (no table: a degree-6 polynomial, `src/math/exp.rs`) everywhere else.
 /// One value per build, whatever the lane type, so the scalar path and
 /// every vector width compute the same bits.
 #[cfg(all(

@@ -1,4 +1,4 @@
-//! `exp`: Cody–Waite reduction to |r| ≤ ln2/2 and a degree-7 polynomial,
+//! `exp`: Cody–Waite reduction to |r| ≤ ln2/2 and a degree-6 polynomial,
 //! or, where the lanes can look up a table of 2^(j/N) in one permute
 //! (AVX2, AVX-512F), to |r| ≤ ln2/(2N) and a degree-4 polynomial (N = 8;
 //! degree 3 with the split exponential's 16 entries on AVX-512F,
@@ -27,15 +27,17 @@ pub(crate) const EXP_FAST_LIMIT: f32 = 87.0;
 const EXP_INPUT_MIN: f32 = -104.0;
 /// Above this, exp(x) overflows to +inf on its own; the clamp keeps n in range.
 const EXP_INPUT_MAX: f32 = 89.0;
-/// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 5, max abs error
-/// 4.5e-9 (tools/fit_coefficients.py). Degree 4 (6.7e-8) measured 1.003 ULP.
-const EXP_TAIL: [f32; 6] = [
-    f32::from_bits(0x3f000000), // 0.5
-    f32::from_bits(0x3e2aaaab), // 0.166_666_671_633_720_4
-    f32::from_bits(0x3d2aaa74), // 0.041_666_463_017_463_684
-    f32::from_bits(0x3c088870), // 0.008_333_310_484_886_17
-    f32::from_bits(0x3ab6a1a1), // 0.001_393_366_721_458_733
-    f32::from_bits(0x39509286), // 0.000_198_910_100_152_716
+/// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 4: the f32
+/// coefficients that minimise the relative error of 1 + r + r²·Q(r)
+/// against eʳ, 3.3e-9 (Sollya's `fpminimax`, tools/exp_tail.sollya). The
+/// earlier degree-4 fit minimised Q's own absolute error, which r² does not
+/// weight, and measured 1.003 ULP; this one is 4× closer where r² is large.
+const EXP_TAIL: [f32; 5] = [
+    f32::from_bits(0x3efffffd), // 0.499_999_910_593_032_84
+    f32::from_bits(0x3e2aaa49), // 0.166_665_211_319_923_4
+    f32::from_bits(0x3d2aad13), // 0.041_668_962_687_253_95
+    f32::from_bits(0x3c091cc3), // 0.008_368_673_734_366_894
+    f32::from_bits(0x3ab4a665), // 0.001_378_249_959_088_862
 ];
 
 /// eˣ on every lane. The algorithm behind [`exp`]; generic so the scalar
@@ -148,7 +150,7 @@ fn exp_reduced<V: Lane>(x: V) -> (V::Bits, V) {
 /// hold k (two's complement; the bits above fall off when shifted left by
 /// 23).
 /// Without a table (`lane::SPLIT_EXP_TABLE_LEN` = 1) k = n, big = 1 and
-/// small = p = eʳ − 1 from the degree-7 polynomial; with one, see
+/// small = p = eʳ − 1 from the degree-6 polynomial; with one, see
 /// `src/math/exp_table.rs`.
 #[inline(always)]
 fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
@@ -169,12 +171,11 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
 /// Where multiply-adds do not fuse (the default x86-64 build, wasm,
 /// firmware), each is a multiply and a dependent add and `exp` is bound by
 /// its dependency chain, so the tail goes by Estrin's scheme: three pairs
-/// c₂ᵢ + c₂ᵢ₊₁·r, the upper two joined by r², then that by r² to the
-/// leading pair, three multiply-adds deep. `exp_into` ran 4–8 % faster on
+/// c₀ + c₁·r and c₂ + c₃·r, the second joined to c₄·r² and that by r² to
+/// the first, three multiply-adds deep. `exp_into` ran 4–8 % faster on
 /// the default build than with the two leading terms by Horner's rule
 /// (four deep; `docs/performance.md`, "`exp`'s tail by Estrin's scheme").
-/// The tail's roundings reach the result through r² (≤ 0.12): 0.9515 →
-/// 0.9655 ULP there, all 2³² inputs.
+/// The tail's roundings reach the result through r² (≤ 0.12).
 ///
 /// Where they fuse (aarch64) the chain is half as deep already, and the
 /// leading terms stay by Horner's rule, which keeps that build's error
@@ -182,9 +183,9 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
 /// scheme, `.ci/steps/cross.sh`).
 #[inline(always)]
 fn exp_tail<V: Lane>(r: V, r2: V) -> V {
-    let [c0, c1, c2, c3, c4, c5] = EXP_TAIL;
+    let [c0, c1, c2, c3, c4] = EXP_TAIL;
     let c = V::splat;
-    let high = c(c5).mul_add(r, c(c4)).mul_add(r2, c(c3).mul_add(r, c(c2)));
+    let high = c(c4).mul_add(r2, c(c3).mul_add(r, c(c2)));
     if FUSED_MUL_ADD {
         high.mul_add(r, c(c1)).mul_add(r, c(c0))
     } else {
@@ -297,8 +298,8 @@ fn exp_split_clamped<V: Lane>(x: V) -> (V, V) {
 /// # Accuracy
 /// ≤ 1 ULP for every f32 input; subnormal results within 1 unit of 2⁻¹⁴⁹.
 /// Proved over all 2³² inputs against `f64::exp` by `tests/elementwise_ulp.rs`,
-/// which prints the maximum and the input that reaches it: 0.9655 ULP at
-/// x = −5.880908 (`0xc0bc3066`) on the default x86-64 build (degree-7
+/// which prints the maximum and the input that reaches it: 0.9869 ULP at
+/// x = −5.860681 (`0xc0bb8ab3`) on the default x86-64 build (degree-6
 /// polynomial). Builds with AVX2 and FMA (AVX-512F builds too) use an
 /// 8-entry table of 2^(j/8): 0.9291 ULP, at a subnormal result. Multiply-adds are fused where the
 /// target has FMA, so the last bit may differ between builds; the bound is
