@@ -56,9 +56,14 @@ def ln_tail(f):
     return (mp.log1p(f) - f) / (f * f)
 
 
-# exp without a table (EXP_TAIL): tools/exp_tail.sollya, a fit of the
-# whole 1 + r + r^2 Q(r) for its relative error, which this script's fit of
-# the tail alone does not weight.
+# exp: x = n ln2 + r. n comes from rounding x*log2(e) in f32, so |r| can
+# exceed ln2/2 by a few ulps; fit a little wider than [-ln2/2, ln2/2].
+# Degree 5 where multiply-adds fuse (aarch64). The unfused builds' degree-4
+# EXP_TAIL comes from tools/exp_tail.sollya: a fit of the whole
+# 1 + r + r^2 Q(r) for its relative error, which a fit of Q alone does not
+# weigh.
+half_ln2 = mp.log(2) / 2 + mp.mpf("1e-4")
+fit("EXP_TAIL_FUSED", exp_tail, -half_ln2, half_ln2, 5)
 
 # ln: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1.
 fit("LN_TAIL", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)

@@ -27,17 +27,30 @@ pub(crate) const EXP_FAST_LIMIT: f32 = 87.0;
 const EXP_INPUT_MIN: f32 = -104.0;
 /// Above this, exp(x) overflows to +inf on its own; the clamp keeps n in range.
 const EXP_INPUT_MAX: f32 = 89.0;
-/// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 4: the f32
-/// coefficients that minimise the relative error of 1 + r + r²·Q(r)
-/// against eʳ, 3.3e-9 (Sollya's `fpminimax`, tools/exp_tail.sollya). The
-/// earlier degree-4 fit minimised Q's own absolute error, which r² does not
-/// weight, and measured 1.003 ULP; this one is 4× closer where r² is large.
+/// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 4, where multiply-adds
+/// do not fuse: the f32 coefficients that minimise the relative error of
+/// 1 + r + r²·Q(r) against eʳ, 3.3e-9 (Sollya's `fpminimax`,
+/// tools/exp_tail.sollya). A degree-4 fit of Q's own absolute error, which
+/// does not weigh where r² carries it into the result, measured 1.003 ULP.
 const EXP_TAIL: [f32; 5] = [
     f32::from_bits(0x3efffffd), // 0.499_999_910_593_032_84
     f32::from_bits(0x3e2aaa49), // 0.166_665_211_319_923_4
     f32::from_bits(0x3d2aad13), // 0.041_668_962_687_253_95
     f32::from_bits(0x3c091cc3), // 0.008_368_673_734_366_894
     f32::from_bits(0x3ab4a665), // 0.001_378_249_959_088_862
+];
+/// The same on |r| ≤ ln2/2 + 1e-4, degree 5, where multiply-adds fuse
+/// (aarch64): a Chebyshev fit of Q, max abs error 4.5e-9
+/// (tools/fit_coefficients.py). With [`EXP_TAIL`] that build's sampled
+/// maximum rose from 0.9716 to 0.9850 ULP (`.ci/steps/cross.sh`), too near
+/// the bound for a build whose proof is sampled, so it keeps its bits.
+const EXP_TAIL_FUSED: [f32; 6] = [
+    f32::from_bits(0x3f000000), // 0.5
+    f32::from_bits(0x3e2aaaab), // 0.166_666_671_633_720_4
+    f32::from_bits(0x3d2aaa74), // 0.041_666_463_017_463_684
+    f32::from_bits(0x3c088870), // 0.008_333_310_484_886_17
+    f32::from_bits(0x3ab6a1a1), // 0.001_393_366_721_458_733
+    f32::from_bits(0x39509286), // 0.000_198_910_100_152_716
 ];
 
 /// eˣ on every lane. The algorithm behind [`exp`]; generic so the scalar
@@ -166,16 +179,17 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
     (z.to_bits() - V::Bits::splat(127), V::splat(1.0), p)
 }
 
-/// [`EXP_TAIL`] at r (`r2` = r²), on the builds without a table.
+/// [`EXP_TAIL`] (or [`EXP_TAIL_FUSED`]) at r (`r2` = r²), on the builds
+/// without a table.
 ///
 /// Where multiply-adds do not fuse (the default x86-64 build, wasm,
 /// firmware), each is a multiply and a dependent add and `exp` is bound by
-/// its dependency chain, so the tail goes by Estrin's scheme: three pairs
-/// c₀ + c₁·r and c₂ + c₃·r, the second joined to c₄·r² and that by r² to
-/// the first, three multiply-adds deep. `exp_into` ran 4–8 % faster on
-/// the default build than with the two leading terms by Horner's rule
-/// (four deep; `docs/performance.md`, "`exp`'s tail by Estrin's scheme").
-/// The tail's roundings reach the result through r² (≤ 0.12).
+/// its dependency chain, so the tail goes by Estrin's scheme: c₂ + c₃·r
+/// joined to c₄·r², that by r² to c₀ + c₁·r, three multiply-adds deep.
+/// `exp_into` ran 4–8 % faster on the default build than with the two
+/// leading terms by Horner's rule (four deep; `docs/performance.md`,
+/// "`exp`'s tail by Estrin's scheme"). The tail's roundings reach the
+/// result through r² (≤ 0.12).
 ///
 /// Where they fuse (aarch64) the chain is half as deep already, and the
 /// leading terms stay by Horner's rule, which keeps that build's error
@@ -183,12 +197,14 @@ fn exp_parts<V: Lane>(x: V) -> (V::Bits, V, V) {
 /// scheme, `.ci/steps/cross.sh`).
 #[inline(always)]
 fn exp_tail<V: Lane>(r: V, r2: V) -> V {
-    let [c0, c1, c2, c3, c4] = EXP_TAIL;
     let c = V::splat;
-    let high = c(c4).mul_add(r2, c(c3).mul_add(r, c(c2)));
     if FUSED_MUL_ADD {
+        let [c0, c1, c2, c3, c4, c5] = EXP_TAIL_FUSED;
+        let high = c(c5).mul_add(r, c(c4)).mul_add(r2, c(c3).mul_add(r, c(c2)));
         high.mul_add(r, c(c1)).mul_add(r, c(c0))
     } else {
+        let [c0, c1, c2, c3, c4] = EXP_TAIL;
+        let high = c(c4).mul_add(r2, c(c3).mul_add(r, c(c2)));
         high.mul_add(r2, c(c1).mul_add(r, c(c0)))
     }
 }
