@@ -59,18 +59,17 @@ def ln_tail(f):
 # exp: x = n ln2 + r. n comes from rounding x*log2(e) in f32, so |r| can
 # exceed ln2/2 by a few ulps; fit a little wider than [-ln2/2, ln2/2].
 # Degree 5 where multiply-adds fuse (aarch64). The unfused builds' degree-4
-# EXP_TAIL comes from tools/exp_tail.sollya: a fit of the whole
-# 1 + r + r^2 Q(r) for its relative error, which a fit of Q alone does not
-# weigh.
+# EXP_TAIL, and LN_UNIT_TAIL below, come from tools/relative_fits.sollya:
+# fits of the whole polynomial for its relative error, which a fit of the
+# tail alone does not weigh.
 half_ln2 = mp.log(2) / 2 + mp.mpf("1e-4")
 fit("EXP_TAIL_FUSED", exp_tail, -half_ln2, half_ln2, 5)
 
 # ln: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1.
 fit("LN_TAIL", ln_tail, mp.sqrt(0.5) - 1, mp.sqrt(2) - 1, 9)
 
-# ln(1 + t) for t in [0, 1] (the sigmoid family's t = e^-|x|): f = t below
-# 1/2, f = (t - 1)/2 from 1/2 on, both exact, so f in [-1/4, 1/2].
-fit("LN_UNIT_TAIL", ln_tail, -mp.mpf(1) / 4, mp.mpf(1) / 2, 9)
+# ln(1 + t) for t in [0, 1] (the sigmoid family's t = e^-|x|, LN_UNIT_TAIL):
+# tools/relative_fits.sollya.
 
 # 1/(1 + t) on [0, 1], only to scale the exponential's low part in softplus
 # (a few per cent of a term below 2^-24 of the result).

@@ -395,38 +395,38 @@ pub(crate) fn horner<V: Lane, const N: usize>(x: V, c: [f32; N]) -> V {
     }
 }
 
-/// The least x² [`estrin_9`] uses for its powers on vector builds
-/// ([`AVOID_SUBNORMAL_PRODUCTS`]): 2⁻³⁰, so x⁸ ≥ 2⁻¹²⁰ is normal.
+/// The least x² [`estrin_7`] uses for its powers on vector builds
+/// ([`AVOID_SUBNORMAL_PRODUCTS`]): 2⁻³⁰, so x⁴ ≥ 2⁻⁶⁰ is normal.
 const ESTRIN_SQUARE_FLOOR: f32 = f32::from_bits(0x3080_0000); // 9.313_226e-10
 
-/// c₀ + c₁x + … + c₉x⁹ by Estrin's scheme: pairs cᵢ + cᵢ₊₁x, joined by
-/// x², x⁴ and x⁸ (`x2` is x², which the callers already have). Four
-/// dependent multiply-adds deep instead of Horner's nine: the logarithm of
-/// the sigmoid family runs beside its exponential and division, and
+/// c₀ + c₁x + … + c₇x⁷ by Estrin's scheme: pairs cᵢ + cᵢ₊₁x, joined by
+/// x² and x⁴ (`x2` is x², which the callers already have). Three
+/// dependent multiply-adds deep instead of Horner's seven: the logarithm
+/// of the sigmoid family runs beside its exponential and division, and
 /// Horner's chain was what kept the vectors of BCE and the focal loss from
-/// overlapping (`docs/performance.md`). Three more multiplies; a different
+/// overlapping (`docs/performance.md`). Two more multiplies; a different
 /// rounding order, so the bits differ from Horner's (the bounds are proved
 /// on it).
 ///
 /// On vector builds ([`AVOID_SUBNORMAL_PRODUCTS`]) x² is taken as at
-/// least 2⁻³⁰ ([`ESTRIN_SQUARE_FLOOR`]): x⁸ of |x| < 2⁻¹⁵·⁷⁵ is subnormal,
+/// least 2⁻³⁰ ([`ESTRIN_SQUARE_FLOOR`]): x⁴ of |x| < 2⁻³¹·⁵ is subnormal,
 /// and a subnormal product costs an x86 core a microcode assist per vector
 /// (`softplus_into` over logits in [−20, 20] ran 1.5× its time over
 /// [−8, 8], `docs/performance.md`). Where the floor applies (|x| < 2⁻¹⁵)
 /// the terms from x² on sum to below 2⁻³¹, under half an ULP of c₀ + c₁x
-/// whenever |c₀| ≥ 2⁻⁵ (the callers' c₀ is −½), so they add nothing to
-/// that rounded pair either way: the bits are those of the exact powers.
+/// whenever |c₀| ≥ 2⁻⁵ (the callers' c₀ is about −½), so they add nothing
+/// to that rounded pair either way: the bits are those of the exact powers.
 #[inline(always)]
-pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
-    // Ten splats written out: `c.map(V::splat)` was a call to an out-of-line
-    // `array::map` per vector wherever the build put that instance in
-    // another codegen unit (a downstream `cdylib`, x86, every target-cpu:
-    // σ 1.5-1.8x slower, with a `vzeroupper` and the live vectors spilled
-    // on AVX). Splatting at each use instead reordered the single-unit
-    // build's schedule (softplus +18 %); this keeps its order
+pub(crate) fn estrin_7<V: Lane>(x: V, x2: V, c: [f32; 8]) -> V {
+    // Eight splats written out: `c.map(V::splat)` was a call to an
+    // out-of-line `array::map` per vector wherever the build put that
+    // instance in another codegen unit (a downstream `cdylib`, x86, every
+    // target-cpu: σ 1.5-1.8x slower, with a `vzeroupper` and the live
+    // vectors spilled on AVX). Splatting at each use instead reordered the
+    // single-unit build's schedule (softplus +18 %); this keeps its order
     // (`docs/performance.md`, "Out-of-line calls in a downstream build").
-    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c;
-    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = [
+    let [c0, c1, c2, c3, c4, c5, c6, c7] = c;
+    let [c0, c1, c2, c3, c4, c5, c6, c7] = [
         V::splat(c0),
         V::splat(c1),
         V::splat(c2),
@@ -435,8 +435,6 @@ pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
         V::splat(c5),
         V::splat(c6),
         V::splat(c7),
-        V::splat(c8),
-        V::splat(c9),
     ];
     let x2 = if AVOID_SUBNORMAL_PRODUCTS {
         x2.max(V::splat(ESTRIN_SQUARE_FLOOR))
@@ -444,10 +442,9 @@ pub(crate) fn estrin_9<V: Lane>(x: V, x2: V, c: [f32; 10]) -> V {
         x2
     };
     let x4 = x2 * x2;
-    let x8 = x4 * x4;
     let low = c3.mul_add(x, c2).mul_add(x2, c1.mul_add(x, c0));
     let high = c7.mul_add(x, c6).mul_add(x2, c5.mul_add(x, c4));
-    c9.mul_add(x, c8).mul_add(x8, high.mul_add(x4, low))
+    high.mul_add(x4, low)
 }
 
 /// Loads the partial chunk `rest` (shorter than `V::WIDTH`) padded with
@@ -757,7 +754,7 @@ mod tests {
 
     #[test]
     fn estrin_matches_expanded_polynomial() {
-        let c = [1.0f32, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5, 1.5, -3.0];
+        let c = [1.0f32, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5];
         for &x in &[0.0f32, 1.0, -1.5, 0.5, -0.25] {
             // Dyadic and short: every step is exact in f32 (and in f64),
             // so the sum of the powers is the reference.
@@ -766,37 +763,35 @@ mod tests {
                 .enumerate()
                 .map(|(i, &ci)| ci as f64 * (x as f64).powi(i as i32))
                 .sum::<f64>() as f32;
-            assert_eq!(estrin_9::<f32>(x, x * x, c), want, "x = {x}");
+            assert_eq!(estrin_7::<f32>(x, x * x, c), want, "x = {x}");
             let v = <Simd as Lane>::splat(x);
-            assert_eq!(estrin_9::<Simd>(v, v * v, c).first(), want, "x = {x}");
+            assert_eq!(estrin_7::<Simd>(v, v * v, c).first(), want, "x = {x}");
         }
     }
 
     /// Estrin's scheme with the exact powers, x² unfloored.
-    fn estrin_9_exact_powers<V: Lane>(x: V, c: [f32; 10]) -> V {
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = c.map(V::splat);
+    fn estrin_7_exact_powers<V: Lane>(x: V, c: [f32; 8]) -> V {
+        let [c0, c1, c2, c3, c4, c5, c6, c7] = c.map(V::splat);
         let (x2, x4) = (x * x, x * x * (x * x));
         let low = c3.mul_add(x, c2).mul_add(x2, c1.mul_add(x, c0));
         let high = c7.mul_add(x, c6).mul_add(x2, c5.mul_add(x, c4));
-        c9.mul_add(x, c8).mul_add(x4 * x4, high.mul_add(x4, low))
+        high.mul_add(x4, low)
     }
 
     #[test]
     fn estrin_square_floor_leaves_the_bits_of_small_arguments() {
         // A leading −½ like the logarithm tails', the rest of either sign.
-        let c = [
-            -0.5f32, 0.33, -0.25, 0.2, -0.17, 0.14, -0.13, 0.12, -0.09, 0.04,
-        ];
+        let c = [-0.5f32, 0.33, -0.25, 0.2, -0.17, 0.14, -0.13, 0.06];
         for k in 14..=80 {
             for j in 0..8 {
                 for sign in [1.0f32, -1.0] {
                     let x = sign * (1.0 + j as f32 / 8.0) * 2f32.powi(-k);
-                    let want = estrin_9_exact_powers::<f32>(x, c);
-                    let got = estrin_9::<f32>(x, x * x, c);
+                    let want = estrin_7_exact_powers::<f32>(x, c);
+                    let got = estrin_7::<f32>(x, x * x, c);
                     assert_eq!(got.to_bits(), want.to_bits(), "x = {x:e}");
                     let v = <Simd as Lane>::splat(x);
-                    let want = estrin_9_exact_powers::<Simd>(v, c).first();
-                    let got = estrin_9::<Simd>(v, v * v, c).first();
+                    let want = estrin_7_exact_powers::<Simd>(v, c).first();
+                    let got = estrin_7::<Simd>(v, v * v, c).first();
                     assert_eq!(got.to_bits(), want.to_bits(), "x = {x:e}");
                 }
             }

@@ -30,7 +30,7 @@ const EXP_INPUT_MAX: f32 = 89.0;
 /// `(eʳ − 1 − r) / r²` on |r| ≤ ln2/2 + 1e-4, degree 4, where multiply-adds
 /// do not fuse: the f32 coefficients that minimise the relative error of
 /// 1 + r + r²·Q(r) against eʳ, 3.3e-9 (Sollya's `fpminimax`,
-/// tools/exp_tail.sollya). A degree-4 fit of Q's own absolute error, which
+/// tools/relative_fits.sollya). A degree-4 fit of Q's own absolute error, which
 /// does not weigh where r² carries it into the result, measured 1.003 ULP.
 const EXP_TAIL: [f32; 5] = [
     f32::from_bits(0x3efffffd), // 0.499_999_910_593_032_84

@@ -10,7 +10,7 @@ pub(crate) mod ln_1p;
 pub(crate) mod pair;
 pub(crate) mod scaled;
 
-use crate::lane::{AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, LaneBits, estrin_9, horner};
+use crate::lane::{AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, LaneBits, estrin_7, horner};
 
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` keeps 16 significant bits so
 /// `k * LN2_HI` is exact for every |k| < 2⁸ the reductions produce.
@@ -50,21 +50,21 @@ const LN_TAIL: [f32; 10] = [
     f32::from_bits(0x3d8aa12e), // 0.067_690_238_356_590
 ];
 
-/// `(ln(1 + f) − f) / f²` on `f ∈ [−¼, ½]`, degree 9, max abs error
-/// 1.0e-8 (tools/fit_coefficients.py): the range of [`ln_1p_unit`], whose
-/// reduction needs no exponent extraction. The same distance to the pole
-/// at f = −1 relative to its width as [`LN_TAIL`]'s, so the same degree.
-const LN_UNIT_TAIL: [f32; 10] = [
-    f32::from_bits(0xbf000000), // -0.5
-    f32::from_bits(0x3eaaaaab), // 0.333_333_343_267_440_8
-    f32::from_bits(0xbe800033), // -0.250_001_519_918_441_8
-    f32::from_bits(0x3e4ccc9b), // 0.199_999_257_922_172_55
-    f32::from_bits(0xbe2a9074), // -0.166_566_669_940_948_5
-    f32::from_bits(0x3e122129), // 0.142_704_620_957_374_57
-    f32::from_bits(0xbe020a7a), // -0.126_993_089_914_321_9
-    f32::from_bits(0x3deff22a), // 0.117_161_110_043_525_7
-    f32::from_bits(0xbdbe4c27), // -0.092_918_686_568_737_03
-    f32::from_bits(0x3d218e2d), // 0.039_442_230_015_993_12
+/// `(ln(1 + f) − f) / f²` on `f ∈ [−¼, ½]`, degree 7: the f32
+/// coefficients that minimise the relative error of f + f²·P(f) against
+/// ln(1 + f), 2.8e-8 (Sollya's `fpminimax`, tools/relative_fits.sollya). The
+/// range of [`ln_1p_unit`], whose reduction needs no exponent extraction.
+/// Its callers' bounds are 2 ULP (softplus) and more, so this tail is
+/// two degrees below [`LN_TAIL`]'s, which serves 1-ULP `ln`.
+const LN_UNIT_TAIL: [f32; 8] = [
+    f32::from_bits(0xbf00000a), // -0.500_000_596_046_447_8
+    f32::from_bits(0x3eaaaaf3), // 0.333_335_489_034_652_7
+    f32::from_bits(0xbe7feef1), // -0.249_934_926_629_066_47
+    f32::from_bits(0x3e4c90ca), // 0.199_771_076_440_811_16
+    f32::from_bits(0xbe2c4237), // -0.168_221_339_583_396_9
+    f32::from_bits(0x3e196d21), // 0.149_830_356_240_272_52
+    f32::from_bits(0xbdf72f82), // -0.120_696_082_711_219_79
+    f32::from_bits(0x3d5ddf4e), // 0.054_168_038_070_201_87
 ];
 
 /// ln(1 + t) + `tail` for t ∈ [0, 1] and a small `tail` (the sigmoid
@@ -73,7 +73,7 @@ const LN_UNIT_TAIL: [f32; 10] = [
 /// exact by Sterbenz, the halving exact) from ½ on, so f ∈ [−¼, ½) and
 /// the rounding of 1 + t never enters. Then as [`ln_1p_reduced`]: k·ln 2 + f
 /// by Fast2Sum (|ln 2| > ¼ ≥ |f| where k = 1; exact where k = 0), the
-/// polynomial (Estrin's scheme, [`estrin_9`]) and the small terms in the
+/// polynomial (Estrin's scheme, [`estrin_7`]) and the small terms in the
 /// low part, one final rounding. On vector builds f² is taken as 0 where
 /// t < 2⁻⁶³ ([`SQUARE_UNDERFLOW`]): there f²/2 < 2⁻⁶⁴·f, which the final
 /// rounding of f + lo does not see.
@@ -93,7 +93,7 @@ pub(crate) fn ln_1p_unit<V: Lane>(t: V, tail: V) -> V {
         f
     };
     let f2 = f_squared * f_squared;
-    let lo = f2.mul_add(estrin_9(f, f2, LN_UNIT_TAIL), a_lo + tail);
+    let lo = f2.mul_add(estrin_7(f, f2, LN_UNIT_TAIL), a_lo + tail);
     hi + (lo + hi_err)
 }
 

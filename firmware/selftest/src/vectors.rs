@@ -38,6 +38,7 @@ pub const EXP: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0x3f66a818b0333d41), f64::from_bits(0x3df0000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0x3f67576b9f944bab), f64::from_bits(0x3df0000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0x3f5742ad3060fa3f), f64::from_bits(0x3de0000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0x3fdebc96fbaf1bbc), f64::from_bits(0x3e60000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0x3fd1901bd1d3f0a4), f64::from_bits(0x3e60000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0x3fe368b2fc6f960a), f64::from_bits(0x3e70000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0x3fd7915df63258ec), f64::from_bits(0x3e60000000000000)) }, // -0.9990000128746033
@@ -170,6 +171,7 @@ pub const LN: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -0.9990000128746033
@@ -302,6 +304,7 @@ pub const LN_1P: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0xbff527576ff9a622), f64::from_bits(0x3e88000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0x7ff8000000000000), f64::from_bits(0x0000000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0xbfe62e42fefa39ef), f64::from_bits(0x3e78000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0xc01ba18df9916c21), f64::from_bits(0x3ea8000000000000)) }, // -0.9990000128746033
@@ -434,6 +437,7 @@ pub const SIGMOID: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0x3f6698196ec315d5), f64::from_bits(0x3e00000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0x3f67467168456935), f64::from_bits(0x3e00000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0x3f573a3c0fe25b4a), f64::from_bits(0x3df0000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0x3fd4c3adbf558481), f64::from_bits(0x3e70000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0x3fcb8fece65bee37), f64::from_bits(0x3e60000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0x3fd829a0565978df), f64::from_bits(0x3e70000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0x3fd1398ee8d71276), f64::from_bits(0x3e70000000000000)) }, // -0.9990000128746033
@@ -566,6 +570,7 @@ pub const SOFTPLUS: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0x3f66a0172ce50d38), f64::from_bits(0x3e00000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0x3f674eec744e5f57), f64::from_bits(0x3e00000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0x3f573e741d50e7b1), f64::from_bits(0x3df0000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0x3fd91a1a3026712f), f64::from_bits(0x3e70000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0x3fcf09f7f89d8938), f64::from_bits(0x3e60000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0x3fde5746fdb5c064), f64::from_bits(0x3e70000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0x3fd410e32b3f9646), f64::from_bits(0x3e70000000000000)) }, // -0.9990000128746033
@@ -698,6 +703,7 @@ pub const LOG_SIGMOID: &[Unary] = &[
     Unary { x: f32::from_bits(0xc0bc7ea8), r: R::new(f64::from_bits(0xc01792a902e59ca2), f64::from_bits(0x3eb0000000000000)) }, // -5.890460968017578
     Unary { x: f32::from_bits(0xc0bb8ab3), r: R::new(f64::from_bits(0xc01774403d8e89cc), f64::from_bits(0x3eb0000000000000)) }, // -5.860681056976318
     Unary { x: f32::from_bits(0xc0d1d573), r: R::new(f64::from_bits(0xc01a3c224741d50e), f64::from_bits(0x3eb0000000000000)) }, // -6.557305812835693
+    Unary { x: f32::from_bits(0xbf3bc1d5), r: R::new(f64::from_bits(0xbff202a3dc099c4c), f64::from_bits(0x3e90000000000000)) }, // -0.7334263920783997
     Unary { x: f32::from_bits(0xbfa58412), r: R::new(f64::from_bits(0xbff891c13f13b127), f64::from_bits(0x3e90000000000000)) }, // -1.293092966079712
     Unary { x: f32::from_bits(0xbf000000), r: R::new(f64::from_bits(0xbfef2ba37edae032), f64::from_bits(0x3e80000000000000)) }, // -0.5
     Unary { x: f32::from_bits(0xbf7fbe77), r: R::new(f64::from_bits(0xbff500203acfe592), f64::from_bits(0x3e90000000000000)) }, // -0.9990000128746033
