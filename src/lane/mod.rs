@@ -13,6 +13,16 @@
 //! exhaustive proofs run on the default and on the FMA (`native`) build.
 
 mod scalar;
+// Used only where it is `SigmoidSimd` (AVX-512 builds) and by the tests.
+#[cfg_attr(
+    not(all(
+        not(logitkit_one_lane),
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "avx512f"
+    )),
+    allow(dead_code)
+)]
+mod twin;
 mod vector;
 
 pub use scalar::ScalarBits;
@@ -110,6 +120,19 @@ pub trait Lane:
     /// vector j trades places with lane j of vector i); a block of any other
     /// length is left as it is.
     fn transpose(block: &mut [Self]);
+    /// `rest` (shorter than `WIDTH`) in the first lanes, `pad` in the
+    /// others: how the slice kernels run a slice's tail through the same
+    /// vector code as its body.
+    #[inline(always)]
+    fn load_padded(rest: &[f32], pad: f32) -> Self {
+        load_through_lanes(rest, pad)
+    }
+    /// Stores the first `rest.len()` lanes (fewer than `WIDTH`) into
+    /// `rest`.
+    #[inline(always)]
+    fn store_prefix(self, rest: &mut [f32]) {
+        store_through_buffer(self, rest);
+    }
     /// The mask of lanes `0..n` (all lanes when `n ≥ WIDTH`).
     fn first_lanes(n: usize) -> Self::Mask {
         let iota: [f32; MAX_WIDTH] = core::array::from_fn(|i| i as f32);
@@ -221,14 +244,16 @@ pub(crate) type LaneMathSimd = Simd;
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE
 /// with logits and the focal loss): `f32x16` on x86 builds without
 /// AVX-512 (four 128-bit registers per operation on the default SSE2
-/// build, two 256-bit ones on x86-64-v3), [`Simd`] everywhere else. Each
-/// element is a long dependent chain (the split exponential, a division,
-/// a degree-9 logarithm), and independent vectors interleaved op by op
-/// keep more of them in flight than the core's scheduler finds in fewer:
-/// on a Zen 3 VM the default build's `sigmoid_into` ran 15 %, BCE +
-/// gradient 21 % and `sigmoid_backward` 22 % faster; x86-64-v3's 12 %, 8 %
-/// and 28 % (`docs/performance.md`, "More registers per operation for the
-/// sigmoid family"). `exp`, whose chain is short, ran 10 % slower that way
+/// build, two 256-bit ones on x86-64-v3), two `f32x16` as one
+/// ([`twin::Twin`], two 512-bit registers per operation) with AVX-512,
+/// [`Simd`] everywhere else. Each element is a long dependent chain (the
+/// split exponential, a division, a logarithm), and independent vectors
+/// interleaved op by op keep more of them in flight than the core's
+/// scheduler finds in fewer: on a Zen 3 VM the default build's
+/// `sigmoid_into` ran 15 %, BCE + gradient 21 % and `sigmoid_backward`
+/// 22 % faster; x86-64-v3's 12 %, 8 % and 28 % (`docs/performance.md`,
+/// "More registers per operation for the sigmoid family"); AVX-512's
+/// `softplus_into` and BCE 10 % ("Two 512-bit registers per operation"). `exp`, whose chain is short, ran 10 % slower that way
 /// on x86-64-v3 and keeps [`Simd`]. Every lane computes the same
 /// operations either way, so elementwise results keep their bits; only a
 /// reduced loss's summation order changes, within its bound. NEON and
@@ -244,12 +269,27 @@ pub(crate) type LaneMathSimd = Simd;
 pub(crate) type SigmoidSimd = wide::f32x16;
 
 /// See the other `cfg` branch.
-#[cfg(not(all(
+#[cfg(all(
     not(logitkit_one_lane),
-    not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2",
-    not(target_feature = "avx512f")
+    target_feature = "avx512f"
+))]
+pub(crate) type SigmoidSimd = twin::Twin<wide::f32x16>;
+
+/// See the other `cfg` branch.
+#[cfg(not(any(
+    all(
+        not(logitkit_one_lane),
+        not(logitkit_sixteen_lanes),
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx512f")
+    ),
+    all(
+        not(logitkit_one_lane),
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "avx512f"
+    )
 )))]
 pub(crate) type SigmoidSimd = Simd;
 
@@ -353,7 +393,9 @@ pub(crate) fn lookup_lanes<const W: usize>(table: &[f32; 16], index: [u32; W]) -
     index.map(|i| table[i as usize % 16])
 }
 
-/// Largest [`Lane::WIDTH`] of any lane type, for tail buffers.
+/// Largest [`Lane::WIDTH`] of `f32` and `wide`'s vectors, for tail
+/// buffers. A [`twin::Twin`] of two of them (`SigmoidSimd` on AVX-512
+/// builds, 32 lanes) loads and stores its tail by halves.
 pub(crate) const MAX_WIDTH: usize = 16;
 
 /// Evaluates `c[0] + x*(c[1] + x*(c[2] + ...))` by Horner's rule with
@@ -451,6 +493,12 @@ pub(crate) fn estrin_7<V: Lane>(x: V, x2: V, c: [f32; 8]) -> V {
 /// `pad`, so the tail of a slice runs the same vector code as the body.
 #[inline(always)]
 pub(crate) fn load_partial<V: Lane>(rest: &[f32], pad: f32) -> V {
+    V::load_padded(rest, pad)
+}
+
+/// [`Lane::load_padded`] of a vector of at most [`MAX_WIDTH`] lanes.
+#[inline(always)]
+fn load_through_lanes<V: Lane>(rest: &[f32], pad: f32) -> V {
     let buf: [f32; MAX_WIDTH] = if V::WIDTH > 1 {
         // From lane values, not copied through a buffer: a vector load of
         // values just stored one by one waits for the stores (a failed
@@ -520,6 +568,12 @@ pub(crate) fn store_at<V: Lane>(v: V, out: &mut [f32], k: usize) {
 /// Stores the first `rest.len()` lanes of `v` into `rest`.
 #[inline(always)]
 pub(crate) fn store_partial<V: Lane>(v: V, rest: &mut [f32]) {
+    v.store_prefix(rest);
+}
+
+/// [`Lane::store_prefix`] of a vector of at most [`MAX_WIDTH`] lanes.
+#[inline(always)]
+fn store_through_buffer<V: Lane>(v: V, rest: &mut [f32]) {
     let mut buf = [0.0; MAX_WIDTH];
     if let Some(head) = buf.get_mut(..V::WIDTH) {
         v.store(head);

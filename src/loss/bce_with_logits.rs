@@ -12,7 +12,7 @@
 
 use super::options::Reduction;
 use crate::error::{Error, check_len, check_optional_len};
-use crate::lane::{Lane, MAX_WIDTH, SigmoidSimd, load_at, store_at};
+use crate::lane::{Lane, SigmoidSimd, load_at, store_at};
 use crate::math::exp::exp_fast_lanes;
 use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
@@ -237,7 +237,7 @@ fn broadcast_lanes(values: &[f32], k: usize, cursor: &mut (usize, usize)) -> Sig
     match values.get(offset..next) {
         Some(full) => <SigmoidSimd as Lane>::load(full),
         None => {
-            let mut buf = [0.0f32; MAX_WIDTH];
+            let mut buf = [0.0f32; <SigmoidSimd as Lane>::WIDTH];
             let mut i = offset;
             for b in buf.iter_mut().take(width) {
                 *b = values.get(i).copied().unwrap_or(0.0);
