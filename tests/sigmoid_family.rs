@@ -517,6 +517,31 @@ fn focal_loss_matches_f64_and_reduces_to_bce() {
     assert!(sigmoid_focal_loss(&[0.0], &[1.0], &bad, None).is_err());
 }
 
+/// Every element of a backward product has the bits it has alone, whether
+/// it lies in a whole vector or in a padded tail, at every length around
+/// the widest vectors (32 lanes on AVX-512 builds).
+#[test]
+fn backward_products_keep_each_elements_bits_at_every_length() {
+    let mut rng = Rng(7);
+    let (x, g) = backward_inputs(&mut rng, 70);
+    for backward in BACKWARD {
+        for n in 0..=70 {
+            let mut out = vec![0.0f32; n];
+            (backward.kernel)(&x[..n], &g[..n], &mut out).unwrap();
+            for i in 0..n {
+                let mut alone = [0.0f32];
+                (backward.kernel)(&x[i..=i], &g[i..=i], &mut alone).unwrap();
+                assert_eq!(
+                    out[i].to_bits(),
+                    alone[0].to_bits(),
+                    "{}: n = {n}, element {i}",
+                    backward.name
+                );
+            }
+        }
+    }
+}
+
 /// Inputs for the backward products: ordinary, large, the subnormal range
 /// of σ (|x| in [87, 104]), past it, and any finite bit pattern; upstream
 /// gradients ordinary, huge, tiny and powers of two.

@@ -205,7 +205,7 @@ impl<V: Lane> Lane for Twin<V> {
             }
         }
     }
-    #[inline(always)]
+    #[inline(never)]
     fn load_padded(rest: &[f32], pad: f32) -> Self {
         let (low, high) = rest.split_at(V::WIDTH.min(rest.len()));
         let low = if low.len() == V::WIDTH {
@@ -215,7 +215,7 @@ impl<V: Lane> Lane for Twin<V> {
         };
         Twin(low, V::load_padded(high, pad))
     }
-    #[inline(always)]
+    #[inline(never)]
     fn store_prefix(self, rest: &mut [f32]) {
         let (low, high) = rest.split_at_mut(V::WIDTH.min(rest.len()));
         if low.len() == V::WIDTH {

@@ -8,7 +8,8 @@ pub(crate) mod softplus;
 
 use crate::error::{Error, check_len};
 use crate::lane::{
-    AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, SigmoidSimd, horner, load_at, store_at,
+    AVOID_SUBNORMAL_PRODUCTS, FUSED_MUL_ADD, Lane, MAX_WIDTH, SigmoidSimd, horner, load_at,
+    load_partial, store_at, store_partial,
 };
 use crate::math::exp::{exp_split_fast, exp_split_lane};
 use crate::math::{ln_1p_unit, zero_where_square_underflows};
@@ -139,9 +140,30 @@ pub(crate) fn backward_with(
 ) -> Result<(), Error> {
     check_len("grad_out", xs.len(), grad_out.len())?;
     check_len("grad_in", xs.len(), grad_in.len())?;
-    for k in 0..xs.len().div_ceil(<SigmoidSimd as Lane>::WIDTH) {
-        let d = derivative(load_at::<SigmoidSimd>(xs, k, 0.0));
-        store_at(d * load_at::<SigmoidSimd>(grad_out, k, 0.0), grad_in, k);
+    let width = <SigmoidSimd as Lane>::WIDTH;
+    if width <= MAX_WIDTH {
+        for k in 0..xs.len().div_ceil(width) {
+            let d = derivative(load_at::<SigmoidSimd>(xs, k, 0.0));
+            store_at(d * load_at::<SigmoidSimd>(grad_out, k, 0.0), grad_in, k);
+        }
+        return Ok(());
+    }
+    // AVX-512's 32-lane vectors: whole vectors, then the tail once. Their
+    // padded loads and stores are out-of-line calls, which tested in every
+    // vector cost `sigmoid_backward` 6 %; on the default build this form
+    // cost 9 % (`docs/performance.md`, "Two 512-bit registers per
+    // operation").
+    let mut x_chunks = xs.chunks_exact(width);
+    let mut g_chunks = grad_out.chunks_exact(width);
+    let mut out_chunks = grad_in.chunks_exact_mut(width);
+    for ((x, g), out) in (&mut x_chunks).zip(&mut g_chunks).zip(&mut out_chunks) {
+        (derivative(SigmoidSimd::load(x)) * SigmoidSimd::load(g)).store(out);
+    }
+    let x = x_chunks.remainder();
+    if !x.is_empty() {
+        let d = derivative(load_partial::<SigmoidSimd>(x, 0.0));
+        let g = load_partial::<SigmoidSimd>(g_chunks.remainder(), 0.0);
+        store_partial(d * g, out_chunks.into_remainder());
     }
     Ok(())
 }
