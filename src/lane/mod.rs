@@ -253,8 +253,9 @@ pub(crate) type LaneMathSimd = Simd;
 /// `sigmoid_into` ran 15 %, BCE + gradient 21 % and `sigmoid_backward`
 /// 22 % faster; x86-64-v3's 12 %, 8 % and 28 % (`docs/performance.md`,
 /// "More registers per operation for the sigmoid family"); AVX-512's
-/// `softplus_into` and BCE 10 % ("Two 512-bit registers per operation"). `exp`, whose chain is short, ran 10 % slower that way
-/// on x86-64-v3 and keeps [`Simd`]. Every lane computes the same
+/// `softplus_into` 10 % and BCE 8 % ("Two 512-bit registers per
+/// operation"). `exp`, whose chain is short, ran 10 % slower that way on
+/// x86-64-v3 and keeps [`Simd`]. Every lane computes the same
 /// operations either way, so elementwise results keep their bits; only a
 /// reduced loss's summation order changes, within its bound. NEON and
 /// simd128 (two 128-bit registers per `f32x8`) are not measured and keep
@@ -446,7 +447,7 @@ const ESTRIN_SQUARE_FLOOR: f32 = f32::from_bits(0x3080_0000); // 9.313_226e-10
 /// dependent multiply-adds deep instead of Horner's seven: the logarithm
 /// of the sigmoid family runs beside its exponential and division, and
 /// Horner's chain was what kept the vectors of BCE and the focal loss from
-/// overlapping (`docs/performance.md`). Two more multiplies; a different
+/// overlapping (`docs/performance.md`). One more multiply; a different
 /// rounding order, so the bits differ from Horner's (the bounds are proved
 /// on it).
 ///

@@ -1,4 +1,9 @@
-//! Two vectors as one, every operation applied to both in program order.
+//! Two vectors as one, every operation applied to both in program order:
+//! two independent dependency chains interleaved op by op, which a core
+//! overlaps better than one long chain after another (the sigmoid family
+//! on AVX-512, `lane::SigmoidSimd`; `docs/performance.md`, "Two 512-bit
+//! registers per operation"). `wide`'s `f32x16` is the same idea on
+//! AVX2 and SSE2.
 
 use super::{Lane, LaneBits, MAX_WIDTH};
 use core::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Shl, Shr, Sub};
