@@ -13,7 +13,7 @@
 //! exhaustive proofs run on the default and on the FMA (`native`) build.
 
 mod scalar;
-// Used only where it is `SigmoidSimd` (AVX-512 builds) and by the tests.
+// Used only where it is `SigmoidSimd` and `LaneMathSimd` (AVX-512 builds) and by the tests.
 #[cfg_attr(
     not(all(
         not(logitkit_one_lane),
@@ -213,14 +213,16 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
-/// The vector the lane math's slice kernels run in (`exp`, `ln`, `ln_1p`
-/// over slices): `f32x16` on the default x86 build (SSE2 without AVX:
-/// four 128-bit registers per operation, which keeps more of their
-/// dependent chains in flight), [`Simd`] everywhere else. On a Zen 3 VM
-/// the default build's `exp_into` ran 5 % and `ln_into` 8 % faster over
+/// The vector `exp` and `ln` over slices run in: `f32x16` on the default
+/// x86 build (SSE2 without AVX: four 128-bit registers per operation,
+/// which keeps more of their dependent chains in flight), two `f32x16` as
+/// one ([`twin::Twin`]) with AVX-512, [`Simd`] everywhere else. On a Zen 3
+/// VM the default build's `exp_into` ran 5 % and `ln_into` 8 % faster over
 /// 1024 elements (`docs/performance.md`, "More registers per operation for
 /// the sigmoid family"); on x86-64-v3 `exp_into` ran 10 % slower with
-/// `f32x16` and keeps [`Simd`]. The same bits either way.
+/// `f32x16` and keeps [`Simd`]; on AVX-512 two registers per operation
+/// made `exp_into` 9 % and `ln_into` 7 % faster ("Two 512-bit registers
+/// for `exp` and `ln`"). The same bits either way.
 #[cfg(all(
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
@@ -231,6 +233,44 @@ pub type Simd = f32;
 pub(crate) type LaneMathSimd = wide::f32x16;
 
 /// See the other `cfg` branch.
+#[cfg(all(
+    not(logitkit_one_lane),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx512f"
+))]
+pub(crate) type LaneMathSimd = twin::Twin<wide::f32x16>;
+
+/// See the other `cfg` branch.
+#[cfg(not(any(
+    all(
+        not(logitkit_one_lane),
+        not(logitkit_sixteen_lanes),
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx")
+    ),
+    all(
+        not(logitkit_one_lane),
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "avx512f"
+    )
+)))]
+pub(crate) type LaneMathSimd = Simd;
+
+/// The vector `ln_1p` over slices runs in: [`LaneMathSimd`], but one
+/// register per operation on AVX-512, where two made `ln_1p_into`
+/// 12 % slower (0.415 → 0.465 ns per element; same section as
+/// [`LaneMathSimd`]'s).
+#[cfg(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx")
+))]
+pub(crate) type Ln1pSimd = wide::f32x16;
+
+/// See the other `cfg` branch.
 #[cfg(not(all(
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
@@ -238,7 +278,7 @@ pub(crate) type LaneMathSimd = wide::f32x16;
     target_feature = "sse2",
     not(target_feature = "avx")
 )))]
-pub(crate) type LaneMathSimd = Simd;
+pub(crate) type Ln1pSimd = Simd;
 
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE

@@ -80,7 +80,7 @@ elementwise_slices_two_paths!(
     "ln_1p",
     ln_1p_in_place,
     ln_1p_into,
-    crate::lane::LaneMathSimd,
+    crate::lane::Ln1pSimd,
     ln_1p_block_in_fast_range,
     ln_1p_fast_lanes
 );
