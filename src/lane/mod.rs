@@ -386,6 +386,16 @@ pub(crate) const FUSED_MUL_ADD: bool = <Simd as Lane>::WIDTH > 1
 /// (firmware) builds skip the extra operations and keep their `.text`.
 pub(crate) const AVOID_SUBNORMAL_PRODUCTS: bool = <Simd as Lane>::WIDTH > 1;
 
+/// Whether [`Lane::select`] is three bitwise operations (and, and-not,
+/// or): SSE2 without SSE4.1's blend, the default x86 build. Where it is,
+/// σ alone is formed as |h − s| (`src/sigmoid/mod.rs`), four operations
+/// where a select and its `1 − s` are five; elsewhere a select is one.
+pub(crate) const SELECT_IS_BITWISE: bool = <Simd as Lane>::WIDTH > 1
+    && cfg!(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        not(target_feature = "sse4.1")
+    ));
+
 /// Entries in `exp`'s table of 2^(j/N) (`src/math/exp_table.rs`): 8 where
 /// the lanes permute an 8-entry table held in one register (AVX2 with FMA,
 /// which the table's range reduction needs; AVX-512F builds too), and 1

@@ -17,7 +17,7 @@ use crate::math::elementwise_slices_two_paths;
 /// this leaves the division's and the final additions'.
 #[inline(always)]
 pub fn sigmoid_lane<V: Lane>(x: V) -> V {
-    V::select(x.is_nan(), x, logistic(x).sig)
+    V::select(x.is_nan(), x, logistic(x).sig_alone())
 }
 
 /// The logistic sigmoid σ(x) = 1 / (1 + e^{−x}).
@@ -50,7 +50,7 @@ pub fn sigmoid(x: f32) -> f32 {
 /// [`sigmoid_lane`] where every |x| < 87 (no NaN lane to patch).
 #[inline(always)]
 fn sigmoid_fast<V: Lane>(x: V) -> V {
-    logistic_on::<V, true>(x).sig
+    logistic_on::<V, true>(x).sig_alone()
 }
 
 elementwise_slices_two_paths!(
@@ -89,10 +89,7 @@ elementwise_slices_two_paths!(
 /// # Cost
 /// One pass reading `xs` and `grad_out`, writing `grad_in`.
 pub fn sigmoid_backward(xs: &[f32], grad_out: &[f32], grad_in: &mut [f32]) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| {
-        // Both factors from one call of the 2-ULP σ (σ(−x) is its other
-        // half, the same bits as `sigmoid(−x)`).
-        let f = logistic(x);
-        f.sig * f.sig_neg
-    })
+    // Both factors from one call of the 2-ULP σ (σ(−x) is its other half,
+    // the same bits as `sigmoid(−x)`).
+    backward_with(xs, grad_out, grad_in, |x| logistic(x).derivative())
 }

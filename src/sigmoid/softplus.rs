@@ -136,5 +136,5 @@ pub fn log_sigmoid_backward(
     grad_out: &[f32],
     grad_in: &mut [f32],
 ) -> Result<(), Error> {
-    backward_with(xs, grad_out, grad_in, |x| logistic(x).sig_neg)
+    backward_with(xs, grad_out, grad_in, |x| logistic(x).sig_neg_alone())
 }
