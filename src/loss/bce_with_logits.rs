@@ -638,28 +638,53 @@ fn focal_terms<V: Lane, const PLAIN: bool>(
     gamma: f32,
     alpha: Option<f32>,
 ) -> (V, V) {
-    let one = V::splat(1.0);
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
     let product = weighted_or_plain::<V, PLAIN>;
     let f = logistic_on::<V, PLAIN>(z);
     let not_y = one - y;
-    let ce = product(not_y, f.sp) + product(y, f.sp_neg);
+    // 1 − 2y: ±1 for binary labels.
+    let sign = one - y - y;
     // m = 1 − p_t = y·σ(−z) + (1−y)·σ(z); ln m exactly −softplus(±z) for
     // binary labels (so m^γ is right even where m underflows), ln of the
     // linear sum otherwise.
     // ratio: m^(γ−1)·σ(z)σ(−z) = m^γ·ratio, ratio = σ(z)σ(−z)/m without 0/0.
-    let m = if binary {
-        V::select(is_one, f.sig_neg, f.sig)
-    } else {
-        y * f.sig_neg + not_y * f.sig
-    };
-    let ratio = if binary {
-        V::select(is_one, f.sig, f.sig_neg)
-    } else {
-        V::select(
-            is_one,
-            f.sig,
-            V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
+    let (ce, m, ratio, ce_slope) = if PLAIN {
+        // Binary labels: with z_s = (1 − 2y)·z (exact), m = σ(z_s),
+        // ratio = σ(−z_s), ce = softplus(z_s) and ce_slope = (1 − 2y)·m:
+        // one select of σ(±|z|) for each of m and ratio, where the forms
+        // below select σ(±z) first and then by the label, and form ce and
+        // ce_slope from both σ and both softplus values times the labels.
+        // The same bits: here each label product is +0 or its factor,
+        // added to a positive term or subtracted from +0, and σ(z_s),
+        // softplus(z_s) are the selects and sums that σ(±z), softplus(±z)
+        // are. Default build: the focal loss 5.9 % faster, natively 5.0 %
+        // (`docs/performance.md`, "The focal loss by its label's sign").
+        let z_s = sign * z;
+        let up = z_s.gt(zero);
+        let m = V::select(up, f.large, f.small);
+        (
+            z_s.max(zero) + f.ln_1p_t,
+            m,
+            V::select(up, f.small, f.large),
+            sign * m,
         )
+    } else {
+        let ce = product(not_y, f.sp) + product(y, f.sp_neg);
+        let m = if binary {
+            V::select(is_one, f.sig_neg, f.sig)
+        } else {
+            y * f.sig_neg + not_y * f.sig
+        };
+        let ratio = if binary {
+            V::select(is_one, f.sig, f.sig_neg)
+        } else {
+            V::select(
+                is_one,
+                f.sig,
+                V::select(is_zero, f.sig_neg, f.sig * f.sig_neg / m),
+            )
+        };
+        (ce, m, ratio, not_y * f.sig - y * f.sig_neg)
     };
     // γ = 1 and 2 (the usual choice) by multiplication: no second
     // exponential, and more accurate than e^{γ·ln m} where m is near 1
@@ -678,12 +703,11 @@ fn focal_terms<V: Lane, const PLAIN: bool>(
         };
         exp_lane(V::splat(gamma) * ln_m)
     };
-    let ce_slope = not_y * f.sig - y * f.sig_neg;
     // ratio·ce is bounded (σ(∓z)·softplus(±z) → 0 as |z| → ∞), so it is
     // formed first and only γ can make the product large; forming γ·ce first
     // overflowed for a huge γ (found by fuzzing). 0·inf = 0 in every factor:
     // the limit, where a vanishing ratio meets an infinite ce.
-    let focus = product(V::splat(gamma), product(one - y - y, product(ratio, ce)));
+    let focus = product(V::splat(gamma), product(sign, product(ratio, ce)));
     // α·y + (1−α)(1−y): two non-negative terms. The affine form
     // y·(2α − 1) + (1 − α) cancels at y = 1 and lost 30 ULP of a small α
     // (found by fuzzing).

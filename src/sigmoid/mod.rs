@@ -29,6 +29,10 @@ pub(crate) struct Logistic<V: Lane> {
     pub sp: V,
     /// softplus(−z)
     pub sp_neg: V,
+    /// ln(1 + e^{−|z|}): softplus(±z) = max(±z, 0) + this.
+    pub ln_1p_t: V,
+    /// σ(|z|), the larger of σ(±z).
+    pub large: V,
 }
 
 /// t = e^{−|z|} is taken as t + t_lo (the exponential's last rounding kept,
@@ -104,6 +108,8 @@ pub(crate) fn logistic_on<V: Lane, const FAST: bool>(z: V) -> Logistic<V> {
         z,
         sp: z.max(zero) + l,
         sp_neg: (-z).max(zero) + l,
+        ln_1p_t: l,
+        large,
     }
 }
 
