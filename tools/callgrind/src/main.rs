@@ -63,6 +63,8 @@ fn main() {
         ..Default::default()
     };
     let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    // Soft labels (distillation targets): 0.05, 0.35, 0.65, 0.95, ...
+    let soft_labels: Vec<f32> = (0..z.len()).map(|i| 0.05 + (i % 4) as f32 * 0.3).collect();
     let rows = || z.chunks(classes).zip(&targets);
     // Positive inputs for the logarithms: e^{x} of the logits.
     let positive: Vec<f32> = z.iter().map(|x| x.exp()).collect();
@@ -138,6 +140,16 @@ fn main() {
                     acc += logitkit::bce_with_logits_with_grad(
                         black_box(&z),
                         &labels,
+                        &Default::default(),
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
+                "bce_soft" => {
+                    acc += logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &soft_labels,
                         &Default::default(),
                         &mut grad,
                         None,
