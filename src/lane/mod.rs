@@ -213,49 +213,34 @@ pub type Simd = wide::f32x8;
 ))]
 pub type Simd = f32;
 
-/// The vector `exp` and `ln` over slices run in: `f32x16` on the default
-/// x86 build (SSE2 without AVX: four 128-bit registers per operation,
-/// which keeps more of their dependent chains in flight), two `f32x16` as
-/// one ([`twin::Twin`]) with AVX-512, [`Simd`] everywhere else. On a Zen 3
-/// VM the default build's `exp_into` ran 5 % and `ln_into` 8 % faster over
-/// 1024 elements (`docs/performance.md`, "More registers per operation for
-/// the sigmoid family"); on x86-64-v3 `exp_into` ran 10 % slower with
-/// `f32x16` and keeps [`Simd`]; on AVX-512 two registers per operation
-/// made `exp_into` 9 % and `ln_into` 7 % faster ("Two 512-bit registers
-/// for `exp` and `ln`"). The same bits either way.
+/// The vector `exp` and `ln` over slices run in: [`SigmoidSimd`] (four
+/// 128-bit registers per operation on the default x86 build, two 512-bit
+/// ones with AVX-512), but [`Simd`] on x86 with AVX and without AVX-512
+/// (x86-64-v3). On a Zen 3 VM the default build's `exp_into` ran 5 % and
+/// `ln_into` 8 % faster over 1024 elements with `f32x16` than with
+/// [`Simd`] (`docs/performance.md`, "More registers per operation for the
+/// sigmoid family"); on x86-64-v3 `exp_into` ran 10 % slower with
+/// `f32x16`; on AVX-512 two registers per operation made `exp_into` 9 %
+/// and `ln_into` 7 % faster ("Two 512-bit registers for `exp` and `ln`").
+/// The same bits either way.
 #[cfg(all(
     not(logitkit_one_lane),
     not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2",
-    not(target_feature = "avx")
+    target_feature = "avx",
+    not(target_feature = "avx512f")
 ))]
-pub(crate) type LaneMathSimd = wide::f32x16;
-
-/// See the other `cfg` branch.
-#[cfg(all(
-    not(logitkit_one_lane),
-    any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "avx512f"
-))]
-pub(crate) type LaneMathSimd = twin::Twin<wide::f32x16>;
-
-/// See the other `cfg` branch.
-#[cfg(not(any(
-    all(
-        not(logitkit_one_lane),
-        not(logitkit_sixteen_lanes),
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2",
-        not(target_feature = "avx")
-    ),
-    all(
-        not(logitkit_one_lane),
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "avx512f"
-    )
-)))]
 pub(crate) type LaneMathSimd = Simd;
+
+/// See the other `cfg` branch.
+#[cfg(not(all(
+    not(logitkit_one_lane),
+    not(logitkit_sixteen_lanes),
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx",
+    not(target_feature = "avx512f")
+)))]
+pub(crate) type LaneMathSimd = SigmoidSimd;
 
 /// The vector `ln_1p` over slices runs in: [`LaneMathSimd`], but one
 /// register per operation on AVX-512, where two made `ln_1p_into`
@@ -263,22 +248,18 @@ pub(crate) type LaneMathSimd = Simd;
 /// [`LaneMathSimd`]'s).
 #[cfg(all(
     not(logitkit_one_lane),
-    not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2",
-    not(target_feature = "avx")
+    target_feature = "avx512f"
 ))]
-pub(crate) type Ln1pSimd = wide::f32x16;
+pub(crate) type Ln1pSimd = Simd;
 
 /// See the other `cfg` branch.
 #[cfg(not(all(
     not(logitkit_one_lane),
-    not(logitkit_sixteen_lanes),
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2",
-    not(target_feature = "avx")
+    target_feature = "avx512f"
 )))]
-pub(crate) type Ln1pSimd = Simd;
+pub(crate) type Ln1pSimd = LaneMathSimd;
 
 /// The vector the sigmoid family's slice kernels run in (`sigmoid`,
 /// `softplus`, `log_sigmoid` over slices and their backward functions, BCE

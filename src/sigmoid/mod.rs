@@ -123,23 +123,24 @@ impl<V: Lane> Logistic<V> {
     /// (`docs/performance.md`, "σ in fewer operations").
     #[inline(always)]
     pub(crate) fn sig_alone(&self) -> V {
-        if SELECT_IS_BITWISE {
-            let zero = V::splat(0.0);
-            (V::select_or_zero(self.z.gt(zero), V::splat(1.0)) - self.small).abs()
-        } else {
-            self.sig
-        }
+        self.one_side(self.z.gt(V::splat(0.0)), self.sig)
     }
 
     /// σ(−z) for a caller that needs no σ(z): [`Logistic::sig_neg`]'s
     /// bits (but a NaN's sign), as [`Logistic::sig_alone`] forms σ(z).
     #[inline(always)]
     pub(crate) fn sig_neg_alone(&self) -> V {
+        self.one_side(self.z.lt(V::splat(0.0)), self.sig_neg)
+    }
+
+    /// |h − s| with h = 1 in the `larger` lanes (where the wanted σ is
+    /// 1 − s), else `selected`, the same value by a select.
+    #[inline(always)]
+    fn one_side(&self, larger: V::Mask, selected: V) -> V {
         if SELECT_IS_BITWISE {
-            let zero = V::splat(0.0);
-            (V::select_or_zero(self.z.lt(zero), V::splat(1.0)) - self.small).abs()
+            (V::select_or_zero(larger, V::splat(1.0)) - self.small).abs()
         } else {
-            self.sig_neg
+            selected
         }
     }
 
