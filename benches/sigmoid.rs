@@ -1,7 +1,8 @@
 //! The sigmoid family against one SIMD `exp` pass over the same data, in one
 //! run (`docs/performance.md`): group `sigmoid_family` has `exp_pass`
 //! (`exp_into`), `sigmoid`, `softplus`, `log_sigmoid` (the `_into` forms),
-//! `bce` (`bce_with_logits_with_grad`, mean) and `focal`
+//! `bce` (`bce_with_logits_with_grad`, mean), `bce_pos_weight` (the same
+//! with one pos_weight per output of a 16-output head) and `focal`
 //! (`sigmoid_focal_loss_with_grad`, γ = 2, α = ¼, mean); group `bce` has the
 //! fused BCE against the naive two-step `libm` version (sigmoid, then
 //! −y ln p − (1−y) ln(1−p)) and the stable scalar `libm` version. Sizes 1024,
@@ -85,6 +86,13 @@ fn family_group(c: &mut Criterion, name: &str, sizes: &[(&str, usize)], half_wid
         .measurement_time(Duration::from_millis(800))
         .sample_size(20);
     let bce_options = logitkit::BceOptions::default();
+    // A multi-label head of 16 outputs, one pos_weight each, broadcast over
+    // the rows (PyTorch's `pos_weight` of shape [16]); 16 divides every size.
+    let per_output: Vec<f32> = (0..16).map(|i| 1.0 + i as f32 * 0.5).collect();
+    let pos_weighted = logitkit::BceOptions {
+        pos_weight: logitkit::PosWeight::PerOutput(&per_output),
+        ..Default::default()
+    };
     let focal_options = logitkit::FocalOptions::default();
     type Map = fn(&[f32], &mut [f32]) -> Result<(), logitkit::Error>;
     for &(label, n) in sizes {
@@ -101,17 +109,19 @@ fn family_group(c: &mut Criterion, name: &str, sizes: &[(&str, usize)], half_wid
                 b.iter(|| f(black_box(&z), black_box(&mut out)))
             });
         }
-        g.bench_function(BenchmarkId::new("bce", label), |b| {
-            b.iter(|| {
-                logitkit::bce_with_logits_with_grad(
-                    black_box(&z),
-                    &y,
-                    &bce_options,
-                    black_box(&mut out),
-                    None,
-                )
-            })
-        });
+        for (name, options) in [("bce", &bce_options), ("bce_pos_weight", &pos_weighted)] {
+            g.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| {
+                    logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &y,
+                        options,
+                        black_box(&mut out),
+                        None,
+                    )
+                })
+            });
+        }
         g.bench_function(BenchmarkId::new("focal", label), |b| {
             b.iter(|| {
                 logitkit::sigmoid_focal_loss_with_grad(

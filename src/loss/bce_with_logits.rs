@@ -18,7 +18,7 @@ use crate::math::exp::exp_lane;
 use crate::math::ln::ln_lane;
 use crate::math::two_sum;
 use crate::reduce::{DOWN, UP, blocked_sum, rescaled_sum};
-use crate::sigmoid::logistic_on;
+use crate::sigmoid::{Logistic, logistic_on};
 
 /// `pos_weight` of [`BceOptions`]: the weight p of the positive term.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -123,10 +123,12 @@ fn bce_lane<V: Lane>(z: V, labels: [V; 2], p: V, w: V, loss_scale: V, grad_scale
 /// which gives the same bits (1·v = v, and a weight of 1 is never the zero
 /// of [`weighted`]) without the weights' multiplies and selects: the
 /// compiler does not drop them itself, as `wide`'s comparisons are not
-/// folded on constants. [`bce_lane`] keeps one out-of-line copy for the
-/// general options (one call per vector, and one body on firmware; inlined
-/// into the summing loops it ran 1.6 times slower with a pos_weight,
-/// `logitkit-callgrind bce_pos_weight 256 15`). On vector builds, a vector
+/// folded on constants. [`bce_lane`] keeps one out-of-line copy for
+/// element weights, smoothing and one-lane builds (one call per vector,
+/// and one body on firmware; inlined into the summing loops with every
+/// weight form it ran 1.6 times slower with a pos_weight,
+/// `logitkit-callgrind bce_pos_weight 256 15`); a pos_weight alone has a
+/// loop per form, inlined. On vector builds, a vector
 /// that allows it runs [`bce_terms_on`] with plain products (`PLAIN`), any
 /// other the general arithmetic: a lane gets the same bits either way.
 #[inline(always)]
@@ -144,8 +146,8 @@ fn bce_terms<V: Lane>(
         && (weights.is_none() || !V::any(unit(y) | unit(not_y)))
     {
         let (zero, one) = (V::splat(0.0), V::splat(1.0));
-        if weights.is_none() && V::all(y.eq(zero) | y.eq(one)) {
-            return bce_binary_terms([z, y, not_y], loss_scale, grad_scale);
+        if V::all(y.eq(zero) | y.eq(one)) {
+            return bce_binary_terms([z, y, not_y], weights, loss_scale, grad_scale);
         }
         bce_terms_on::<V, true>(z, labels, weights, loss_scale, grad_scale)
     } else {
@@ -153,28 +155,54 @@ fn bce_terms<V: Lane>(
     }
 }
 
-/// [`bce_terms`] without weights for a vector of labels 0 and 1 whose
-/// logits all take the split exponential's fast path, by the label's
-/// sign, as the focal loss takes such a vector: with s = 1 − 2y (= 1 − y
-/// − y, exactly ±1) and z_s = s·z (exact), the loss is softplus(z_s) and
-/// the gradient s·σ(z_s), one select of σ(±|z|) by the sign of z_s.
+/// [`bce_terms`] for a vector of labels 0 and 1 whose logits all take the
+/// split exponential's fast path, by the label's sign, as the focal loss
+/// takes such a vector: with s = 1 − 2y (= 1 − y − y, exactly ±1) and
+/// z_s = s·z (exact), the loss is softplus(z_s) and the gradient
+/// s·σ(z_s), one select of σ(±|z|) by the sign of z_s. With weights the
+/// label picks each product's factor: (1, w) for y = 0 and (min(w, p),
+/// max(w, p)) for y = 1, the factors [`bce_terms_on`] applies to the term
+/// the label keeps.
+///
 /// [`bce_terms_on`]'s `PLAIN` forms select σ(z) and σ(−z) by the sign of
 /// z and mix both, and both softplus values, by products with y and
 /// 1 − y; the same bits, since there each such product is +0 or its
-/// factor (finite and positive), added to a positive term or subtracted
-/// from +0. BCE ran 5 % faster on the default build and 6 % natively;
-/// soft labels pay the test, 3 % natively (`docs/performance.md`,
-/// "Binary labels by their sign").
+/// factor (finite and positive; the weights are finite), added to a
+/// non-negative term or subtracted from +0. That difference, +0 − g, is
+/// +0 where g is +0 (a zero weight): s·g + 0 gives it, where s·g alone
+/// would give −0. A lane whose weighted gradient overflows takes
+/// [`bce_terms_on`]'s unweighted difference as there.
+///
+/// Measured with `logitkit-callgrind` (`docs/performance.md`, "Binary
+/// labels by their sign"): without weights BCE ran 5 % faster on the
+/// default build and 6 % natively, soft labels paying the test (3 %
+/// natively); with a pos_weight, see "Weighted binary labels by their
+/// sign" there.
 #[inline(always)]
-fn bce_binary_terms<V: Lane>([z, y, not_y]: [V; 3], loss_scale: V, grad_scale: V) -> (V, V) {
+fn bce_binary_terms<V: Lane>(
+    [z, y, not_y]: [V; 3],
+    weights: Option<[V; 2]>,
+    loss_scale: V,
+    grad_scale: V,
+) -> (V, V) {
     let zero = V::splat(0.0);
     let f = logistic_on::<V, true>(z);
     let sign = not_y - y;
     let z_s = sign * z;
     let sig_s = V::select(z_s.gt(zero), f.large, f.small);
+    let sp_s = (z_s.max(zero) + f.ln_1p_t) * loss_scale;
+    let Some([p, w]) = weights else {
+        return (sp_s, grad_scale * (sign * sig_s));
+    };
+    let positive = y.gt(zero);
+    let (inner, outer) = (
+        V::select(positive, w.min(p), V::splat(1.0)),
+        V::select(positive, w.max(p), w),
+    );
+    let grad = sign * ((outer * grad_scale) * (inner * sig_s)) + zero;
     (
-        (z_s.max(zero) + f.ln_1p_t) * loss_scale,
-        grad_scale * (sign * sig_s),
+        outer * (inner * sp_s),
+        unweighted_where_overflowed(grad, &f, [y, not_y], [p, w], grad_scale),
     )
 }
 
@@ -209,22 +237,34 @@ fn bce_terms_on<V: Lane, const PLAIN: bool>(
     let (low, high) = (w.min(p), w.max(p));
     let positive = product(high, product(low, product(y, sp_neg)));
     let grad = (w * grad_scale) * (not_y * f.sig) - (high * grad_scale) * (low * (y * f.sig_neg));
-    // The positive term alone can overflow where the gradient does not
-    // (w·p·y·σ(−z) beyond f32::MAX, w(1−y)σ(z) bringing the difference back
-    // below it: −inf for a finite −2.9e38, found by fuzzing). The first term
-    // cannot (it is at most w), so such lanes read −inf: they take the
-    // difference of the unweighted terms first, then the weight, which
-    // overflows only where the gradient does. Rare: the other lanes keep
-    // their bits.
-    let inf = V::splat(f32::INFINITY);
-    let overflowed = grad.abs().eq(inf);
-    let grad = if V::any(overflowed) {
+    (
+        negative + positive,
+        unweighted_where_overflowed(grad, &f, [y, not_y], [p, w], grad_scale),
+    )
+}
+
+/// The weighted gradient `grad`, but where it overflowed. The positive
+/// term alone can overflow where the gradient does not (w·p·y·σ(−z) beyond
+/// f32::MAX, w(1−y)σ(z) bringing the difference back below it: −inf for a
+/// finite −2.9e38, found by fuzzing). The first term cannot (it is at most
+/// w), so such lanes read −inf: they take the difference of the unweighted
+/// terms first, then the weight, which overflows only where the gradient
+/// does. Rare: the other lanes keep their bits.
+#[inline(always)]
+fn unweighted_where_overflowed<V: Lane>(
+    grad: V,
+    f: &Logistic<V>,
+    [y, not_y]: [V; 2],
+    [p, w]: [V; 2],
+    grad_scale: V,
+) -> V {
+    let overflowed = grad.abs().eq(V::splat(f32::INFINITY));
+    if V::any(overflowed) {
         let unweighted = not_y * f.sig - p * (y * f.sig_neg);
         V::select(overflowed, (w * grad_scale) * unweighted, grad)
     } else {
         grad
-    };
-    (negative + positive, grad)
+    }
 }
 
 /// Vector k of `xs`, padded past its end: [`load_at`], whose 64-byte tail
@@ -579,25 +619,63 @@ fn bce_elements(
     if <SigmoidSimd as Lane>::WIDTH > 1
         && eps == 0.0
         && matches!(options.weights, ElementWeights::None)
-        && matches!(options.pos_weight, PosWeight::None)
     {
-        // The default options: w = p = 1 left out (same bits as the general
-        // closure, see `bce_terms`; vector builds only, where it is worth
-        // its code size).
-        return Ok(reduce_elements(
-            n,
-            options.reduction,
-            grad,
-            per_element,
-            // Inlined into the summing loops, so their loss_scale of 1
-            // folds and no call passes vectors through memory.
-            #[inline(always)]
-            move |k, loss_scale, grad_scale| {
-                let (z, y) = (load(logits, k), load(labels, k));
-                let one = <SigmoidSimd as Lane>::splat(1.0);
-                bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
-            },
-        ));
+        // Without element weights or smoothing, each pos_weight form has a
+        // loop of its own (vector builds only, where it is worth its code
+        // size), with the element arithmetic inlined: no call per vector
+        // passes vectors through memory, and in the default options' loop
+        // w = p = 1 are left out (the same bits as the general closure,
+        // see `bce_terms`). With a pos_weight, binary labels ran 20 % faster
+        // on the default build than through the general closure's call
+        // (`docs/performance.md`, "BCE with a pos_weight, inlined").
+        let (reduction, one) = (options.reduction, <SigmoidSimd as Lane>::splat(1.0));
+        let labels_at = |k| {
+            let y = load(labels, k);
+            [y, one - y]
+        };
+        match options.pos_weight {
+            PosWeight::None => {
+                return Ok(reduce_elements(
+                    n,
+                    reduction,
+                    grad,
+                    per_element,
+                    #[inline(always)]
+                    move |k, loss_scale, grad_scale| {
+                        let z = load(logits, k);
+                        bce_terms(z, labels_at(k), None, loss_scale, grad_scale)
+                    },
+                ));
+            }
+            PosWeight::All(p) => {
+                let p = <SigmoidSimd as Lane>::splat(p);
+                return Ok(reduce_elements(
+                    n,
+                    reduction,
+                    grad,
+                    per_element,
+                    #[inline(always)]
+                    move |k, loss_scale, grad_scale| {
+                        let z = load(logits, k);
+                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
+                    },
+                ));
+            }
+            PosWeight::PerOutput(ps) => {
+                let mut cursor = (0, 0);
+                return Ok(reduce_elements(
+                    n,
+                    reduction,
+                    grad,
+                    per_element,
+                    #[inline(always)]
+                    move |k, loss_scale, grad_scale| {
+                        let (z, p) = (load(logits, k), broadcast_lanes(ps, k, &mut cursor));
+                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
+                    },
+                ));
+            }
+        }
     }
     let mut pos_cursor = (0, 0);
     let mut weight_cursor = (0, 0);

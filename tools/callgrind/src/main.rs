@@ -161,6 +161,22 @@ fn main() {
                     )
                     .expect("same length")
                 }
+                "bce_pos_weight_classes" => {
+                    // One pos_weight per class, broadcast over the rows
+                    // (PyTorch's `pos_weight` of shape [C]).
+                    let options = logitkit::BceOptions {
+                        pos_weight: logitkit::PosWeight::PerOutput(&class_weights),
+                        ..Default::default()
+                    };
+                    acc += logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &labels,
+                        &options,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
                 "focal" => {
                     acc += logitkit::sigmoid_focal_loss_with_grad(
                         black_box(&z),
