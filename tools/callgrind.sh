@@ -8,7 +8,8 @@
 #   bash tools/callgrind.sh            # C = 10
 #   CLASSES="10 32" bash tools/callgrind.sh
 #   KERNELS="exp_pass sigmoid softplus log_sigmoid bce focal" bash tools/callgrind.sh
-# The driver also has batch_weighted (class weights 1, 1.5, 2, ...), libm_exp and std_exp (the scalar loops), ln_pass and
+# The driver also has batch_weighted (class weights 1, 1.5, 2, ...), bce_pos_weight_classes (a
+# pos_weight per class, the same values), libm_exp and std_exp (the scalar loops), ln_pass and
 # ln_1p_pass (over e^x of the logits) with libm_ln and libm_ln_1p, and
 # softmax_whole / log_softmax_whole (one row of all 256·C logits); SPREAD=40
 # draws the logits from [−20, 20] instead of [−8, 8].
