@@ -427,7 +427,9 @@ pub(crate) fn medium_sums_with_max(
     exps: &mut [f32],
 ) -> RowOrderSums {
     let last = || LastVector::of(xs, max);
-    let body = xs.get(..xs.len() - xs.len() % W).unwrap_or_default();
+    let body = xs
+        .get(..xs.len() - past_whole_vectors(xs.len()))
+        .unwrap_or_default();
     let vectors = body.chunks_exact(W).map(Simd::load);
     let (sums, tail) = if exps.is_empty() {
         row_order_sums(max, pass, vectors.map(|x| (x, &mut [][..])), last, xs.len())
@@ -464,7 +466,7 @@ pub(crate) fn analyze_medium_row_in_place(
 pub(crate) fn medium_sums_in_place(max: f32, pass: RowPass, xs: &mut [f32]) -> RowOrderSums {
     // Read before the pass overwrites the positions it repeats.
     let last = LastVector::of(xs, max);
-    let (positions, whole) = (xs.len(), xs.len() - xs.len() % W);
+    let (positions, whole) = (xs.len(), xs.len() - past_whole_vectors(xs.len()));
     let body = xs.get_mut(..whole).unwrap_or_default();
     let vectors = body.chunks_exact_mut(W).map(|x| (Simd::load(x), x));
     let (sums, tail) = row_order_sums(max, pass, vectors, || last, positions);
@@ -472,6 +474,16 @@ pub(crate) fn medium_sums_in_place(max: f32, pass: RowPass, xs: &mut [f32]) -> R
         store_last(tail, xs);
     }
     sums
+}
+
+/// n mod W: the positions of a row of n past its whole vectors.
+#[inline(always)]
+#[allow(
+    clippy::modulo_one,
+    reason = "W is 1 on one-lane builds, which never call the medium-row kernels"
+)]
+fn past_whole_vectors(n: usize) -> usize {
+    n % W
 }
 
 /// The maximum of `xs` if it is finite, else that maximum (NaN if any
@@ -498,7 +510,7 @@ struct LastVector {
 impl LastVector {
     #[inline(always)]
     fn of(xs: &[f32], max: f32) -> Option<Self> {
-        let r = xs.len() % W;
+        let r = past_whole_vectors(xs.len());
         if r == 0 {
             return None;
         }
