@@ -2,7 +2,8 @@
 //! run (`docs/performance.md`): group `sigmoid_family` has `exp_pass`
 //! (`exp_into`), `sigmoid`, `softplus`, `log_sigmoid` (the `_into` forms),
 //! `bce` (`bce_with_logits_with_grad`, mean), `bce_pos_weight` (the same
-//! with one pos_weight per output of a 16-output head) and `focal`
+//! with one pos_weight per output of a 16-output head), `bce_masked` (the
+//! same with element weights as a mask, every seventh 0) and `focal`
 //! (`sigmoid_focal_loss_with_grad`, γ = 2, α = ¼, mean); group `bce` has the
 //! fused BCE against the naive two-step `libm` version (sigmoid, then
 //! −y ln p − (1−y) ln(1−p)) and the stable scalar `libm` version. Sizes 1024,
@@ -109,7 +110,16 @@ fn family_group(c: &mut Criterion, name: &str, sizes: &[(&str, usize)], half_wid
                 b.iter(|| f(black_box(&z), black_box(&mut out)))
             });
         }
-        for (name, options) in [("bce", &bce_options), ("bce_pos_weight", &pos_weighted)] {
+        let mask: Vec<f32> = (0..n).map(|i| (i % 7 != 0) as u8 as f32).collect();
+        let masked = logitkit::BceOptions {
+            weights: logitkit::ElementWeights::PerElement(&mask),
+            ..Default::default()
+        };
+        for (name, options) in [
+            ("bce", &bce_options),
+            ("bce_pos_weight", &pos_weighted),
+            ("bce_masked", &masked),
+        ] {
             g.bench_function(BenchmarkId::new(name, label), |b| {
                 b.iter(|| {
                     logitkit::bce_with_logits_with_grad(

@@ -123,12 +123,12 @@ fn bce_lane<V: Lane>(z: V, labels: [V; 2], p: V, w: V, loss_scale: V, grad_scale
 /// which gives the same bits (1·v = v, and a weight of 1 is never the zero
 /// of [`weighted`]) without the weights' multiplies and selects: the
 /// compiler does not drop them itself, as `wide`'s comparisons are not
-/// folded on constants. [`bce_lane`] keeps one out-of-line copy for
-/// element weights, smoothing and one-lane builds (one call per vector,
-/// and one body on firmware; inlined into the summing loops with every
-/// weight form it ran 1.6 times slower with a pos_weight,
-/// `logitkit-callgrind bce_pos_weight 256 15`); a pos_weight alone has a
-/// loop per form, inlined. On vector builds, a vector
+/// folded on constants. [`bce_lane`] keeps one out-of-line copy for label
+/// smoothing and one-lane builds (one call per vector, and one body on
+/// firmware; inlined into one summing loop for every weight form it ran
+/// 1.6 times slower with a pos_weight, `logitkit-callgrind bce_pos_weight
+/// 256 15`); without smoothing each weight form has a loop of its own
+/// ([`ElementIo::run`]). On vector builds, a vector
 /// that allows it runs [`bce_terms_on`] with plain products (`PLAIN`), any
 /// other the general arithmetic: a lane gets the same bits either way.
 #[inline(always)]
@@ -333,7 +333,13 @@ fn check_per_output(name: &'static str, n: usize, values: &[f32]) -> Result<(), 
 }
 
 fn check_weights(name: &'static str, w: &[f32]) -> Result<(), Error> {
-    if w.iter().all(|&v| v >= 0.0 && v.is_finite()) {
+    // Without a branch per weight inside a block, so that the test
+    // vectorizes: element weights are as many as the logits, and the
+    // short-circuiting form cost 14 instructions per weight (default build).
+    let valid = |v: f32| (0.0..=f32::MAX).contains(&v);
+    if w.chunks(256)
+        .all(|block| block.iter().fold(true, |ok, &v| ok & valid(v)))
+    {
         Ok(())
     } else {
         Err(Error::InvalidParameter { name })
@@ -616,66 +622,28 @@ fn bce_elements(
         );
         y.mul_add(keep, y.mul_add(keep_lo, half))
     };
-    if <SigmoidSimd as Lane>::WIDTH > 1
-        && eps == 0.0
-        && matches!(options.weights, ElementWeights::None)
-    {
-        // Without element weights or smoothing, each pos_weight form has a
-        // loop of its own (vector builds only, where it is worth its code
-        // size), with the element arithmetic inlined: no call per vector
-        // passes vectors through memory, and in the default options' loop
-        // w = p = 1 are left out (the same bits as the general closure,
-        // see `bce_terms`). With a pos_weight, binary labels ran 20 % faster
-        // on the default build than through the general closure's call
-        // (`docs/performance.md`, "BCE with a pos_weight, inlined").
-        let (reduction, one) = (options.reduction, <SigmoidSimd as Lane>::splat(1.0));
-        let labels_at = |k| {
-            let y = load(labels, k);
-            [y, one - y]
+    if <SigmoidSimd as Lane>::WIDTH > 1 && eps == 0.0 {
+        let io = ElementIo {
+            logits,
+            labels,
+            reduction: options.reduction,
+            grad,
+            per_element,
         };
-        match options.pos_weight {
-            PosWeight::None => {
-                return Ok(reduce_elements(
-                    n,
-                    reduction,
-                    grad,
-                    per_element,
-                    #[inline(always)]
-                    move |k, loss_scale, grad_scale| {
-                        let z = load(logits, k);
-                        bce_terms(z, labels_at(k), None, loss_scale, grad_scale)
-                    },
-                ));
+        return Ok(match options.weights {
+            ElementWeights::None if matches!(options.pos_weight, PosWeight::None) => {
+                io.unweighted()
             }
-            PosWeight::All(p) => {
-                let p = <SigmoidSimd as Lane>::splat(p);
-                return Ok(reduce_elements(
-                    n,
-                    reduction,
-                    grad,
-                    per_element,
-                    #[inline(always)]
-                    move |k, loss_scale, grad_scale| {
-                        let z = load(logits, k);
-                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
-                    },
-                ));
+            ElementWeights::None => io.with_pos_weight(options.pos_weight, NO_WEIGHT),
+            ElementWeights::PerElement(w) => {
+                io.with_pos_weight(options.pos_weight, Some(move |k| load(w, k)))
             }
-            PosWeight::PerOutput(ps) => {
+            ElementWeights::PerOutput(w) => {
                 let mut cursor = (0, 0);
-                return Ok(reduce_elements(
-                    n,
-                    reduction,
-                    grad,
-                    per_element,
-                    #[inline(always)]
-                    move |k, loss_scale, grad_scale| {
-                        let (z, p) = (load(logits, k), broadcast_lanes(ps, k, &mut cursor));
-                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
-                    },
-                ));
+                let weight = move |k| broadcast_lanes(w, k, &mut cursor);
+                io.with_pos_weight(options.pos_weight, Some(weight))
             }
-        }
+        });
     }
     let mut pos_cursor = (0, 0);
     let mut weight_cursor = (0, 0);
@@ -707,6 +675,92 @@ fn bce_elements(
             bce_lane(z, labels, p, w, loss_scale, grad_scale)
         },
     ))
+}
+
+/// A weight source of [`ElementIo::run`]: vector k of the weights.
+type WeightAt = fn(usize) -> SigmoidSimd;
+
+/// No weight source: 1 everywhere, left out of the arithmetic.
+const NO_WEIGHT: Option<WeightAt> = None;
+
+/// BCE's slices and reduction, for the summing loops of the options
+/// without label smoothing on vector builds.
+struct ElementIo<'a> {
+    logits: &'a [f32],
+    labels: &'a [f32],
+    reduction: Reduction,
+    grad: &'a mut [f32],
+    per_element: &'a mut [f32],
+}
+
+impl ElementIo<'_> {
+    /// [`ElementIo::run`] with the element weights `w` and `pos_weight`.
+    #[inline(always)]
+    fn with_pos_weight(
+        self,
+        pos_weight: PosWeight,
+        w: Option<impl FnMut(usize) -> SigmoidSimd>,
+    ) -> f32 {
+        match pos_weight {
+            PosWeight::None => self.run(w, NO_WEIGHT),
+            PosWeight::All(p) => self.run(w, Some(move |_| <SigmoidSimd as Lane>::splat(p))),
+            PosWeight::PerOutput(ps) => {
+                let mut cursor = (0, 0);
+                self.run(w, Some(move |k| broadcast_lanes(ps, k, &mut cursor)))
+            }
+        }
+    }
+
+    /// One summing loop per form of the weights (each pair of sources is
+    /// its own instance), with the element arithmetic inlined: no call per
+    /// vector passes vectors through memory.
+    /// Through the general loop's call per vector, a pos_weight cost 20 %
+    /// more on the default build, element weights XX % more
+    /// (`docs/performance.md`, "BCE with weights, inlined"). Vector builds
+    /// only, where the loops are worth their code size.
+    #[inline(always)]
+    fn run(
+        self,
+        mut w: Option<impl FnMut(usize) -> SigmoidSimd>,
+        mut p: Option<impl FnMut(usize) -> SigmoidSimd>,
+    ) -> f32 {
+        let (logits, labels) = (self.logits, self.labels);
+        reduce_elements(
+            logits.len(),
+            self.reduction,
+            self.grad,
+            self.per_element,
+            #[inline(always)]
+            move |k, loss_scale, grad_scale| {
+                let (z, y) = (load(logits, k), load(labels, k));
+                let one = <SigmoidSimd as Lane>::splat(1.0);
+                let weights = [
+                    p.as_mut().map_or(one, |p| p(k)),
+                    w.as_mut().map_or(one, |w| w(k)),
+                ];
+                bce_terms(z, [y, one - y], Some(weights), loss_scale, grad_scale)
+            },
+        )
+    }
+
+    /// The default options' loop: [`ElementIo::run`] with w = p = 1 left
+    /// out of the arithmetic (the same bits, see [`bce_terms`]).
+    #[inline(always)]
+    fn unweighted(self) -> f32 {
+        let (logits, labels) = (self.logits, self.labels);
+        reduce_elements(
+            logits.len(),
+            self.reduction,
+            self.grad,
+            self.per_element,
+            #[inline(always)]
+            move |k, loss_scale, grad_scale| {
+                let (z, y) = (load(logits, k), load(labels, k));
+                let one = <SigmoidSimd as Lane>::splat(1.0);
+                bce_terms(z, [y, one - y], None, loss_scale, grad_scale)
+            },
+        )
+    }
 }
 
 /// Per-lane focal loss and gradient (see [`sigmoid_focal_loss_with_grad`]).

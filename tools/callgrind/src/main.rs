@@ -63,6 +63,7 @@ fn main() {
         ..Default::default()
     };
     let labels: Vec<f32> = (0..z.len()).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let mask: Vec<f32> = (0..z.len()).map(|i| (i % 7 != 0) as u8 as f32).collect();
     // Soft labels (distillation targets): 0.05, 0.35, 0.65, 0.95, ...
     let soft_labels: Vec<f32> = (0..z.len()).map(|i| 0.05 + (i % 4) as f32 * 0.3).collect();
     let rows = || z.chunks(classes).zip(&targets);
@@ -166,6 +167,22 @@ fn main() {
                     // (PyTorch's `pos_weight` of shape [C]).
                     let options = logitkit::BceOptions {
                         pos_weight: logitkit::PosWeight::PerOutput(&class_weights),
+                        ..Default::default()
+                    };
+                    acc += logitkit::bce_with_logits_with_grad(
+                        black_box(&z),
+                        &labels,
+                        &options,
+                        &mut grad,
+                        None,
+                    )
+                    .expect("same length")
+                }
+                "bce_masked" => {
+                    // Element weights as a mask of missing labels: every
+                    // seventh weight 0, the others 1.
+                    let options = logitkit::BceOptions {
+                        weights: logitkit::ElementWeights::PerElement(&mask),
                         ..Default::default()
                     };
                     acc += logitkit::bce_with_logits_with_grad(
