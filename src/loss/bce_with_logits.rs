@@ -634,14 +634,22 @@ fn bce_elements(
             ElementWeights::None if matches!(options.pos_weight, PosWeight::None) => {
                 io.unweighted()
             }
-            ElementWeights::None => io.with_pos_weight(options.pos_weight, NO_WEIGHT),
-            ElementWeights::PerElement(w) => {
-                io.with_pos_weight(options.pos_weight, Some(move |k| load(w, k)))
-            }
+            ElementWeights::None => io.pos_weighted(options.pos_weight),
+            ElementWeights::PerElement(w) => io.with_pos_weight(
+                options.pos_weight,
+                #[inline(always)]
+                move |k| load(w, k),
+            ),
             ElementWeights::PerOutput(w) => {
                 let mut cursor = (0, 0);
-                let weight = move |k| broadcast_lanes(w, k, &mut cursor);
-                io.with_pos_weight(options.pos_weight, Some(weight))
+                // Inlined, as every weight source: a call per vector returns
+                // the vector through memory (30 % slower on the default
+                // build with a pos_weight per class).
+                io.with_pos_weight(
+                    options.pos_weight,
+                    #[inline(always)]
+                    move |k| broadcast_lanes(w, k, &mut cursor),
+                )
             }
         });
     }
@@ -677,11 +685,11 @@ fn bce_elements(
     ))
 }
 
-/// A weight source of [`ElementIo::run`]: vector k of the weights.
-type WeightAt = fn(usize) -> SigmoidSimd;
-
-/// No weight source: 1 everywhere, left out of the arithmetic.
-const NO_WEIGHT: Option<WeightAt> = None;
+/// The weight source of [`ElementIo::run`] without weights: 1 everywhere.
+#[inline(always)]
+fn no_weight(_: usize) -> SigmoidSimd {
+    <SigmoidSimd as Lane>::splat(1.0)
+}
 
 /// BCE's slices and reduction, for the summing loops of the options
 /// without label smoothing on vector builds.
@@ -696,33 +704,82 @@ struct ElementIo<'a> {
 impl ElementIo<'_> {
     /// [`ElementIo::run`] with the element weights `w` and `pos_weight`.
     #[inline(always)]
-    fn with_pos_weight(
-        self,
-        pos_weight: PosWeight,
-        w: Option<impl FnMut(usize) -> SigmoidSimd>,
-    ) -> f32 {
+    fn with_pos_weight(self, pos_weight: PosWeight, w: impl FnMut(usize) -> SigmoidSimd) -> f32 {
         match pos_weight {
-            PosWeight::None => self.run(w, NO_WEIGHT),
-            PosWeight::All(p) => self.run(w, Some(move |_| <SigmoidSimd as Lane>::splat(p))),
+            PosWeight::None => self.run(w, no_weight),
+            PosWeight::All(p) => self.run(
+                w,
+                #[inline(always)]
+                move |_| <SigmoidSimd as Lane>::splat(p),
+            ),
             PosWeight::PerOutput(ps) => {
                 let mut cursor = (0, 0);
-                self.run(w, Some(move |k| broadcast_lanes(ps, k, &mut cursor)))
+                self.run(
+                    w,
+                    #[inline(always)]
+                    move |k| broadcast_lanes(ps, k, &mut cursor),
+                )
             }
         }
     }
 
-    /// One summing loop per form of the weights (each pair of sources is
-    /// its own instance), with the element arithmetic inlined: no call per
-    /// vector passes vectors through memory.
-    /// Through the general loop's call per vector, a pos_weight cost 20 %
-    /// more on the default build, element weights XX % more
-    /// (`docs/performance.md`, "BCE with weights, inlined"). Vector builds
-    /// only, where the loops are worth their code size.
+    /// [`ElementIo::run`] without element weights: the pos_weight forms
+    /// in loops of their own, written out. Through [`ElementIo::run`] with
+    /// w = 1 the pos_weight per class ran 11 % slower natively (AVX-512).
+    #[inline(always)]
+    fn pos_weighted(self, pos_weight: PosWeight) -> f32 {
+        let (logits, labels) = (self.logits, self.labels);
+        let one = <SigmoidSimd as Lane>::splat(1.0);
+        let labels_at = |k| {
+            let y = load(labels, k);
+            [y, one - y]
+        };
+        match pos_weight {
+            PosWeight::None => self.unweighted(),
+            PosWeight::All(p) => {
+                let p = <SigmoidSimd as Lane>::splat(p);
+                reduce_elements(
+                    logits.len(),
+                    self.reduction,
+                    self.grad,
+                    self.per_element,
+                    #[inline(always)]
+                    move |k, loss_scale, grad_scale| {
+                        let z = load(logits, k);
+                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
+                    },
+                )
+            }
+            PosWeight::PerOutput(ps) => {
+                let mut cursor = (0, 0);
+                reduce_elements(
+                    logits.len(),
+                    self.reduction,
+                    self.grad,
+                    self.per_element,
+                    #[inline(always)]
+                    move |k, loss_scale, grad_scale| {
+                        let (z, p) = (load(logits, k), broadcast_lanes(ps, k, &mut cursor));
+                        bce_terms(z, labels_at(k), Some([p, one]), loss_scale, grad_scale)
+                    },
+                )
+            }
+        }
+    }
+
+    /// One summing loop per form of the element weights `w` and the
+    /// pos_weight `p` (each pair of sources is its own instance), with the
+    /// element arithmetic and the sources inlined: no call per vector
+    /// passes vectors through memory. Through the general loop's call per
+    /// vector, element weights as a mask cost 1.47 times as much on the
+    /// default build and 1.71 times natively (`docs/performance.md`,
+    /// "BCE with a pos_weight, inlined"). Vector builds only, where the
+    /// loops are worth their code size.
     #[inline(always)]
     fn run(
         self,
-        mut w: Option<impl FnMut(usize) -> SigmoidSimd>,
-        mut p: Option<impl FnMut(usize) -> SigmoidSimd>,
+        mut w: impl FnMut(usize) -> SigmoidSimd,
+        mut p: impl FnMut(usize) -> SigmoidSimd,
     ) -> f32 {
         let (logits, labels) = (self.logits, self.labels);
         reduce_elements(
@@ -734,11 +791,7 @@ impl ElementIo<'_> {
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
                 let one = <SigmoidSimd as Lane>::splat(1.0);
-                let weights = [
-                    p.as_mut().map_or(one, |p| p(k)),
-                    w.as_mut().map_or(one, |w| w(k)),
-                ];
-                bce_terms(z, [y, one - y], Some(weights), loss_scale, grad_scale)
+                bce_terms(z, [y, one - y], Some([p(k), w(k)]), loss_scale, grad_scale)
             },
         )
     }
