@@ -723,6 +723,22 @@ impl ElementIo<'_> {
         }
     }
 
+    /// [`reduce_elements`] over these slices with the element function
+    /// `lane`.
+    #[inline(always)]
+    fn sum(
+        self,
+        lane: impl FnMut(usize, SigmoidSimd, SigmoidSimd) -> (SigmoidSimd, SigmoidSimd),
+    ) -> f32 {
+        reduce_elements(
+            self.logits.len(),
+            self.reduction,
+            self.grad,
+            self.per_element,
+            lane,
+        )
+    }
+
     /// [`ElementIo::run`] without element weights: the pos_weight forms
     /// in loops of their own, written out. Through [`ElementIo::run`] with
     /// w = 1 the pos_weight per class ran 11 % slower natively (AVX-512).
@@ -738,11 +754,7 @@ impl ElementIo<'_> {
             PosWeight::None => self.unweighted(),
             PosWeight::All(p) => {
                 let p = <SigmoidSimd as Lane>::splat(p);
-                reduce_elements(
-                    logits.len(),
-                    self.reduction,
-                    self.grad,
-                    self.per_element,
+                self.sum(
                     #[inline(always)]
                     move |k, loss_scale, grad_scale| {
                         let z = load(logits, k);
@@ -752,11 +764,7 @@ impl ElementIo<'_> {
             }
             PosWeight::PerOutput(ps) => {
                 let mut cursor = (0, 0);
-                reduce_elements(
-                    logits.len(),
-                    self.reduction,
-                    self.grad,
-                    self.per_element,
+                self.sum(
                     #[inline(always)]
                     move |k, loss_scale, grad_scale| {
                         let (z, p) = (load(logits, k), broadcast_lanes(ps, k, &mut cursor));
@@ -782,11 +790,7 @@ impl ElementIo<'_> {
         mut p: impl FnMut(usize) -> SigmoidSimd,
     ) -> f32 {
         let (logits, labels) = (self.logits, self.labels);
-        reduce_elements(
-            logits.len(),
-            self.reduction,
-            self.grad,
-            self.per_element,
+        self.sum(
             #[inline(always)]
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
@@ -801,11 +805,7 @@ impl ElementIo<'_> {
     #[inline(always)]
     fn unweighted(self) -> f32 {
         let (logits, labels) = (self.logits, self.labels);
-        reduce_elements(
-            logits.len(),
-            self.reduction,
-            self.grad,
-            self.per_element,
+        self.sum(
             #[inline(always)]
             move |k, loss_scale, grad_scale| {
                 let (z, y) = (load(logits, k), load(labels, k));
