@@ -146,7 +146,9 @@ fn bce_terms<V: Lane>(
         && (weights.is_none() || !V::any(unit(y) | unit(not_y)))
     {
         let (zero, one) = (V::splat(0.0), V::splat(1.0));
-        if V::all(y.eq(zero) | y.eq(one)) {
+        // Smoothed labels (only with weights here) can round to 0 or 1
+        // while their complement does not: the forms need not_y = 1 − y.
+        if V::all(y.eq(zero) | y.eq(one)) && (weights.is_none() || V::all(not_y.eq(one - y))) {
             return bce_binary_terms([z, y, not_y], weights, loss_scale, grad_scale);
         }
         bce_terms_on::<V, true>(z, labels, weights, loss_scale, grad_scale)
