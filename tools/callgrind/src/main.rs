@@ -128,17 +128,19 @@ fn main() {
                 "softmax_rows" => {
                     logitkit::softmax_rows(black_box(&z), classes, &mut grad).expect("whole rows")
                 }
-                "log_softmax_rows" => {
-                    logitkit::log_softmax_rows(black_box(&z), classes, &mut grad)
-                        .expect("whole rows")
-                }
+                "log_softmax_rows" => logitkit::log_softmax_rows(black_box(&z), classes, &mut grad)
+                    .expect("whole rows"),
                 "log_sum_exp_rows" => {
                     logitkit::log_sum_exp_rows(black_box(&z), classes, &mut per_row)
                         .expect("whole rows");
                     acc += per_row[0];
                 }
                 "bce" | "bce_soft" => {
-                    let y = if kernel == "bce" { &labels } else { &soft_labels };
+                    let y = if kernel == "bce" {
+                        &labels
+                    } else {
+                        &soft_labels
+                    };
                     acc += logitkit::bce_with_logits_with_grad(
                         black_box(&z),
                         y,
@@ -148,42 +150,24 @@ fn main() {
                     )
                     .expect("same length")
                 }
-                "bce_pos_weight" => {
-                    let options = logitkit::BceOptions {
-                        pos_weight: logitkit::PosWeight::All(3.0),
-                        ..Default::default()
-                    };
-                    acc += logitkit::bce_with_logits_with_grad(
-                        black_box(&z),
-                        &labels,
-                        &options,
-                        &mut grad,
-                        None,
-                    )
-                    .expect("same length")
-                }
-                "bce_pos_weight_classes" => {
-                    // One pos_weight per class, broadcast over the rows
-                    // (PyTorch's `pos_weight` of shape [C]).
-                    let options = logitkit::BceOptions {
-                        pos_weight: logitkit::PosWeight::PerOutput(&class_weights),
-                        ..Default::default()
-                    };
-                    acc += logitkit::bce_with_logits_with_grad(
-                        black_box(&z),
-                        &labels,
-                        &options,
-                        &mut grad,
-                        None,
-                    )
-                    .expect("same length")
-                }
-                "bce_masked" => {
-                    // Element weights as a mask of missing labels: every
-                    // seventh weight 0, the others 1.
-                    let options = logitkit::BceOptions {
-                        weights: logitkit::ElementWeights::PerElement(&mask),
-                        ..Default::default()
+                "bce_pos_weight" | "bce_pos_weight_classes" | "bce_masked" => {
+                    // A pos_weight of 3; one pos_weight per class, broadcast
+                    // over the rows (PyTorch's `pos_weight` of shape [C]);
+                    // element weights as a mask of missing labels (every
+                    // seventh weight 0, the others 1).
+                    let options = match kernel {
+                        "bce_pos_weight" => logitkit::BceOptions {
+                            pos_weight: logitkit::PosWeight::All(3.0),
+                            ..Default::default()
+                        },
+                        "bce_pos_weight_classes" => logitkit::BceOptions {
+                            pos_weight: logitkit::PosWeight::PerOutput(&class_weights),
+                            ..Default::default()
+                        },
+                        _ => logitkit::BceOptions {
+                            weights: logitkit::ElementWeights::PerElement(&mask),
+                            ..Default::default()
+                        },
                     };
                     acc += logitkit::bce_with_logits_with_grad(
                         black_box(&z),
@@ -211,10 +195,8 @@ fn main() {
                 "log_sigmoid" => {
                     logitkit::log_sigmoid_into(black_box(&z), &mut grad).expect("same length")
                 }
-                "sigmoid_backward" => {
-                    logitkit::sigmoid_backward(black_box(&z), &labels, &mut grad)
-                        .expect("same length")
-                }
+                "sigmoid_backward" => logitkit::sigmoid_backward(black_box(&z), &labels, &mut grad)
+                    .expect("same length"),
                 "softplus_backward" => {
                     logitkit::softplus_backward(black_box(&z), &labels, &mut grad)
                         .expect("same length")
@@ -256,7 +238,9 @@ fn main() {
                 "lse_extend" => {
                     // One state extended row by row (chunks of C logits).
                     let mut state = logitkit::LogSumExp::new();
-                    black_box(&z).chunks(classes).for_each(|row| state.extend(row));
+                    black_box(&z)
+                        .chunks(classes)
+                        .for_each(|row| state.extend(row));
                     acc += state.value()
                 }
                 "lse_merge" => {
